@@ -1,0 +1,53 @@
+"""localllm_nb: explore local LLMs from Jupyter notebooks.
+
+Heavy modules (langchain, llama_cpp, mlx, matplotlib) load lazily, on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it; imported on first access.
+_LAZY = {
+    "ensure_running": "localllm_nb.embedded",
+    "start_server": "localllm_nb.embedded",
+    # Core library: specs, builders, discovery, runs, errors.
+    "ModelSpec": "localllm_nb.spec",
+    "build": "localllm_nb.backends",
+    "build_chat": "localllm_nb.backends",
+    "build_llm": "localllm_nb.backends",
+    "build_embeddings": "localllm_nb.backends",
+    "list_models": "localllm_nb.backends",
+    "ModelInfo": "localllm_nb.backends",
+    "spec_from_model": "localllm_nb.backends",
+    "stream_run": "localllm_nb.run",
+    "start_run": "localllm_nb.run",
+    "astream_run": "localllm_nb.run",
+    "Run": "localllm_nb.run",
+    "RunEvent": "localllm_nb.run",
+    "RunStats": "localllm_nb.run",
+    "RunHistory": "localllm_nb.run",
+    "LocalLLMError": "localllm_nb.errors",
+    "SpecError": "localllm_nb.errors",
+    "ServerUnavailableError": "localllm_nb.errors",
+    "ModelNotFoundError": "localllm_nb.errors",
+    "ServerDiedError": "localllm_nb.errors",
+    "ServerError": "localllm_nb.errors",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'localllm_nb' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
