@@ -1,0 +1,122 @@
+"""Ollama's embedding routes: `POST /api/embed` and the legacy `POST /api/embeddings`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .embed_engine import InputTooLong, context_length
+from .manager import KeepAliveError, parse_keep_alive
+from .options import OptionError, parse_options
+from .protocol import ApiError, field, parse_body, require_model
+from .registry import MissingModelFiles, ModelNotFound
+
+
+def _inputs(value) -> list[str]:
+    """Ollama's rule: a string (empty means none) or a list of strings.
+
+    >>> _inputs("hi"), _inputs(""), _inputs(None), _inputs(["a", ""])
+    (['hi'], [], [], ['a', ''])
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ApiError(400, "invalid input type")
+
+
+def _settings(entry, body: dict) -> tuple[int, float]:
+    """(context length to load the engine with, keep-alive seconds) for a request."""
+    try:
+        opts = parse_options(body.get("options"), entry.parameters)
+    except OptionError as exc:
+        raise ApiError(500, str(exc)) from None
+    try:
+        keep_alive = parse_keep_alive(body.get("keep_alive"))
+    except KeepAliveError as exc:
+        raise ApiError(400, str(exc)) from None
+    num_ctx = opts.num_ctx
+    if entry.kind == "embedding":
+        try:
+            # Ollama caps num_ctx at what the model was trained for.
+            num_ctx = min(num_ctx, context_length(entry))
+        except MissingModelFiles as exc:
+            raise ApiError(500, str(exc)) from None
+    return num_ctx, keep_alive
+
+
+def _wire(vectors: np.ndarray) -> list[list[float]]:
+    # float32 needs 9 significant digits; rounding the float64 copy keeps the JSON short.
+    return np.round(vectors.astype(np.float64), 9).tolist()
+
+
+async def _embed_texts(
+    server, entry, name: str, body: dict, texts: list[str], truncate: bool, normalize: bool
+):
+    """Load the model and embed `texts` off the event loop: (vectors, counts, load ns)."""
+    num_ctx, keep_alive = _settings(entry, body)
+    engine, load_ns = await server.engine(entry, num_ctx, name)
+    try:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32), [], load_ns
+        vectors, counts = await asyncio.to_thread(engine.embed, texts, truncate, normalize)
+    except InputTooLong as exc:
+        raise ApiError(400, str(exc)) from None
+    finally:
+        server.models.touch(entry, keep_alive)
+    return vectors, counts, load_ns
+
+
+async def embed(http: HttpRequest) -> Response:
+    """`POST /api/embed`: L2-normalised vectors for one input or many."""
+    started = time.perf_counter()
+    server = http.app.state.server
+    body = parse_body(await http.body())
+    truncate = field(body, "truncate", (bool,), "bool", True)
+    dimensions = field(body, "dimensions", (int,), "int", 0)
+    texts = _inputs(body.get("input"))
+    name = require_model(body)
+    entry = server.resolve(name)
+    vectors, counts, load_ns = await _embed_texts(server, entry, name, body, texts, truncate, True)
+    if not texts:
+        return JSONResponse({"model": name, "embeddings": []})
+    if 0 < dimensions < vectors.shape[1]:
+        vectors = vectors[:, :dimensions]
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return JSONResponse(
+        {
+            "model": name,
+            "embeddings": _wire(vectors),
+            "total_duration": int((time.perf_counter() - started) * 1e9),
+            "load_duration": load_ns,
+            "prompt_eval_count": sum(counts),
+        }
+    )
+
+
+async def embeddings(http: HttpRequest) -> Response:
+    """`POST /api/embeddings` (legacy): one prompt, the vector before normalisation."""
+    server = http.app.state.server
+    body = parse_body(await http.body())
+    name = require_model(body)
+    prompt = field(body, "prompt", (str,), "string", "")
+    try:
+        entry = server.registry.resolve(name)
+    except ModelNotFound:
+        raise ApiError(404, f'model "{name}" not found, try pulling it first') from None
+    texts = [prompt] if prompt else []
+    vectors, _, _ = await _embed_texts(server, entry, name, body, texts, True, False)
+    return JSONResponse({"embedding": _wire(vectors)[0] if texts else []})
+
+
+EMBED_ROUTES = [
+    Route("/api/embed", embed, methods=["POST"]),
+    Route("/api/embeddings", embeddings, methods=["POST"]),
+]
