@@ -1,0 +1,264 @@
+"""Embeddings on the embedded server: all-minilm against sentence-transformers' own vectors,
+Ollama's /api/embed and /api/embeddings semantics, and the unchanged clients over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import ollama
+import pytest
+from langchain_ollama import OllamaEmbeddings
+
+EMBED = "all-minilm"
+CHAT = "smollm2:135m"
+MIN_COSINE = 0.999
+REFERENCE = json.loads(
+    (Path(__file__).parent / "data" / "minilm_reference.json").read_text(encoding="utf-8")
+)
+TEXTS = [item["text"] for item in REFERENCE["items"]]
+LONG = next(item["text"] for item in REFERENCE["items"] if item["tokens"] == 256)
+
+
+def unit(rows) -> np.ndarray:
+    a = np.asarray(rows, dtype=np.float64)
+    return a / np.linalg.norm(a, axis=-1, keepdims=True)
+
+
+def reference(text: str) -> dict:
+    return next(item for item in REFERENCE["items"] if item["text"] == text)
+
+
+def cosines(vectors, texts) -> np.ndarray:
+    ref = unit([reference(t)["vector"] for t in texts])
+    return (unit(vectors) * ref).sum(axis=1)
+
+
+@pytest.fixture(scope="module")
+def client(server_url) -> ollama.Client:
+    return ollama.Client(host=server_url, timeout=300)
+
+
+def post(server_url: str, path: str, body: dict) -> httpx.Response:
+    return httpx.post(server_url + path, json=body, timeout=300)
+
+
+# --- fidelity --------------------------------------------------------------------------
+
+
+def test_encoder_in_process_matches_sentence_transformers():
+    from localllm_nb.embedded.embedder import MiniLMEncoder
+    from localllm_nb.embedded.registry import ALL_MINILM
+
+    encoder = MiniLMEncoder(ALL_MINILM.path())
+    vectors, counts = encoder.encode(TEXTS)
+    assert vectors.shape == (len(TEXTS), 384) and vectors.dtype == np.float32
+    assert cosines(vectors, TEXTS).min() >= MIN_COSINE
+    assert counts == [item["tokens"] for item in REFERENCE["items"]]
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    pooled, _ = encoder.encode(TEXTS, normalize=False)
+    norms = [item["pooled_norm"] for item in REFERENCE["items"]]
+    assert np.allclose(np.linalg.norm(pooled, axis=1), norms, rtol=1e-4)
+    encoder.close()
+
+
+def test_embed_over_http_matches_sentence_transformers(client):
+    reply = client.embed(EMBED, TEXTS)
+    assert reply.model == EMBED and len(reply.embeddings) == len(TEXTS)
+    assert cosines(reply.embeddings, TEXTS).min() >= MIN_COSINE
+    assert reply.prompt_eval_count == sum(item["tokens"] for item in REFERENCE["items"])
+    assert reply.total_duration >= reply.load_duration >= 0
+
+
+# --- /api/embed --------------------------------------------------------------------------
+
+
+def test_single_input_is_one_normalised_vector_equal_to_its_batch_row(client):
+    text = "The quick brown fox jumps over the lazy dog."
+    single = client.embed(EMBED, text).embeddings
+    assert len(single) == 1 and len(single[0]) == 384
+    assert np.linalg.norm(single[0]) == pytest.approx(1.0, abs=1e-6)
+    batch = client.embed(EMBED, ["Hello world.", text, LONG]).embeddings
+    assert np.allclose(single[0], batch[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["all-minilm:latest", "all-minilm:22m", "ALL-MiniLM"])
+def test_every_name_of_the_model_gives_the_same_vectors(client, name):
+    reply = client.embed(name, "Hello world.")
+    assert reply.model == name
+    assert cosines(reply.embeddings, ["Hello world."])[0] >= MIN_COSINE
+
+
+def test_related_sentences_are_closer_than_unrelated_ones(client):
+    cat, rug, stocks = unit(
+        client.embed(
+            EMBED,
+            ["The cat sits on the mat.", "A kitten is lying on a rug.", "Stock markets fell."],
+        ).embeddings
+    )
+    assert cat @ rug > cat @ stocks + 0.2
+
+
+def test_truncate_cuts_long_input_and_false_refuses_it(client):
+    reply = client.embed(EMBED, LONG)  # truncate defaults to true
+    assert reply.prompt_eval_count == 256
+    assert cosines(reply.embeddings, [LONG])[0] >= MIN_COSINE
+    with pytest.raises(ollama.ResponseError) as err:
+        client.embed(EMBED, ["short", LONG], truncate=False)
+    assert err.value.status_code == 400
+    assert err.value.error == "the input length exceeds the context length"
+    assert len(client.embed(EMBED, "short", truncate=False).embeddings) == 1
+
+
+def test_dimensions_truncates_then_renormalises(client):
+    text = "Embeddings turn sentences into vectors."
+    full = np.asarray(client.embed(EMBED, text).embeddings[0])
+    cut = np.asarray(client.embed(EMBED, text, dimensions=64).embeddings[0])
+    assert cut.shape == (64,)
+    assert np.linalg.norm(cut) == pytest.approx(1.0, abs=1e-6)
+    assert np.allclose(cut, full[:64] / np.linalg.norm(full[:64]), atol=1e-6)
+
+
+def test_empty_input_gives_no_embeddings(server_url, client):
+    assert client.embed(EMBED, "").embeddings == []
+    assert client.embed(EMBED, []).embeddings == []
+    reply = post(server_url, "/api/embed", {"model": EMBED})
+    assert reply.status_code == 200 and reply.json()["embeddings"] == []
+    # An empty string inside a list is still an input: [CLS] [SEP].
+    assert cosines(client.embed(EMBED, [""]).embeddings, [""])[0] >= MIN_COSINE
+
+
+@pytest.mark.parametrize("value", [42, [1, 2], ["ok", None], {"text": "x"}, True])
+def test_wrong_input_type_is_400(server_url, value):
+    reply = post(server_url, "/api/embed", {"model": EMBED, "input": value})
+    assert reply.status_code == 400
+    assert reply.json() == {"error": "invalid input type"}
+
+
+def test_unknown_or_missing_model(server_url, client):
+    with pytest.raises(ollama.ResponseError) as err:
+        client.embed("no-such-model", "hi")
+    assert (err.value.status_code, err.value.error) == (404, "model 'no-such-model' not found")
+    reply = post(server_url, "/api/embed", {"input": "hi"})
+    assert reply.status_code == 400 and reply.json() == {"error": "model is required"}
+
+
+# --- /api/embeddings (legacy) ----------------------------------------------------------------
+
+
+def test_legacy_embeddings_are_the_pooled_vector_before_normalisation(client):
+    text = "Photosynthesis converts light energy into chemical energy"
+    text = next(t for t in TEXTS if t.startswith(text))
+    vector = np.asarray(client.embeddings(model=EMBED, prompt=text).embedding)
+    assert vector.shape == (384,)
+    assert np.linalg.norm(vector) == pytest.approx(reference(text)["pooled_norm"], rel=1e-4)
+    assert cosines([vector], [text])[0] >= MIN_COSINE
+    assert client.embeddings(model=EMBED, prompt="").embedding == []
+
+
+def test_legacy_embeddings_unknown_model(client):
+    with pytest.raises(ollama.ResponseError) as err:
+        client.embeddings(model="no-such-model", prompt="hi")
+    assert err.value.status_code == 404
+    assert err.value.error == 'model "no-such-model" not found, try pulling it first'
+
+
+# --- the model as /api/show and the generation routes see it ---------------------------------
+
+
+def test_show_reports_embedding_capability_and_bert_metadata(client):
+    shown = client.show(EMBED)
+    assert shown.capabilities == ["embedding"]
+    info = shown.modelinfo
+    assert info["general.architecture"] == "bert"
+    assert info["bert.embedding_length"] == 384
+    assert info["bert.context_length"] == 512
+    assert info["bert.block_count"] == 6
+    assert info["bert.attention.head_count"] == 12
+    assert info["bert.attention.layer_norm_epsilon"] == pytest.approx(1e-12)
+    assert 20_000_000 < info["general.parameter_count"] < 25_000_000
+    assert shown.details.family == "bert"
+
+
+def test_chat_and_generate_are_refused(client):
+    with pytest.raises(ollama.ResponseError) as err:
+        client.chat(EMBED, messages=[{"role": "user", "content": "hi"}])
+    assert (err.value.status_code, err.value.error) == (400, '"all-minilm" does not support chat')
+    with pytest.raises(ollama.ResponseError) as err:
+        client.generate(EMBED, "hi")
+    assert (err.value.status_code, err.value.error) == (
+        400,
+        '"all-minilm" does not support generate',
+    )
+
+
+def test_keep_alive_zero_unloads_after_embedding(client):
+    client.embed(EMBED, "load me", keep_alive=0)
+    assert EMBED not in {m.model for m in client.ps().models}
+    client.embed(EMBED, "load me")
+    assert EMBED in {m.model for m in client.ps().models}
+
+
+def test_encoding_does_not_block_the_event_loop(server_url, client):
+    texts = [f"Sentence number {i} about the weather in city {i % 40}." for i in range(600)]
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (client.embed(EMBED, texts), done.set()))
+    worker.start()
+    time.sleep(0.3)
+    started = time.perf_counter()
+    assert httpx.get(server_url + "/api/version", timeout=30).status_code == 200
+    waited = time.perf_counter() - started
+    still_encoding = not done.is_set()
+    worker.join()
+    assert done.is_set()
+    if still_encoding:  # only meaningful while the encoder was busy
+        assert waited < 1.0
+
+
+# --- a chat model embeds too, as Ollama allows -----------------------------------------------
+
+
+def test_chat_model_embeds(client):
+    reply = client.embed(CHAT, ["Hello world.", "The cat sits on the mat."])
+    assert reply.model == CHAT and len(reply.embeddings) == 2
+    vectors = np.asarray(reply.embeddings)
+    assert vectors.shape == (2, 576)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert reply.prompt_eval_count > 0
+    again = np.asarray(client.embed(CHAT, "Hello world.").embeddings[0])
+    assert np.allclose(again, vectors[0], atol=1e-4)
+    legacy = np.asarray(client.embeddings(model=CHAT, prompt="Hello world.").embedding)
+    assert not np.isclose(np.linalg.norm(legacy), 1.0)
+    assert np.allclose(legacy / np.linalg.norm(legacy), vectors[0], atol=1e-4)
+
+
+# --- langchain-ollama ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lc_embeddings(server_url) -> OllamaEmbeddings:
+    return OllamaEmbeddings(model=EMBED, base_url=server_url)
+
+
+def test_langchain_embed_query_and_documents(lc_embeddings):
+    query = lc_embeddings.embed_query("Hello world.")
+    assert len(query) == 384 and cosines([query], ["Hello world."])[0] >= MIN_COSINE
+    docs = lc_embeddings.embed_documents(TEXTS[:6])
+    assert len(docs) == 6 and cosines(docs, TEXTS[:6]).min() >= MIN_COSINE
+
+
+def test_langchain_async_embed_query_and_documents(lc_embeddings):
+    async def both():
+        return await asyncio.gather(
+            lc_embeddings.aembed_query("Hello world."),
+            lc_embeddings.aembed_documents(TEXTS[6:12]),
+        )
+
+    query, docs = asyncio.run(both())
+    assert cosines([query], ["Hello world."])[0] >= MIN_COSINE
+    assert len(docs) == 6 and cosines(docs, TEXTS[6:12]).min() >= MIN_COSINE
