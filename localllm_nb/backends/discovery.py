@@ -1,0 +1,136 @@
+"""Which models a server offers and what they can do (`/api/tags` + `/api/show`)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._host import base_url as _normalise
+
+_CACHE_SECONDS = 5.0
+_cache: dict[str, tuple[float, list[ModelInfo]]] = {}
+_cache_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model on a server: identity, size, details and capabilities.
+
+    `capabilities` is what `/api/show` reports: 'completion', 'tools', 'thinking',
+    'embedding', 'insert', 'vision'.
+    """
+
+    name: str
+    size: int = 0
+    family: str = ""
+    parameter_size: str = ""
+    quantization: str = ""
+    format: str = ""
+    digest: str = ""
+    modified_at: str = ""
+    capabilities: tuple[str, ...] = ()
+    context_length: int | None = None
+    embedding_length: int | None = None
+    families: tuple[str, ...] = field(default=())
+
+    def supports(self, capability: str) -> bool:
+        """True when the server lists `capability` for this model."""
+        return capability in self.capabilities
+
+    @property
+    def can_chat(self) -> bool:
+        """Chat/generate work (Ollama's 'completion' capability)."""
+        return "completion" in self.capabilities
+
+    @property
+    def can_embed(self) -> bool:
+        """An embedding model. (Ollama lets chat models embed too, without this flag.)"""
+        return "embedding" in self.capabilities
+
+
+def _info_from(entry: Any, show: Any | None) -> ModelInfo:
+    details = getattr(entry, "details", None)
+    caps: tuple[str, ...] = ()
+    ctx = emb = None
+    if show is not None:
+        caps = tuple(show.capabilities or ())
+        details = show.details or details
+        info = show.modelinfo or {}
+        arch = info.get("general.architecture", "")
+        ctx = info.get(f"{arch}.context_length")
+        emb = info.get(f"{arch}.embedding_length")
+    modified = getattr(entry, "modified_at", None)
+    return ModelInfo(
+        name=entry.model,
+        size=int(entry.size or 0),
+        family=(details.family if details else "") or "",
+        families=tuple((details.families if details else None) or ()),
+        parameter_size=(details.parameter_size if details else "") or "",
+        quantization=(details.quantization_level if details else "") or "",
+        format=(details.format if details else "") or "",
+        digest=entry.digest or "",
+        modified_at=modified.isoformat() if modified else "",
+        capabilities=caps,
+        context_length=int(ctx) if isinstance(ctx, (int, float)) else None,
+        embedding_length=int(emb) if isinstance(emb, (int, float)) else None,
+    )
+
+
+def list_models(
+    base_url: str | None = None,
+    *,
+    client_kwargs: dict | None = None,
+    refresh: bool = False,
+) -> list[ModelInfo]:
+    """The models at `base_url` (default: OLLAMA_HOST), with their capabilities.
+
+    Results are cached for a few seconds per server, so that editors can call this on
+    every redraw; `refresh=True` asks the server again. Raises
+    `ServerUnavailableError` when nothing answers.
+    """
+    from .ollama import ollama_client, translate_error
+
+    url = _normalise(base_url)
+    key = url + "|" + json.dumps(client_kwargs or {}, sort_keys=True, default=str)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit and not refresh and now - hit[0] < _CACHE_SECONDS:
+            return list(hit[1])
+    client = ollama_client(url, client_kwargs)
+    try:
+        entries = client.list().models
+        records = []
+        for entry in entries:
+            try:
+                show = client.show(entry.model)
+            except Exception as exc:
+                # A model deleted between the two calls: list it without capabilities.
+                if getattr(exc, "status_code", None) != 404:
+                    raise
+                show = None
+            records.append(_info_from(entry, show))
+    except Exception as exc:
+        raise translate_error(exc, url) from exc
+    finally:
+        client.close()
+    with _cache_lock:
+        _cache[key] = (time.monotonic(), records)
+    return list(records)
+
+
+def clear_model_cache() -> None:
+    """Forget cached listings (after a pull or delete)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def model_names(base_url: str | None = None, client_kwargs: dict | None = None) -> list[str]:
+    """Names only, [] when the server cannot be asked (used in error messages)."""
+    try:
+        return [m.name for m in list_models(base_url, client_kwargs=client_kwargs)]
+    except Exception:
+        return []

@@ -1,0 +1,26 @@
+"""One generation as data: text, thinking, tool calls, timeline, server figures, outcome.
+
+`stream_run` blocks until the end, `start_run` streams in a background thread (so a
+notebook stays responsive and can cancel), `astream_run` is the asyncio form. No
+widget code here: views subscribe to a `Run` and draw what it records.
+"""
+
+from .driver import astream_run, start_run, stream_run
+from .history import RunHistory, run_record
+from .record import Run, RunEvent
+from .stats import RunStats, TimelinePoint, compute_stats, rate_series, server_figures
+
+__all__ = [
+    "Run",
+    "RunEvent",
+    "RunHistory",
+    "RunStats",
+    "TimelinePoint",
+    "astream_run",
+    "compute_stats",
+    "rate_series",
+    "run_record",
+    "server_figures",
+    "start_run",
+    "stream_run",
+]

@@ -1,0 +1,253 @@
+"""Run one generation: blocking (`stream_run`), in a background thread (`start_run`), or
+as a coroutine (`astream_run`), recording everything on a `Run`.
+
+Cancellation must work while the worker is blocked reading the socket (a model still
+loading, a long prompt being evaluated): the worker registers the HTTP connection's
+socket on the run, and `Run.cancel()` shuts it down, which wakes the read at once and
+makes the server see the client leave, so it stops generating too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .record import Run, RunEvent
+
+_local = threading.local()  # the Run the current worker thread is streaming
+
+
+def _capture_socket(response: Any) -> None:
+    """httpx response hook: remember the connection's socket on the current run."""
+    run = getattr(_local, "run", None)
+    if run is None:
+        return
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is None:
+        return
+    with run._lock:
+        if not run.done:
+            run._socket = sock
+    if run._cancel_requested.is_set():  # cancelled while the request was being sent
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _unwrap(model: Any) -> Any:
+    """The LangChain model under a `bind_tools`/`bind` wrapper."""
+    while hasattr(model, "bound"):
+        model = model.bound
+    return model
+
+
+def _install_hook(model: Any) -> None:
+    # ChatOllama/OllamaLLM keep an ollama.Client whose `_client` is the httpx.Client;
+    # other models (MLX, mocks) have none and are cancelled between chunks instead.
+    client = getattr(getattr(_unwrap(model), "_client", None), "_client", None)
+    hooks = getattr(client, "event_hooks", None)
+    if isinstance(hooks, dict) and _capture_socket not in hooks.get("response", []):
+        hooks.setdefault("response", []).append(_capture_socket)
+
+
+def _is_llm(model: Any) -> bool:
+    from langchain_core.language_models import BaseLLM
+
+    return isinstance(model, BaseLLM)
+
+
+def _llm_prompt(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"a text-completion model (LLM) takes a prompt string, not {type(value)}")
+
+
+def _open_stream(model: Any, value: Any, tools: list | None, kwargs: dict) -> Any:
+    inner = _unwrap(model)
+    if _is_llm(inner):
+        if tools:
+            raise TypeError("tools need a chat model (kind='chat'), not a text-completion LLM")
+        # BaseLLM.stream yields bare strings and drops each chunk's generation_info
+        # (thinking, final counts and durations), so read the model's own chunk stream.
+        return inner._stream(_llm_prompt(value), **kwargs)
+    target = model.bind_tools(tools) if tools else model
+    return target.stream(value, **kwargs)
+
+
+def _open_astream(model: Any, value: Any, tools: list | None, kwargs: dict) -> Any:
+    inner = _unwrap(model)
+    if _is_llm(inner):
+        if tools:
+            raise TypeError("tools need a chat model (kind='chat'), not a text-completion LLM")
+        return inner._astream(_llm_prompt(value), **kwargs)
+    target = model.bind_tools(tools) if tools else model
+    return target.astream(value, **kwargs)
+
+
+def _server_url(model: Any) -> str:
+    inner = _unwrap(model)
+    if "ollama" not in type(inner).__module__:
+        return ""
+    from ..backends.ollama import server_url
+
+    return server_url(inner)
+
+
+def _translate(exc: BaseException, model: Any, run: Run, started: bool) -> BaseException:
+    url = _server_url(model)
+    if not url:
+        return exc
+    from ..backends.ollama import translate_error
+
+    return translate_error(exc, url, run.model_name, streaming_started=started)
+
+
+def _model_name(model: Any) -> str:
+    # Ollama classes name the model in `model`; MLXPipeline keeps the loaded weights
+    # there and the name in `model_id`; ChatMLX wraps an MLXPipeline in `llm`.
+    for candidate in (model, getattr(model, "llm", None)):
+        for attr in ("model", "model_id"):
+            value = getattr(candidate, attr, None)
+            if isinstance(value, str) and value:
+                return value
+    return type(model).__name__
+
+
+def _prepare(model: Any, value: Any, on_event: Callable[[RunEvent], None] | None) -> tuple:
+    from ..spec import ModelSpec
+
+    spec = None
+    if isinstance(model, ModelSpec):
+        from ..backends import build
+
+        spec, model = model, build(model)
+    run = Run(model_name=_model_name(_unwrap(model)), spec=spec, prompt=value)
+    if spec is None:
+        with contextlib.suppress(Exception):  # a description is a bonus, not a must
+            from ..backends import spec_from_model
+
+            run.spec = spec_from_model(_unwrap(model))
+    if on_event is not None:
+        run.subscribe(on_event)
+    return model, run
+
+
+def _drive(run: Run, model: Any, value: Any, tools: list | None, kwargs: dict) -> None:
+    """Worker body: stream into `run` until the end, an error or a cancel."""
+    _local.run = run
+    stream = None
+    started = False
+    error: BaseException | None = None
+    try:
+        _install_hook(model)
+        run._start()
+        if not run._cancel_requested.is_set():
+            stream = _open_stream(model, value, tools, kwargs)
+            for chunk in stream:
+                started = True
+                run._feed(chunk)
+                if run._cancel_requested.is_set():
+                    break
+    except Exception as exc:
+        if not run._cancel_requested.is_set():
+            error = _translate(exc, model, run, started)
+    finally:
+        if stream is not None:
+            # Closing the generator closes the HTTP response: the server sees us leave.
+            with contextlib.suppress(Exception):
+                stream.close()
+        _local.run = None
+        run._finish(error)
+
+
+def start_run(model: Any, messages_or_prompt: Any, *, tools: list | None = None,
+              on_event: Callable[[RunEvent], None] | None = None, **kwargs: Any) -> Run:
+    """Start a generation in a background thread and return its live `Run` at once.
+
+    `model` is a LangChain chat model or LLM (or a ModelSpec, built here); chat models
+    take a string or a list of messages, LLMs a prompt string. `tools` are bound with
+    `bind_tools`; other keyword arguments go to the model's stream call (e.g.
+    `reasoning=True`, `stop=[...]`). `on_event` subscribes before the first event.
+    """
+    model, run = _prepare(model, messages_or_prompt, on_event)
+    thread = threading.Thread(target=_drive, args=(run, model, messages_or_prompt, tools, kwargs),
+                              name=f"localllm-run-{run.id}", daemon=True)
+    thread.start()
+    return run
+
+
+def stream_run(model: Any, messages_or_prompt: Any, *, tools: list | None = None,
+               on_event: Callable[[RunEvent], None] | None = None, timeout: float | None = None,
+               raise_errors: bool = True, **kwargs: Any) -> Run:
+    """Run a generation to its end and return the `Run` (same arguments as `start_run`).
+
+    With `raise_errors` (default) a failed run raises its typed error; the exception's
+    `run` attribute keeps the partial output. After `timeout` seconds the run is
+    cancelled. Interrupting the kernel cancels the run before the interrupt propagates.
+    """
+    run = start_run(model, messages_or_prompt, tools=tools, on_event=on_event, **kwargs)
+    try:
+        if not run.wait(timeout):
+            run.cancel()
+            run.wait()
+    except KeyboardInterrupt:
+        run.cancel()
+        run.wait(2.0)
+        raise
+    if raise_errors and run.error is not None:
+        with contextlib.suppress(AttributeError):
+            run.error.run = run  # type: ignore[attr-defined]
+        raise run.error
+    return run
+
+
+async def astream_run(model: Any, messages_or_prompt: Any, *, tools: list | None = None,
+                      on_event: Callable[[RunEvent], None] | None = None,
+                      raise_errors: bool = True, **kwargs: Any) -> Run:
+    """`stream_run` for asyncio code: `await astream_run(...)`. `Run.cancel()` from any
+    thread cancels the streaming task; cancelling the awaiting task cancels the run."""
+    model, run = _prepare(model, messages_or_prompt, on_event)
+    loop = asyncio.get_running_loop()
+    started = False
+    error: BaseException | None = None
+    stream = None
+
+    async def consume() -> None:
+        nonlocal started, stream
+        stream = _open_astream(model, messages_or_prompt, tools, kwargs)
+        async for chunk in stream:
+            started = True
+            run._feed(chunk)
+            if run._cancel_requested.is_set():
+                break
+
+    run._start()
+    task = asyncio.ensure_future(consume())
+    with run._lock:
+        run._task_cancel = lambda: loop.call_soon_threadsafe(task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled() or not run._cancel_requested.is_set():
+            # The awaiting task itself was cancelled: record it, then let it propagate.
+            run._cancel_requested.set()
+            run._finish(None)
+            raise
+    except Exception as exc:
+        if not run._cancel_requested.is_set():
+            error = _translate(exc, model, run, started)
+    finally:
+        if stream is not None and hasattr(stream, "aclose"):
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+    if not run.done:
+        run._finish(error)
+    if raise_errors and run.error is not None:
+        with contextlib.suppress(AttributeError):
+            run.error.run = run  # type: ignore[attr-defined]
+        raise run.error
+    return run

@@ -1,0 +1,119 @@
+"""RunHistory: the runs of a session as rows (spec + stats + text), saved as JSON or CSV.
+
+Credentials never reach a file: the spec is written redacted (no userinfo in base_url,
+'***' for Authorization and other auth-like client kwargs), and error messages carry
+URLs without userinfo.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .record import Run
+
+CSV_COLUMNS = (
+    "id", "started_at", "model", "backend", "kind", "status", "done_reason", "ttft_s",
+    "duration_s", "tokens", "client_tps", "server_tps", "prompt_tokens", "eval_tokens",
+    "prompt", "content", "thinking", "tool_calls", "error", "spec",
+)
+
+
+def _prompt_json(prompt: Any) -> Any:
+    """Prompt or messages as plain JSON (role + content)."""
+    if prompt is None or isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, (list, tuple)):
+        out = []
+        for msg in prompt:
+            if isinstance(msg, (tuple, list)) and len(msg) == 2:
+                out.append({"role": str(msg[0]), "content": msg[1]})
+            elif isinstance(msg, dict):
+                out.append({"role": msg.get("role"), "content": msg.get("content")})
+            else:
+                out.append({"role": getattr(msg, "type", "?"),
+                            "content": getattr(msg, "content", str(msg))})
+        return out
+    return str(prompt)
+
+
+def run_record(run: Run) -> dict[str, Any]:
+    """One run as a JSON-ready dict, without credentials."""
+    spec = run.spec.redacted().model_dump(mode="json", exclude_none=True) if run.spec else None
+    started = (datetime.fromtimestamp(run.started_at, timezone.utc).isoformat()
+               if run.started_at else None)
+    return {
+        "id": run.id,
+        "started_at": started,
+        "model": run.model_name,
+        "status": run.status,
+        "done_reason": run.done_reason,
+        "spec": spec,
+        "stats": run.stats.to_dict(),
+        "prompt": _prompt_json(run.prompt),
+        "content": run.content,
+        "thinking": run.thinking,
+        "tool_calls": run.tool_calls,
+        "error": f"{type(run.error).__name__}: {run.error}" if run.error else None,
+    }
+
+
+class RunHistory:
+    """Runs in the order they were added; `to_json(path)` / `to_csv(path)` save them."""
+
+    def __init__(self, runs: list[Run] | None = None):
+        self._runs: list[Run] = list(runs or [])
+
+    def add(self, run: Run) -> Run:
+        """Append `run` (finished or not; it is read when saving) and return it."""
+        self._runs.append(run)
+        return run
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(list(self._runs))
+
+    def __getitem__(self, index: int) -> Run:
+        return self._runs[index]
+
+    def __repr__(self) -> str:
+        return f"RunHistory({len(self._runs)} runs)"
+
+    def records(self) -> list[dict[str, Any]]:
+        """All runs as JSON-ready dicts."""
+        return [run_record(r) for r in self._runs]
+
+    def to_json(self, path: str | Path) -> Path:
+        """Write all runs as a JSON list; returns the path."""
+        path = Path(path)
+        path.write_text(json.dumps(self.records(), indent=2, ensure_ascii=False), "utf-8")
+        return path
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Write one row per run (stats flattened, spec as JSON); returns the path."""
+        path = Path(path)
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            for rec in self.records():
+                stats = rec["stats"]
+                spec = rec["spec"] or {}
+                writer.writerow({
+                    "id": rec["id"], "started_at": rec["started_at"], "model": rec["model"],
+                    "backend": spec.get("backend"), "kind": spec.get("kind"),
+                    "status": rec["status"], "done_reason": rec["done_reason"],
+                    **{k: stats.get(k) for k in ("ttft_s", "duration_s", "tokens", "client_tps",
+                                                 "server_tps", "prompt_tokens", "eval_tokens")},
+                    "prompt": json.dumps(rec["prompt"], ensure_ascii=False),
+                    "content": rec["content"], "thinking": rec["thinking"],
+                    "tool_calls": json.dumps(rec["tool_calls"], ensure_ascii=False),
+                    "error": rec["error"],
+                    "spec": json.dumps(spec, ensure_ascii=False),
+                })
+        return path

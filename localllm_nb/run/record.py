@@ -1,0 +1,208 @@
+"""`Run`: the live record of one generation, readable while it is still streaming.
+
+The worker (a thread or an asyncio task) feeds chunks in; any thread may read the text,
+the timeline and the stats, subscribe to events, cancel, or wait for the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .chunks import split_chunk
+from .stats import RunStats, TimelinePoint, compute_stats
+
+log = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+PENDING, RUNNING, DONE, CANCELLED, ERROR = "pending", "running", "done", "cancelled", "error"
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """What observers receive: `type` is 'start', 'token', 'tool_call' or 'end'.
+
+    For 'token', `text` is the new text and `channel` 'content' or 'thinking'; `t` is
+    seconds since the run started. Read everything else from `run`.
+    """
+
+    type: str
+    run: Run
+    text: str = ""
+    channel: str = ""
+    t: float = 0.0
+
+
+class Run:
+    """One generation: text, thinking, tool calls, timeline, server figures, outcome.
+
+    `status` is 'pending', 'running', 'done', 'cancelled' or 'error'. A cancelled or
+    failed run keeps the partial output; `error` holds the typed exception.
+    """
+
+    def __init__(self, model_name: str = "", spec: Any = None, prompt: Any = None):
+        self.id = next(_ids)
+        self.model_name = model_name
+        self.spec = spec
+        self.prompt = prompt
+        self.status = PENDING
+        self.started_at: float | None = None  # epoch seconds
+        self.error: BaseException | None = None
+        self.done_reason: str | None = None
+        self.tool_calls: list[dict[str, Any]] = []
+        self.timeline: list[TimelinePoint] = []
+        self.server: dict[str, Any] = {}
+        self.callback_errors: list[BaseException] = []
+        self._content: list[str] = []
+        self._thinking: list[str] = []
+        self._t0 = 0.0
+        self._t_end: float | None = None
+        self._tokens = 0
+        self._subscribers: list[Callable[[RunEvent], None]] = []
+        self._finished = threading.Event()
+        self._cancel_requested = threading.Event()
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._task_cancel: Callable[[], None] | None = None
+
+    # --- reading -------------------------------------------------------------------
+
+    @property
+    def content(self) -> str:
+        """The answer text so far."""
+        return "".join(list(self._content))
+
+    @property
+    def thinking(self) -> str:
+        """The reasoning text so far ('' when the model or settings give none)."""
+        return "".join(list(self._thinking))
+
+    @property
+    def done(self) -> bool:
+        """True once the run has ended, whichever way."""
+        return self._finished.is_set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True when the run ended because `cancel()` was called."""
+        return self.status == CANCELLED
+
+    @property
+    def stats(self) -> RunStats:
+        """Timing figures so far (final once `done`)."""
+        end = self._t_end if self._t_end is not None else (
+            time.perf_counter() if self.status == RUNNING else None)
+        duration = end - self._t0 if end is not None and self._t0 else None
+        return compute_stats(list(self.timeline), duration, dict(self.server))
+
+    def elapsed(self) -> float:
+        """Seconds since the run started (up to its end once done)."""
+        if not self._t0:
+            return 0.0
+        end = self._t_end if self._t_end is not None else time.perf_counter()
+        return end - self._t0
+
+    def __repr__(self) -> str:
+        return (f"Run(id={self.id}, model={self.model_name!r}, status={self.status!r}, "
+                f"tokens={self._tokens}, done_reason={self.done_reason!r})")
+
+    # --- observing and control -----------------------------------------------------
+
+    def subscribe(self, callback: Callable[[RunEvent], None]) -> Callable[[], None]:
+        """Call `callback(event)` from the worker on every event; returns an unsubscribe
+        function. Callback exceptions are logged and kept in `callback_errors`; they
+        never stop the run."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def cancel(self) -> None:
+        """Stop generating (from any thread). The connection is shut so the server stops
+        too; partial text and stats stay on the run, which ends as 'cancelled'."""
+        self._cancel_requested.set()
+        with self._lock:
+            sock = self._socket if not self.done else None
+            task_cancel = self._task_cancel
+        if sock is not None:
+            # Shutting the socket wakes a worker blocked in recv (a plain close would not).
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        if task_cancel is not None and not self.done:
+            task_cancel()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends or `timeout` seconds pass; True when it ended."""
+        return self._finished.wait(timeout)
+
+    def raise_for_error(self) -> Run:
+        """Raise the run's error, if any; return the run otherwise."""
+        if self.error is not None:
+            raise self.error
+        return self
+
+    # --- feeding (worker side) -----------------------------------------------------
+
+    def _emit(self, event: RunEvent) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(event)
+            except Exception as exc:  # an observer bug must not kill the generation
+                self.callback_errors.append(exc)
+                log.exception("run %s: observer %r failed", self.id, callback)
+
+    def _start(self) -> None:
+        self.started_at = time.time()
+        self._t0 = time.perf_counter()
+        self.status = RUNNING
+        self._emit(RunEvent("start", self))
+
+    def _feed(self, chunk: Any) -> None:
+        """Record one chunk: text, thinking, tool calls, timeline point, metadata."""
+        now = time.perf_counter() - self._t0
+        parts = split_chunk(chunk)
+        if parts.metadata:
+            self.server.update(parts.metadata)
+            reason = parts.metadata.get("done_reason") or parts.metadata.get("finish_reason")
+            if reason:
+                self.done_reason = reason
+        if parts.thinking:
+            self._thinking.append(parts.thinking)
+            self._tokens += 1
+            self.timeline.append(TimelinePoint(now, self._tokens, "thinking"))
+            self._emit(RunEvent("token", self, parts.thinking, "thinking", now))
+        if parts.content:
+            self._content.append(parts.content)
+            self._tokens += 1
+            self.timeline.append(TimelinePoint(now, self._tokens, "content"))
+            self._emit(RunEvent("token", self, parts.content, "content", now))
+        for call in parts.tool_calls:
+            self.tool_calls.append(call)
+            self.timeline.append(TimelinePoint(now, self._tokens, "tool_call"))
+            self._emit(RunEvent("tool_call", self, str(call.get("name")), "tool_call", now))
+
+    def _finish(self, error: BaseException | None = None) -> None:
+        with self._lock:
+            self._t_end = time.perf_counter()
+            self._socket = None
+            self._task_cancel = None
+            if self._cancel_requested.is_set():
+                self.status = CANCELLED
+            elif error is not None:
+                self.status = ERROR
+                self.error = error
+            else:
+                self.status = DONE
+        # Observers see the final state before waiters wake, so a waiter reads their work.
+        self._emit(RunEvent("end", self, t=self._t_end - self._t0))
+        self._finished.set()
