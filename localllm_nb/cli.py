@@ -1,0 +1,76 @@
+"""`localllm-nb serve | models | lab`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+
+
+def _serve(args) -> int:
+    from .embedded.server import serve
+
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(host=args.host, port=args.port, threads=args.threads)
+    return 0
+
+
+def _models(args) -> int:
+    from .embedded.registry import BUNDLED, MissingModelFiles
+
+    for entry in BUNDLED:
+        try:
+            where = str(entry.path())
+        except MissingModelFiles as exc:
+            where = f"missing: {exc}"
+        caps = ",".join(entry.capabilities)
+        print(f"{entry.name:<24} ollama  {caps:<28} {where}")
+    # The MLX copy of the chat model; listing never converts it (that loads mlx).
+    from .backends._mlx_bundled import BUNDLED_MODEL_ID, bundled_model_path, is_converted
+
+    mlx_dir = bundled_model_path(convert=False)
+    where = str(mlx_dir) if is_converted(mlx_dir) else f"{mlx_dir} (not converted yet)"
+    print(f"{BUNDLED_MODEL_ID:<24} mlx     {'completion,tools':<28} {where}")
+    return 0
+
+
+def _lab(args) -> int:
+    from .embedded import ensure_running
+
+    url = ensure_running()
+    print(f"Ollama API at {url}", flush=True)
+    cmd = [sys.executable, "-m", "jupyter", "lab", *([args.notebook] if args.notebook else [])]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    try:
+        return subprocess.call(cmd, env={**os.environ, "OLLAMA_HOST": url})
+    except KeyboardInterrupt:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="localllm-nb", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the embedded Ollama-compatible server")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
+    serve.add_argument("--port", type=int, default=11434, help="port (default: 11434)")
+    serve.add_argument("--threads", type=int, default=0, help="llama.cpp threads (default: cores)")
+    serve.set_defaults(func=_serve)
+    models = sub.add_parser("models", help="list the bundled models and their files")
+    models.set_defaults(func=_models)
+    lab = sub.add_parser("lab", help="start a backend if none answers, then JupyterLab")
+    lab.add_argument("notebook", nargs="?", help="notebook to open")
+    lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    lab.set_defaults(func=_lab)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

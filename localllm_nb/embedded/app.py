@@ -1,0 +1,449 @@
+"""The HTTP routes: Ollama's API on Starlette."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from starlette.applications import Starlette
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from . import generation as gen
+from .embed_routes import EMBED_ROUTES
+from .manager import KeepAliveError, ModelManager, expires_at_iso, parse_keep_alive
+from .options import OptionError, parse_options
+from .protocol import (
+    OLLAMA_VERSION,
+    ApiError,
+    check_format,
+    check_think,
+    field,
+    ndjson,
+    not_found,
+    now_iso,
+    parse_body,
+    require_model,
+)
+from .registry import MissingModelFiles, ModelNotFound, Registry, normalize_name
+from .templates import TemplateError, render_go_template
+
+
+class Server:
+    """State shared by the routes: the model names and the loaded engines."""
+
+    def __init__(self, registry: Registry | None = None, threads: int = 0):
+        self.registry = registry or Registry()
+        self.models = ModelManager(threads=threads)
+
+    def resolve(self, name: str):
+        try:
+            return self.registry.resolve(name)
+        except ModelNotFound:
+            raise not_found(name) from None
+
+    async def engine(self, entry, num_ctx: int, name: str):
+        """The engine for a model, loaded off the event loop; returns (engine, load ns)."""
+        started = time.perf_counter()
+        try:
+            engine = await asyncio.to_thread(self.models.engine, entry, num_ctx, name)
+        except MissingModelFiles as exc:
+            raise ApiError(500, str(exc)) from None
+        return engine, int((time.perf_counter() - started) * 1e9)
+
+
+def _options(entry, body) -> object:
+    try:
+        return parse_options(body.get("options"), entry.parameters)
+    except OptionError as exc:
+        # Ollama reports option errors from its scheduler, as internal errors.
+        raise ApiError(500, str(exc)) from None
+
+
+def _keep_alive(body) -> float:
+    try:
+        return parse_keep_alive(body.get("keep_alive"))
+    except KeepAliveError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def _check_capabilities(entry, name: str, endpoint: str, think, tools) -> None:
+    caps = entry.capabilities
+    if "completion" not in caps:
+        raise ApiError(400, f'"{name}" does not support {endpoint}')
+    if think and "thinking" not in caps:
+        raise ApiError(400, f'"{name}" does not support thinking')
+    if tools and "tools" not in caps:
+        raise ApiError(400, f"{name} does not support tools")
+
+
+def _load_reply(server: Server, entry, name: str, kind: str, keep_alive: float) -> dict:
+    reply = gen.line(gen.Request(name=name, entry=entry, options=None, kind=kind))
+    reply["done"] = True
+    reply["done_reason"] = "unload" if keep_alive == 0 else "load"
+    return reply
+
+
+async def _respond(server: Server, http: HttpRequest, req: gen.Request, engine, tokens,
+                   grammar, stream: bool, keep_alive: float) -> Response:
+    """Run the job and answer as NDJSON lines or as one merged object."""
+
+    async def lines():
+        try:
+            async for event in gen.run_job(engine, tokens, req, grammar):
+                if event["type"] == "text":
+                    yield gen.line(req, text=event["text"])
+                elif event["type"] == "error":
+                    yield {"error": event["error"]}
+                    return
+                else:
+                    yield gen.final_line(req, event)
+        finally:
+            server.models.touch(req.entry, keep_alive)
+
+    if stream:
+        async def body():
+            async for item in lines():
+                yield ndjson(item)
+
+        return StreamingResponse(body(), media_type="application/x-ndjson")
+
+    collected: list[dict] = []
+    consumer = asyncio.ensure_future(_collect(lines(), collected))
+    while not consumer.done():
+        done, _ = await asyncio.wait({consumer}, timeout=0.1)
+        if not done and await http.is_disconnected():
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+            return Response(status_code=499)
+    if collected and "error" in collected[-1]:
+        return JSONResponse(collected[-1], status_code=500)
+    return JSONResponse(gen.merge(collected))
+
+
+async def _collect(lines, out: list) -> None:
+    async for item in lines:
+        out.append(item)
+
+
+# --- routes -------------------------------------------------------------------------------
+
+async def root(_: HttpRequest) -> Response:
+    return PlainTextResponse("Ollama is running")
+
+
+async def version(_: HttpRequest) -> Response:
+    return JSONResponse({"version": OLLAMA_VERSION})
+
+
+async def chat(http: HttpRequest) -> Response:
+    server: Server = http.app.state.server
+    body = parse_body(await http.body())
+    name = require_model(body)
+    messages = field(body, "messages", (list,), "[]api.Message", [])
+    entry = server.resolve(name)
+    fmt = check_format(body.get("format"))
+    think = check_think(body.get("think"))
+    tools = field(body, "tools", (list,), "[]api.Tool", [])
+    stream = field(body, "stream", (bool,), "bool", True)
+    keep_alive = _keep_alive(body)
+    _check_capabilities(entry, name, "chat", think, tools)
+    for m in messages:
+        if not isinstance(m, dict):
+            raise ApiError(400, "json: cannot unmarshal into Go struct field ChatRequest.messages of type api.Message")
+    opts = _options(entry, body)
+    req = gen.Request(name=name, entry=entry, options=opts, kind="chat", format=fmt)
+    engine, req.load_duration = await server.engine(entry, opts.num_ctx, name)
+    if not messages:
+        server.models.touch(entry, keep_alive)
+        return JSONResponse(_load_reply(server, entry, name, "chat", keep_alive))
+    if entry.system and not any(m.get("role") == "system" for m in messages):
+        messages = [{"role": "system", "content": entry.system}, *messages]
+    try:
+        tokens = gen.fit_messages(engine, entry, messages, opts, tools=tools or None)
+    except TemplateError as exc:
+        raise ApiError(500, str(exc)) from None
+    return await _respond(server, http, req, engine, tokens, gen.grammar_for(fmt), stream, keep_alive)
+
+
+async def generate(http: HttpRequest) -> Response:
+    server: Server = http.app.state.server
+    body = parse_body(await http.body())
+    name = require_model(body)
+    entry = server.resolve(name)
+    prompt = field(body, "prompt", (str,), "string", "")
+    system = field(body, "system", (str,), "string", "")
+    template = field(body, "template", (str,), "string", "")
+    suffix = field(body, "suffix", (str,), "string", "")
+    context = field(body, "context", (list,), "[]int", [])
+    raw = field(body, "raw", (bool,), "bool", False)
+    stream = field(body, "stream", (bool,), "bool", True)
+    fmt = check_format(body.get("format"))
+    think = check_think(body.get("think"))
+    keep_alive = _keep_alive(body)
+    if raw and (template or system or context):
+        raise ApiError(400, "raw mode does not support template, system, or context")
+    _check_capabilities(entry, name, "generate", think, [])
+    if suffix and "insert" not in entry.capabilities:
+        raise ApiError(400, f'"{name}" does not support insert')
+    opts = _options(entry, body)
+    req = gen.Request(name=name, entry=entry, options=opts, kind="generate", format=fmt,
+                      include_context=not raw)
+    engine, req.load_duration = await server.engine(entry, opts.num_ctx, name)
+    if not prompt and not suffix:
+        server.models.touch(entry, keep_alive)
+        return JSONResponse(_load_reply(server, entry, name, "generate", keep_alive))
+    try:
+        if raw:
+            text = prompt
+        elif template:
+            text = render_go_template(template, {"System": system or entry.system,
+                                                 "Prompt": prompt, "Suffix": suffix})
+        else:
+            msgs = [{"role": "system", "content": system or entry.system}] if (system or entry.system) else []
+            text = gen.render_chat(entry.template, [*msgs, {"role": "user", "content": prompt}])
+    except TemplateError as exc:
+        raise ApiError(400, str(exc)) from None
+    tokens = [int(t) for t in context] + engine.tokenize(text, add_bos=not context)
+    if len(tokens) > opts.num_ctx - 1:
+        # Keep the most recent tokens, as Ollama truncates an over-long prompt.
+        tokens = tokens[-(opts.num_ctx - min(opts.predict_limit(), opts.num_ctx // 4)):]
+    return await _respond(server, http, req, engine, tokens, gen.grammar_for(fmt), stream, keep_alive)
+
+
+def _model_row(name: str, entry) -> dict:
+    return {
+        "name": name,
+        "model": name,
+        "modified_at": entry.modified_at(),
+        "size": entry.size(),
+        "digest": entry.digest(),
+        "details": entry.details(),
+    }
+
+
+async def tags(http: HttpRequest) -> Response:
+    server: Server = http.app.state.server
+    rows = [_model_row(n, e) for n, e in server.registry.names()]
+    return JSONResponse({"models": rows})
+
+
+def _gguf_info(server: Server, entry) -> dict:
+    engine = server.models.loaded(entry)
+    if engine is not None and hasattr(engine, "metadata"):
+        meta = engine.metadata()
+    else:
+        meta = _read_metadata(entry)
+    info = {}
+    for key, value in meta.items():
+        if key.startswith("tokenizer.ggml.") and key not in ("tokenizer.ggml.model", "tokenizer.ggml.pre"):
+            continue
+        if key == "tokenizer.chat_template":
+            continue
+        info[key] = _typed(value)
+    return info
+
+
+def _typed(value: str):
+    if not isinstance(value, str):  # already typed (e.g. an embedding model's config)
+        return value
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except (TypeError, ValueError):
+            pass
+    return value
+
+
+_META_CACHE: dict[str, dict] = {}
+
+
+def _read_metadata(entry) -> dict:
+    """GGUF metadata without loading the weights (vocab only)."""
+    if entry.name not in _META_CACHE:
+        if entry.kind == "embedding":
+            from .embedder import model_info  # config.json only: no weights loaded
+
+            return model_info(entry.path())
+        if entry.kind != "chat":
+            return {}
+        from llama_cpp import Llama
+
+        llm = Llama(model_path=str(entry.path()), vocab_only=True, verbose=False)
+        _META_CACHE[entry.name] = dict(llm.metadata)
+        llm.close()
+    return _META_CACHE[entry.name]
+
+
+async def show(http: HttpRequest) -> Response:
+    server: Server = http.app.state.server
+    body = parse_body(await http.body())
+    name = body.get("model") or body.get("name") or ""
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "model is required")
+    entry = server.resolve(name)
+    try:
+        info = await asyncio.to_thread(_gguf_info, server, entry)
+    except MissingModelFiles as exc:
+        raise ApiError(500, str(exc)) from None
+    params = "\n".join(
+        f"{k:<30} {v!r}".replace("'", '"')
+        for k, vals in entry.parameters.items()
+        for v in (vals if isinstance(vals, list) else [vals])
+    )
+    modelfile = (
+        f"# Modelfile generated by localllm_nb\nFROM {entry.path() if entry.weights else ''}\n"
+        f'TEMPLATE """{entry.template}"""\n'
+        + "".join(
+            f"PARAMETER {k} {v!r}\n".replace("'", '"')
+            for k, vals in entry.parameters.items()
+            for v in (vals if isinstance(vals, list) else [vals])
+        )
+    )
+    reply = {
+        "license": "Apache-2.0",
+        "modelfile": modelfile,
+        "parameters": params,
+        "template": entry.template,
+        "details": entry.details(),
+        "model_info": info,
+        "capabilities": entry.capabilities,
+        "modified_at": entry.modified_at(),
+    }
+    if entry.system:
+        reply["system"] = entry.system
+    return JSONResponse(reply)
+
+
+async def ps(http: HttpRequest) -> Response:
+    server: Server = http.app.state.server
+    server.models.expire()
+    rows = []
+    for entry, item in server.models.running():
+        row = _model_row(item.name, entry)
+        del row["modified_at"]
+        row["expires_at"] = expires_at_iso(item.expires_at)
+        row["size_vram"] = 0
+        row["context_length"] = getattr(item.engine, "num_ctx", 0)
+        rows.append(row)
+    return JSONResponse({"models": rows})
+
+
+async def pull(http: HttpRequest) -> Response:
+    server: Server = http.app.state.server
+    body = parse_body(await http.body())
+    name = body.get("model") or body.get("name") or ""
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "model is required")
+    stream = field(body, "stream", (bool,), "bool", True)
+    if not server.registry.restore(name):
+        raise ApiError(500, "pull model manifest: file does not exist")
+    entry = server.resolve(name)
+    try:
+        size = entry.size()
+        entry.path()
+    except MissingModelFiles as exc:
+        raise ApiError(500, str(exc)) from None
+    digest = "sha256:" + entry.digest()
+    steps = [
+        {"status": "pulling manifest"},
+        {"status": f"pulling {entry.digest()[:12]}", "digest": digest, "total": size, "completed": size},
+        {"status": "verifying sha256 digest"},
+        {"status": "writing manifest"},
+        {"status": "success"},
+    ]
+    if not stream:
+        return JSONResponse(steps[-1])
+
+    async def body_lines():
+        for step in steps:
+            yield ndjson(step)
+
+    return StreamingResponse(body_lines(), media_type="application/x-ndjson")
+
+
+async def copy(http: HttpRequest) -> Response:
+    server: Server = http.app.state.server
+    body = parse_body(await http.body())
+    source = field(body, "source", (str,), "string", "")
+    destination = field(body, "destination", (str,), "string", "")
+    if not source or not destination:
+        raise ApiError(400, "source and destination are required")
+    try:
+        server.registry.copy(source, destination)
+    except ModelNotFound:
+        raise ApiError(404, f"model '{source}' not found") from None
+    return Response(status_code=200)
+
+
+async def delete(http: HttpRequest) -> Response:
+    server: Server = http.app.state.server
+    body = parse_body(await http.body())
+    name = body.get("model") or body.get("name") or ""
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "model is required")
+    try:
+        server.registry.delete(name)
+    except ModelNotFound:
+        raise ApiError(404, f"model '{name}' not found") from None
+    return Response(status_code=200)
+
+
+async def _api_error(_: HttpRequest, exc: ApiError) -> Response:
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+async def _not_found(_: HttpRequest, exc) -> Response:
+    return PlainTextResponse("404 page not found", status_code=404)
+
+
+async def _method_not_allowed(_: HttpRequest, exc) -> Response:
+    return PlainTextResponse("405 method not allowed", status_code=405)
+
+
+ROUTES = [
+    Route("/", root, methods=["GET", "HEAD"]),
+    Route("/api/version", version, methods=["GET"]),
+    Route("/api/tags", tags, methods=["GET"]),
+    Route("/api/show", show, methods=["POST"]),
+    Route("/api/ps", ps, methods=["GET"]),
+    Route("/api/chat", chat, methods=["POST"]),
+    Route("/api/generate", generate, methods=["POST"]),
+    Route("/api/pull", pull, methods=["POST"]),
+    Route("/api/copy", copy, methods=["POST"]),
+    Route("/api/delete", delete, methods=["DELETE"]),
+    *EMBED_ROUTES,
+]
+
+
+def create_app(server: Server | None = None) -> Starlette:
+    """The ASGI application; `server` holds the registry and the loaded models."""
+    server = server or Server()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        async def reaper():
+            while True:
+                await asyncio.sleep(5)
+                await asyncio.to_thread(server.models.expire)
+
+        task = asyncio.create_task(reaper())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.to_thread(server.models.close)
+
+    app = Starlette(
+        routes=list(ROUTES),
+        exception_handlers={ApiError: _api_error, 404: _not_found, 405: _method_not_allowed},
+        lifespan=lifespan,
+    )
+    app.state.server = server
+    return app
+
+
+__all__ = ["Server", "create_app", "normalize_name", "now_iso"]

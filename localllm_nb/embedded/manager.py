@@ -1,0 +1,155 @@
+"""Loaded models: one engine per model, reloaded when the context size changes,
+unloaded when its keep-alive expires (as Ollama's scheduler does)."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .registry import ModelEntry
+
+DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's 5m
+
+
+class KeepAliveError(ValueError):
+    """A keep_alive value Ollama would not parse."""
+
+
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_keep_alive(value) -> float:
+    """Seconds to keep a model loaded; `math.inf` for negative values (forever).
+
+    >>> parse_keep_alive("1h30m"), parse_keep_alive(0), parse_keep_alive(-1)
+    (5400.0, 0.0, inf)
+    """
+    if value is None:
+        return DEFAULT_KEEP_ALIVE
+    if isinstance(value, bool):
+        raise KeepAliveError(f"Unsupported type: '{type(value).__name__}'")
+    if isinstance(value, (int, float)):
+        return math.inf if value < 0 else float(value)
+    if not isinstance(value, str):
+        raise KeepAliveError(f"Unsupported type: '{type(value).__name__}'")
+    text = value.strip()
+    sign = -1 if text.startswith("-") else 1
+    body = text.lstrip("+-")
+    if body in ("0", ""):
+        if body == "":
+            raise KeepAliveError(f'time: invalid duration "{value}"')
+        return 0.0
+    pos, total = 0, 0.0
+    for m in _GO_PART.finditer(body):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _GO_UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(body):
+        # Ollama also accepts a bare number of seconds in a string.
+        try:
+            total = float(body)
+        except ValueError:
+            raise KeepAliveError(f'time: invalid duration "{value}"') from None
+    return math.inf if sign < 0 else total
+
+
+@dataclass
+class Loaded:
+    engine: object
+    name: str
+    expires_at: float  # time.time() seconds; inf for never
+
+
+class ModelManager:
+    """Loads engines on demand and unloads them when their keep-alive runs out."""
+
+    def __init__(self, threads: int = 0):
+        self.threads = threads
+        self._loaded: dict[str, Loaded] = {}
+        self._lock = threading.RLock()
+
+    def engine(self, entry: ModelEntry, num_ctx: int, name: str):
+        """Return the engine for `entry`, loading it (or reloading at a new num_ctx)."""
+        from .engine import LlamaEngine
+
+        with self._lock:
+            current = self._loaded.get(entry.name)
+            if current is not None and getattr(current.engine, "num_ctx", num_ctx) == num_ctx:
+                current.name = name
+                return current.engine
+            if current is not None:
+                current.engine.close()
+                del self._loaded[entry.name]
+            if entry.kind == "chat":
+                engine = LlamaEngine(entry, num_ctx=num_ctx, num_thread=self.threads)
+            elif entry.kind == "embedding":
+                from .embed_engine import EmbeddingEngine
+
+                engine = EmbeddingEngine(entry, num_ctx=num_ctx, num_thread=self.threads)
+            else:
+                raise RuntimeError(f"no engine for model kind {entry.kind!r}")
+            self._loaded[entry.name] = Loaded(engine, name, time.time() + DEFAULT_KEEP_ALIVE)
+            return engine
+
+    def adopt(self, entry: ModelEntry, engine, name: str) -> None:
+        """Register an engine made elsewhere (e.g. the embedding encoder)."""
+        with self._lock:
+            self._loaded[entry.name] = Loaded(engine, name, time.time() + DEFAULT_KEEP_ALIVE)
+
+    def loaded(self, entry: ModelEntry):
+        with self._lock:
+            item = self._loaded.get(entry.name)
+            return item.engine if item else None
+
+    def touch(self, entry: ModelEntry, keep_alive: float) -> None:
+        """Restart the keep-alive clock after a request; 0 unloads at once."""
+        with self._lock:
+            item = self._loaded.get(entry.name)
+            if item is None:
+                return
+            if keep_alive <= 0:
+                self.unload(entry)
+            else:
+                item.expires_at = time.time() + keep_alive
+
+    def unload(self, entry: ModelEntry) -> bool:
+        with self._lock:
+            item = self._loaded.pop(entry.name, None)
+        if item is not None:
+            # The engine's worker finishes its queue before the model is freed.
+            threading.Thread(target=item.engine.close, daemon=True).start()
+        return item is not None
+
+    def expire(self) -> None:
+        now = time.time()
+        with self._lock:
+            stale = [k for k, v in self._loaded.items() if v.expires_at <= now]
+            items = [self._loaded.pop(k) for k in stale]
+        for item in items:
+            item.engine.close()
+
+    def running(self) -> list[tuple[ModelEntry, Loaded]]:
+        with self._lock:
+            return [(v.engine.entry, v) for v in self._loaded.values()]
+
+    def close(self) -> None:
+        with self._lock:
+            items = list(self._loaded.values())
+            self._loaded.clear()
+        for item in items:
+            item.engine.close()
+
+
+def expires_at_iso(expires_at: float) -> str:
+    if math.isinf(expires_at):
+        moment = datetime(2318, 1, 1, tzinfo=timezone.utc)  # Ollama's "forever" is far out
+    else:
+        moment = datetime.fromtimestamp(expires_at, timezone.utc)
+    return moment.isoformat().replace("+00:00", "Z")
+

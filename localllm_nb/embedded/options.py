@@ -1,0 +1,120 @@
+"""Ollama's runtime options: type checking as Ollama does it, defaults, and the
+mapping onto llama.cpp's sampler."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+# Ollama's known option keys with their Go types. Unknown keys are ignored, as Ollama does.
+_INT = "integer"
+_FLOAT = "float"
+_BOOL = "boolean"
+_STRINGS = "array"
+OPTION_TYPES: dict[str, str] = {
+    "num_keep": _INT,
+    "seed": _INT,
+    "num_predict": _INT,
+    "top_k": _INT,
+    "top_p": _FLOAT,
+    "min_p": _FLOAT,
+    "typical_p": _FLOAT,
+    "repeat_last_n": _INT,
+    "temperature": _FLOAT,
+    "repeat_penalty": _FLOAT,
+    "presence_penalty": _FLOAT,
+    "frequency_penalty": _FLOAT,
+    "stop": _STRINGS,
+    "num_ctx": _INT,
+    "num_batch": _INT,
+    "num_gpu": _INT,
+    "main_gpu": _INT,
+    "use_mmap": _BOOL,
+    "num_thread": _INT,
+}
+
+# Without a num_predict, a 135M model can ramble until the context is full; this caps it.
+DEFAULT_PREDICT_CAP = int(os.environ.get("LOCALLLM_NB_NUM_PREDICT_CAP", "512"))
+
+
+class OptionError(ValueError):
+    """An option value of the wrong type, worded as Ollama words it."""
+
+
+@dataclass
+class Options:
+    """Effective options of one request (Ollama's defaults where unset)."""
+
+    num_keep: int = 4
+    seed: int = -1
+    num_predict: int = -1
+    top_k: int = 40
+    top_p: float = 0.9
+    min_p: float = 0.0
+    typical_p: float = 1.0
+    repeat_last_n: int = 64
+    temperature: float = 0.8
+    repeat_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    stop: list[str] = field(default_factory=list)
+    num_ctx: int = 4096
+    num_batch: int = 512
+    num_gpu: int = -1
+    main_gpu: int = 0
+    use_mmap: bool = True
+    num_thread: int = 0
+    # Set when the request gave no num_predict and the server cap applies.
+    capped: bool = False
+
+    def predict_limit(self) -> int:
+        """How many tokens this request may generate at most (before the context runs out)."""
+        return self.num_predict if self.num_predict >= 0 else DEFAULT_PREDICT_CAP
+
+
+def _check(key: str, value):
+    kind = OPTION_TYPES[key]
+    if kind == _INT:
+        # JSON numbers arrive as int or float; Go truncates floats into int fields.
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise OptionError(f'option "{key}" must be of type integer')
+        return int(value)
+    if kind == _FLOAT:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise OptionError(f'option "{key}" must be of type float32')
+        return float(value)
+    if kind == _BOOL:
+        if not isinstance(value, bool):
+            raise OptionError(f'option "{key}" must be of type boolean')
+        return value
+    if not isinstance(value, list):
+        raise OptionError(f'option "{key}" must be of type array')
+    if not all(isinstance(v, str) for v in value):
+        raise OptionError(f'option "{key}" must be of an array of strings')
+    return list(value)
+
+
+def parse_options(raw, model_defaults: dict | None = None) -> Options:
+    """Merge model defaults and request options into `Options`.
+
+    >>> parse_options({"top_k": 5, "mirostat": 1, "seed": None}).top_k
+    5
+    >>> parse_options({"top_k": "5"})
+    Traceback (most recent call last):
+    ...
+    localllm_nb.embedded.options.OptionError: option "top_k" must be of type integer
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise OptionError("options must be an object")
+    opts = Options()
+    names = {f.name for f in fields(Options)}
+    for source in (model_defaults or {}, raw):
+        for key, value in source.items():
+            if key not in OPTION_TYPES or value is None:
+                continue
+            if key in names:
+                setattr(opts, key, _check(key, value))
+    opts.capped = opts.num_predict < 0
+    return opts

