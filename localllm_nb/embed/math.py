@@ -1,0 +1,95 @@
+"""Cosine similarity, PCA to 2-D and top-k neighbours, numpy only.
+
+Inputs are anything `np.asarray` takes (lists from `embed_documents`, arrays). float32
+inputs stay float32: a 5,000 x 5,000 similarity matrix is 100 MB in float32, twice that
+in float64, and the extra precision buys nothing for display.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _matrix(vectors: Any, name: str = "vectors") -> np.ndarray:
+    arr = np.asarray(vectors)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n, dim), got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def normalize(vectors: Any) -> np.ndarray:
+    """Rows scaled to unit length; zero rows stay zero.
+
+    >>> normalize([[3.0, 4.0], [0.0, 0.0]]).tolist()
+    [[0.6, 0.8], [0.0, 0.0]]
+    """
+    arr = _matrix(vectors)
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    return arr / np.where(norms == 0, 1, norms)
+
+
+def cosine_similarity(a: Any, b: Any | None = None) -> np.ndarray:
+    """Cosine similarity of every row of `a` with every row of `b` (default: `a`).
+
+    >>> cosine_similarity([[1.0, 0.0], [1.0, 1.0]]).round(3).tolist()
+    [[1.0, 0.707], [0.707, 1.0]]
+    """
+    na = normalize(a)
+    nb = na if b is None else normalize(b)
+    if na.shape[1] != nb.shape[1]:
+        raise ValueError(f"dimensions differ: {na.shape[1]} vs {nb.shape[1]}")
+    sim = na @ nb.T
+    # Rounding can push |cos| a hair above 1.
+    return np.clip(sim, -1.0, 1.0, out=sim)
+
+
+def pca_2d(vectors: Any) -> np.ndarray:
+    """Project rows onto their first two principal components, shape (n, 2).
+
+    Uses the dim x dim covariance's eigenvectors, which for n >> dim (5,000 x 384)
+    is much cheaper than an SVD of the data. Signs are fixed so that each column's
+    largest coordinate is positive, making the picture stable between calls.
+    """
+    arr = _matrix(vectors)
+    n, dim = arr.shape
+    out = np.zeros((n, 2), dtype=arr.dtype)
+    if n < 2:
+        return out
+    centered = arr - arr.mean(axis=0)
+    if n < dim:
+        # Few points: the n x n Gram matrix is the small one.
+        u, s, _ = np.linalg.svd(centered, full_matrices=False)
+        comps = u[:, :2] * s[:2]
+    else:
+        cov = centered.T @ centered
+        _, vecs = np.linalg.eigh(cov)
+        comps = centered @ vecs[:, ::-1][:, :2]
+    # Eigenvector signs are arbitrary; make each column's largest value positive.
+    idx = np.argmax(np.abs(comps), axis=0)
+    signs = np.sign(comps[idx, range(comps.shape[1])])
+    comps = comps * np.where(signs == 0, 1, signs)
+    out[:, : comps.shape[1]] = comps
+    return out
+
+
+def top_k(query: Any, vectors: Any, k: int = 5) -> list[tuple[int, float]]:
+    """The `k` rows of `vectors` most similar to `query`: [(index, cosine), ...], best first.
+
+    >>> [(i, round(s, 3)) for i, s in top_k([1.0, 0.0], [[0.0, 1.0], [1.0, 0.1], [1.0, 0.0]], k=2)]
+    [(2, 1.0), (1, 0.995)]
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    sims = cosine_similarity(query, vectors)[0]
+    k = min(k, sims.shape[0])
+    idx = np.argpartition(-sims, k - 1)[:k]
+    idx = idx[np.argsort(-sims[idx], kind="stable")]
+    return [(int(i), float(sims[i])) for i in idx]

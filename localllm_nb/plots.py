@@ -1,0 +1,149 @@
+"""matplotlib figures for runs and embeddings, returned (never shown).
+
+Figures are built with `matplotlib.figure.Figure` on an Agg canvas, not with pyplot:
+no global state, nothing pops up, safe in threads and headless runs. In a notebook,
+`display(fig)` (or the figure as a cell's last value under `%matplotlib inline`) shows
+it as an ordinary image output that a saved notebook keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+THINKING_COLOR = "#8e6bbf"
+CONTENT_COLOR = "#1f77b4"
+SERVER_COLOR = "#d62728"
+TTFT_COLOR = "#7f7f7f"
+DEFAULT_SIZE = (6.4, 3.2)
+
+
+def new_figure(figsize: tuple[float, float] = DEFAULT_SIZE, dpi: int = 100) -> Any:
+    """A Figure attached to an Agg canvas (pyplot-free)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def truncate(label: str, width: int = 24) -> str:
+    """Shorten a label to `width` characters with an ellipsis.
+
+    >>> truncate("The quick brown fox jumps over the lazy dog", 12)
+    'The quick b…'
+    """
+    label = " ".join(str(label).split())
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def token_rate_figure(run: Any = None, *, timeline: Sequence[Any] | None = None,
+                      server_tps: float | None = None, ttft_s: float | None = None,
+                      window: int = 8, figsize: tuple[float, float] = DEFAULT_SIZE,
+                      title: str | None = None) -> Any:
+    """Tokens/s along a run: thinking and content in their own colours, time to first
+    token marked, the server-reported rate as a dashed reference line.
+
+    Pass a `Run` (live or finished), or a `timeline` of TimelinePoints with optional
+    `server_tps`/`ttft_s`.
+    """
+    from .run.stats import rate_series
+
+    if run is not None:
+        stats = run.stats
+        timeline = list(run.timeline)
+        server_tps = stats.server_tps if server_tps is None else server_tps
+        ttft_s = stats.ttft_s if ttft_s is None else ttft_s
+        title = title or f"{run.model_name} · {stats.summary()}"
+    timeline = list(timeline or [])
+    series = rate_series(timeline, window=window)
+    fig = new_figure(figsize)
+    ax = fig.add_subplot()
+    for channel, color, label in (("thinking", THINKING_COLOR, "thinking"),
+                                  ("content", CONTENT_COLOR, "answer")):
+        xs = [t for t, _, c in series if c == channel]
+        ys = [r for _, r, c in series if c == channel]
+        if xs:
+            ax.plot(xs, ys, ".-", color=color, label=label, lw=1.2, ms=3)
+    if ttft_s is not None:
+        ax.axvline(ttft_s, color=TTFT_COLOR, ls=":", lw=1)
+        ax.annotate(f"first token {ttft_s:.2f} s", (ttft_s, 0), xytext=(4, 4),
+                    textcoords="offset points", fontsize=8, color=TTFT_COLOR)
+    if server_tps:
+        ax.axhline(server_tps, color=SERVER_COLOR, ls="--", lw=1,
+                   label=f"server {server_tps:.1f} tok/s")
+    ax.set_xlabel("seconds since start")
+    ax.set_ylabel("tokens / s")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    if not series:
+        ax.text(0.5, 0.5, "no tokens yet", ha="center", va="center", transform=ax.transAxes,
+                color=TTFT_COLOR)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def similarity_heatmap(matrix: Any, labels: Sequence[str] | None = None, *,
+                       label_width: int = 24, annotate: bool | None = None,
+                       figsize: tuple[float, float] | None = None, title: str | None = None) -> Any:
+    """Cosine similarities as a heatmap with truncated labels (readable up to ~50 items).
+
+    Values are written in the cells when there are at most 12 items (`annotate`)."""
+    sim = np.asarray(matrix, dtype=float)
+    n = sim.shape[0]
+    labels = [truncate(lab, label_width) for lab in (labels or [str(i) for i in range(n)])]
+    if len(labels) != n:
+        raise ValueError(f"{len(labels)} labels for a {n} x {n} matrix")
+    side = min(10.0, max(4.0, 0.22 * n + 2.5))
+    fig = new_figure(figsize or (side + 1.2, side))
+    ax = fig.add_subplot()
+    image = ax.imshow(sim, cmap="viridis", vmin=min(0.0, float(sim.min())), vmax=1.0)
+    fontsize = 9 if n <= 12 else 7 if n <= 30 else 5
+    ax.set_xticks(range(n), labels, rotation=60, ha="right", fontsize=fontsize)
+    ax.set_yticks(range(n), labels, fontsize=fontsize)
+    if annotate if annotate is not None else n <= 12:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if sim[i, j] < 0.6 else "black")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def projection_scatter(points: Any, labels: Sequence[str] | None = None, *,
+                       highlight: Sequence[int] = (), label_width: int = 20,
+                       figsize: tuple[float, float] = (6.0, 5.0), title: str | None = None) -> Any:
+    """2-D points (e.g. from `pca_2d`) with their labels; `highlight` indices in red."""
+    pts = np.asarray(points, dtype=float)
+    fig = new_figure(figsize)
+    ax = fig.add_subplot()
+    ax.scatter(pts[:, 0], pts[:, 1], s=18, color=CONTENT_COLOR, alpha=0.8)
+    if len(highlight):
+        sel = pts[list(highlight)]
+        ax.scatter(sel[:, 0], sel[:, 1], s=40, color=SERVER_COLOR, zorder=3)
+    if labels is not None and len(labels) <= 200:  # beyond that, labels are a smear
+        for (x, y), lab in zip(pts, labels, strict=False):
+            ax.annotate(truncate(lab, label_width), (x, y), xytext=(3, 3),
+                        textcoords="offset points", fontsize=7)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def render_png(fig: Any) -> bytes:
+    """The figure as PNG bytes (what a notebook embeds)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
