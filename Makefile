@@ -22,7 +22,7 @@ demo: setup
 	$(BIN)/localllm-nb lab $(firstword $(wildcard widgets/playground.ipynb) notebooks/01_quickstart.ipynb)
 
 test: setup
-	$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+	$(BIN)/python -m pytest tests notebooks localllm_nb --doctest-modules --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 bench: setup
 	$(BIN)/python -m benchmarks
