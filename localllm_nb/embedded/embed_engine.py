@@ -35,7 +35,9 @@ class EmbeddingEngine:
         self.entry = entry
         self.num_ctx = num_ctx
         self._lock = threading.Lock()
-        self._encoder: MiniLMEncoder | None = MiniLMEncoder(entry.path(), max_tokens=num_ctx)
+        self._encoder: MiniLMEncoder | None = MiniLMEncoder(
+            entry.path(), max_tokens=num_ctx, threads=num_thread
+        )
 
     def embed(
         self, texts: list[str], truncate: bool = True, normalize: bool = True

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from ._blas import single_threaded_blas
 
 # Tokens per forward batch (rows x padded length). Small enough that the [tokens, 1536]
 # intermediate stays near cache size, large enough that matmuls run at full speed.
@@ -149,7 +153,7 @@ class MiniLMEncoder:
     Not thread-safe (the tokenizer and scratch state are shared): callers serialise access.
     """
 
-    def __init__(self, model_dir: Path | str, max_tokens: int | None = None):
+    def __init__(self, model_dir: Path | str, max_tokens: int | None = None, threads: int = 0):
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
@@ -180,6 +184,8 @@ class MiniLMEncoder:
         # truncate to max_seq_length ourselves, as sentence-transformers does.
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
+        self.workers = threads or min(os.cpu_count() or 1, 8)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="minilm")
 
     @staticmethod
     def _check_modules(model_dir: Path) -> None:
@@ -218,24 +224,35 @@ class MiniLMEncoder:
         ids = self.tokenize(texts, truncate)
         counts = [len(x) for x in ids]
         out = np.zeros((len(ids), self.dim), dtype=np.float32)
-        order = sorted(range(len(ids)), key=counts.__getitem__)
-        start = 0
+        batches = self._plan(counts)
+        # numpy releases the GIL in matmuls and ufuncs, so batches run in parallel.
+        with single_threaded_blas():
+            pooled = self._pool.map(lambda rows: self._pooled([ids[i] for i in rows]), batches)
+            for rows, vectors in zip(batches, pooled, strict=True):
+                out[rows] = vectors
+        if normalize:
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            out /= np.maximum(norms, np.float32(1e-12))
+        return out, counts
+
+    def _plan(self, counts: list[int]) -> list[list[int]]:
+        """Row indices per batch: sorted by length (little padding), at most TOKEN_BUDGET
+        padded tokens each, and at least one batch per worker when there is enough work."""
+        budget = min(TOKEN_BUDGET, max(sum(counts) // self.workers, 1))
+        order = sorted(range(len(counts)), key=counts.__getitem__)
+        batches, start = [], 0
         while start < len(order):
             stop = start + 1
             # Sorted ascending, so the last row of a batch sets its padded length.
             while (
                 stop < len(order)
                 and stop - start < MAX_BATCH
-                and (stop - start + 1) * counts[order[stop]] <= TOKEN_BUDGET
+                and (stop - start + 1) * counts[order[stop]] <= budget
             ):
                 stop += 1
-            rows = order[start:stop]
-            out[rows] = self._pooled([ids[i] for i in rows])
+            batches.append(order[start:stop])
             start = stop
-        if normalize:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            out /= np.maximum(norms, np.float32(1e-12))
-        return out, counts
+        return batches
 
     def _pooled(self, batch: list[list[int]]) -> np.ndarray:
         length = max(len(x) for x in batch)
@@ -263,7 +280,8 @@ class MiniLMEncoder:
     ) -> np.ndarray:
         heads, size = self.heads, self.dim // self.heads
         qkv = (x @ layer.qkv_w + layer.qkv_b).reshape(rows, length, 3, heads, size)
-        q, k, v = (qkv[:, :, i].transpose(0, 2, 1, 3) for i in range(3))
+        # Contiguous heads: numpy hands strided stacks to a much slower matmul loop.
+        q, k, v = (np.ascontiguousarray(qkv[:, :, i].transpose(0, 2, 1, 3)) for i in range(3))
         scores = (q @ k.transpose(0, 1, 3, 2)) * np.float32(1.0 / math.sqrt(size)) + bias
         scores -= scores.max(axis=-1, keepdims=True)
         np.exp(scores, out=scores)
@@ -277,5 +295,6 @@ class MiniLMEncoder:
 
     def close(self) -> None:
         """Drop the weights (the object is unusable afterwards)."""
+        self._pool.shutdown(wait=True)
         self._layers = []
         self._word = self._pos = None
