@@ -20,12 +20,13 @@ TTFT_COLOR = "#7f7f7f"
 DEFAULT_SIZE = (6.4, 3.2)
 
 
-def new_figure(figsize: tuple[float, float] = DEFAULT_SIZE, dpi: int = 100) -> Any:
+def new_figure(figsize: tuple[float, float] = DEFAULT_SIZE, dpi: int = 100,
+               layout: str | None = "constrained") -> Any:
     """A Figure attached to an Agg canvas (pyplot-free)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    fig = Figure(figsize=figsize, dpi=dpi, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -60,14 +61,18 @@ def token_rate_figure(run: Any = None, *, timeline: Sequence[Any] | None = None,
         title = title or f"{run.model_name} · {stats.summary()}"
     timeline = list(timeline or [])
     series = rate_series(timeline, window=window)
-    fig = new_figure(figsize)
+    # A live chart redraws this figure several times a second: fixed margins instead of
+    # a layout engine, and no per-point markers on long runs, keep a frame cheap.
+    fig = new_figure(figsize, layout=None)
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.9)
     ax = fig.add_subplot()
+    style = ".-" if len(series) <= 80 else "-"
     for channel, color, label in (("thinking", THINKING_COLOR, "thinking"),
                                   ("content", CONTENT_COLOR, "answer")):
         xs = [t for t, _, c in series if c == channel]
         ys = [r for _, r, c in series if c == channel]
         if xs:
-            ax.plot(xs, ys, ".-", color=color, label=label, lw=1.2, ms=3)
+            ax.plot(xs, ys, style, color=color, label=label, lw=1.2, ms=3)
     if ttft_s is not None:
         ax.axvline(ttft_s, color=TTFT_COLOR, ls=":", lw=1)
         ax.annotate(f"first token {ttft_s:.2f} s", (ttft_s, 0), xytext=(4, 4),

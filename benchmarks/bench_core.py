@@ -1,0 +1,137 @@
+"""Core library costs, measured side by side in one run.
+
+- Client overhead: tokens/s and time to first token through `stream_run` (ChatOllama in
+  a worker thread, recording every chunk) against ollama-python's raw
+  `Client.chat(stream=True)`, same server, prompt, seed and length, interleaved A/B so
+  that machine noise hits both alike. Targets: ratio >= 0.97, added TTFT <= 5 ms.
+- Embedding math: cosine similarity + PCA projection of 5,000 x 384 vectors (< 1 s).
+- One token-rate figure frame at the default size, drawn on Agg (<= 30 ms).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+PAIRS = 5
+PROMPT = "Write a short paragraph about the ocean."
+OPTIONS = {"temperature": 0, "seed": 7, "num_predict": 64}
+MODEL = "smollm2:135m"
+
+
+def _raw(client) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    stamps = []
+    for part in client.chat(model=MODEL, messages=[{"role": "user", "content": PROMPT}],
+                            options=OPTIONS, stream=True):
+        if part.message.content:
+            stamps.append(time.perf_counter())
+    return stamps[0] - t0, (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def _ours(chat) -> tuple[float, float]:
+    from localllm_nb import stream_run
+
+    stamps = []
+
+    def on_event(event):
+        if event.type == "token":
+            stamps.append(time.perf_counter())
+
+    t0 = time.perf_counter()
+    stream_run(chat, PROMPT, on_event=on_event)
+    return stamps[0] - t0, (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def client_overhead(url: str) -> dict:
+    import ollama
+
+    from localllm_nb import ModelSpec, build_chat
+
+    client = ollama.Client(host=url)
+    chat = build_chat(ModelSpec(model=MODEL, base_url=url, temperature=0, seed=7,
+                                num_predict=64))
+    _raw(client), _ours(chat)  # warm up: model load, connection pools
+    raw, ours = [], []
+    for _ in range(PAIRS):
+        raw.append(_raw(client))
+        ours.append(_ours(chat))
+    raw_ttft = statistics.median(r[0] for r in raw)
+    our_ttft = statistics.median(o[0] for o in ours)
+    raw_tps = statistics.median(r[1] for r in raw)
+    our_tps = statistics.median(o[1] for o in ours)
+    return {
+        "raw_tokens_per_s": round(raw_tps, 1),
+        "stream_run_tokens_per_s": round(our_tps, 1),
+        "tps_ratio (>= 0.97)": round(our_tps / raw_tps, 3),
+        "raw_ttft_ms": round(raw_ttft * 1000, 1),
+        "stream_run_ttft_ms": round(our_ttft * 1000, 1),
+        "added_ttft_ms (<= 5)": round((our_ttft - raw_ttft) * 1000, 1),
+    }
+
+
+def embedding_math() -> dict:
+    from localllm_nb.embed import cosine_similarity, pca_2d
+
+    x = np.random.default_rng(0).standard_normal((5000, 384)).astype(np.float32)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        cosine_similarity(x)
+        pca_2d(x)
+        best = min(best, time.perf_counter() - t0)
+    return {"similarity+pca_5000x384_s (< 1)": round(best, 3)}
+
+
+def figure_frame() -> dict:
+    from localllm_nb.plots import token_rate_figure
+    from localllm_nb.run import TimelinePoint
+
+    timeline = [TimelinePoint(0.2 + i / 80, i + 1, "thinking" if i < 150 else "content")
+                for i in range(500)]
+    from localllm_nb.plots import new_figure
+
+    def bare() -> None:
+        # Baseline on the same machine: one plain line plot, the least a frame can cost.
+        fig = new_figure(layout=None)
+        fig.add_subplot().plot(np.arange(500), np.arange(500))
+        fig.canvas.draw()
+
+    built, redrawn, baseline = [], [], []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        fig = token_rate_figure(timeline=timeline, server_tps=80.0, ttft_s=0.2)
+        fig.canvas.draw()
+        t1 = time.perf_counter()
+        fig.canvas.draw()
+        t2 = time.perf_counter()
+        bare()
+        t3 = time.perf_counter()
+        built.append(t1 - t0)
+        redrawn.append(t2 - t1)
+        baseline.append(t3 - t2)
+    return {
+        "token_rate_frame_ms (<= 30)": round(statistics.median(built) * 1000, 1),
+        "token_rate_redraw_ms": round(statistics.median(redrawn) * 1000, 1),
+        "bare_line_frame_ms (baseline)": round(statistics.median(baseline) * 1000, 1),
+    }
+
+
+def run() -> dict:
+    from localllm_nb.embedded import start_server
+
+    server = start_server()
+    try:
+        figures = client_overhead(server.url)
+    finally:
+        server.stop()
+    figures.update(embedding_math())
+    figures.update(figure_frame())
+    return figures
+
+
+if __name__ == "__main__":
+    for key, value in run().items():
+        print(f"{key:<36} {value}")
