@@ -4,7 +4,6 @@ encoder called directly in this process. Target: served time <= 1.25x direct."""
 
 from __future__ import annotations
 
-import statistics
 import time
 
 SENTENCES = 1000
@@ -49,7 +48,9 @@ def run() -> dict:
         server.stop()
         encoder.close()
     assert len(docs) == len(texts) and len(docs[0]) == vectors.shape[1]
-    d, s = statistics.median(direct), statistics.median(served)
+    # Best of the rounds: on a shared machine the minimum is the least disturbed figure.
+    d, s = min(direct), min(served)
+    ratios = [sv / dr for dr, sv in zip(direct, served, strict=True)]
     return {
         "sentences": len(texts),
         "tokens": sum(counts),
@@ -59,4 +60,5 @@ def run() -> dict:
         "served_sentences_per_s": round(len(texts) / s, 1),
         "served_over_direct": round(s / d, 3),
         "served_over_direct_target": "<= 1.25",
+        "round_ratios": " ".join(f"{x:.3f}" for x in ratios),
     }
