@@ -82,7 +82,8 @@ def generate_pieces(
 
     mlx-lm does the sampling, EOS handling (every id in `tokenizer.eos_token_ids`),
     `max_tokens` and incremental detokenization; this adds stop strings that may span
-    tokens (text is held back while it could still become a stop string).
+    tokens (text is held back while it could still become a stop string) and keeps the
+    reply's leading space.
     """
     import mlx.core as mx
     from mlx_lm import stream_generate
@@ -102,6 +103,8 @@ def generate_pieces(
     stops = StopStrings(stop)
     last = None
     pending = ""
+    tokens: list[int] = []
+    started = False
     with model_lock(model):
         responses = stream_generate(
             model,
@@ -114,9 +117,14 @@ def generate_pieces(
         try:
             for response in responses:
                 last = response
+                tokens.append(response.token)
+                text = response.text
+                if text and not started:
+                    started = True
+                    text = _leading_space(tokenizer, tokens, text)
                 if settings.verbose:
-                    _echo(response, settings)
-                text = stops.feed(response.text)
+                    _echo(text, response, settings)
+                text = stops.feed(text)
                 if stops.stopped or response.finish_reason is not None:
                     # The last text goes out together with the figures below.
                     pending = text
@@ -142,12 +150,23 @@ def generate_pieces(
     yield pending, info
 
 
-def _echo(response: Any, settings: GenerationSettings) -> None:
+def _leading_space(tokenizer: Any, tokens: list[int], text: str) -> str:
+    """Give back the leading space mlx-lm's BPE detokenizer trims from a reply's start.
+
+    A completion must continue its prompt exactly ("The capital is" + " Paris"), so the
+    decoded tokens are the reference: if they start with one more space than the
+    streamed text, the space is restored.
+    """
+    full = tokenizer.decode(tokens)
+    return " " + text if full.startswith(" " + text) else text
+
+
+def _echo(text: str, response: Any, settings: GenerationSettings) -> None:
     """`verbose=True`: print each piece, through `formatter(text, prob)` when given."""
     if settings.formatter is not None:
         import mlx.core as mx
 
         prob = mx.exp(response.logprobs[response.token]).item()
-        settings.formatter(response.text, prob)
+        settings.formatter(text, prob)
     else:
-        print(response.text, end="", flush=True)
+        print(text, end="", flush=True)

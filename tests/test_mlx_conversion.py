@@ -1,0 +1,141 @@
+"""The bundled GGUF converted to an MLX directory: cache behaviour, tokenizer and weights
+checked against llama.cpp on the same file."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+pytest.importorskip("mlx_lm")
+
+from localllm_nb.backends import _mlx_bundled
+from localllm_nb.backends._mlx_bundled import CACHE_ENV, bundled_model_path
+from localllm_nb.embedded.registry import SMOLLM2_GGUF
+
+# Teacher forcing: a chat turn, prose, code and facts, each fed whole to both engines.
+TEACHER_PROMPTS = [
+    "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face"
+    "<|im_end|>\n<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"
+    "<|im_start|>assistant\nThe capital of France is Paris. It is known for the Eiffel Tower.",
+    "Once upon a time, there was a little girl who lived in a village near the forest. "
+    "Whenever she went out, the little girl wore a red riding cloak.",
+    "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n",
+    "The mitochondria is the powerhouse of the cell. Photosynthesis converts light energy "
+    "into chemical energy stored in glucose.",
+]
+
+TOKENIZER_TEXTS = [
+    "What is the capital of France?",
+    "Héllo wörld — naïve café 日本語 🙂 12345 + 678 = 13023",
+    "  leading spaces\tand\ttabs\n\nnewlines   ",
+    "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
+]
+
+
+@pytest.fixture(scope="module")
+def mlx_dir(tmp_path_factory):
+    """The converted bundled model, in this test session's own cache root."""
+    root = tmp_path_factory.getbasetemp() / "mlx-cache"
+    old = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(root)
+    try:
+        yield bundled_model_path()
+    finally:
+        if old is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = old
+
+
+@pytest.fixture(scope="module")
+def mlx_model(mlx_dir):
+    from localllm_nb.backends._mlx_generate import load_model
+
+    return load_model(str(mlx_dir))
+
+
+@pytest.fixture(scope="module")
+def llama():
+    llama_cpp = pytest.importorskip("llama_cpp")
+    return llama_cpp.Llama(
+        model_path=str(SMOLLM2_GGUF.locate()),
+        logits_all=True,
+        verbose=False,
+        n_ctx=512,
+        n_threads=2,
+    )
+
+
+def test_directory_layout(mlx_dir):
+    names = {p.name for p in mlx_dir.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= names
+    config = json.loads((mlx_dir / "config.json").read_text())
+    assert config["model_type"] == "llama" and config["tie_word_embeddings"] is True
+    # GGUF Q4_1 everywhere, but the embedding table stays 8-bit; both in groups of 32.
+    quant = config["quantization"]
+    assert (quant["bits"], quant["group_size"]) == (4, 32)
+    assert quant["model.embed_tokens"]["bits"] == 8
+    assert config["eos_token_id"] == [2, 0]  # <|im_end|> and <|endoftext|>
+    template = json.loads((mlx_dir / "tokenizer_config.json").read_text())["chat_template"]
+    assert "<|im_start|>" in template and "tools" in template
+
+
+def test_converted_once_then_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    first = bundled_model_path()
+    assert first.parent == tmp_path / "mlx"
+    stamp = (first / "model.safetensors").stat().st_mtime_ns
+
+    def fail(*args):
+        raise AssertionError("converted twice")
+
+    monkeypatch.setattr("localllm_nb.backends._gguf_mlx.convert_gguf", fail)
+    assert bundled_model_path() == first
+    assert (first / "model.safetensors").stat().st_mtime_ns == stamp
+    assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temp dirs left
+
+
+def test_failed_conversion_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+
+    def half_write(gguf, out):
+        (out / "config.json").write_text("{}")
+        raise OSError("disk full")
+
+    monkeypatch.setattr("localllm_nb.backends._gguf_mlx.convert_gguf", half_write)
+    with pytest.raises(OSError, match="disk full"):
+        bundled_model_path()
+    assert list((tmp_path / "mlx").iterdir()) == []
+
+
+def test_path_without_converting(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    path = bundled_model_path(convert=False)
+    assert not path.exists() and path.parent == _mlx_bundled.mlx_model_cache_dir()
+
+
+def test_tokenizer_matches_llama_cpp(mlx_model, llama):
+    _, tokenizer = mlx_model
+    for text in TOKENIZER_TEXTS:
+        ours = tokenizer.encode(text, add_special_tokens=False)
+        assert ours == llama.tokenize(text.encode(), add_bos=False, special=True), text
+        assert tokenizer.decode(ours) == text
+
+
+def test_teacher_forcing_agrees_with_llama_cpp(mlx_model, llama):
+    import mlx.core as mx
+
+    model, tokenizer = mlx_model
+    agree = total = 0
+    for prompt in TEACHER_PROMPTS:
+        ids = tokenizer.encode(prompt, add_special_tokens=False)
+        ours = np.array(mx.argmax(model(mx.array(ids)[None])[0], axis=-1))
+        llama.reset()
+        llama.eval(ids)
+        theirs = np.argmax(np.array(llama.scores[: len(ids)]), axis=-1)
+        agree += int((ours == theirs).sum())
+        total += len(ids)
+    assert agree / total >= 0.90, f"argmax agreement {agree}/{total}"
