@@ -26,9 +26,6 @@ of a stream, on each `Generation` otherwise; for chat they also reach the messag
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, Literal
 
@@ -37,12 +34,8 @@ from langchain_core.language_models import BaseChatModel, BaseLLM, LanguageModel
 from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
-    ChatMessage,
-    HumanMessage,
     SystemMessage,
-    ToolMessage,
 )
 from langchain_core.outputs import (
     ChatGenerationChunk,
@@ -56,8 +49,9 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, field_validator, model_validator
 
 from ._mlx_bundled import BUNDLED_MODEL_ID, bundled_model_path, mlx_model_cache_dir
+from ._mlx_chat import chat_chunks, iterate_in_thread, to_chat_dict, tool_splitter
 from ._mlx_generate import generate_pieces, load_model
-from ._mlx_text import GenerationSettings, ToolCallSplitter
+from ._mlx_text import GenerationSettings
 
 __all__ = [
     "ChatMLX",
@@ -211,7 +205,7 @@ class MLXPipeline(BaseLLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[GenerationChunk]:
-        async for chunk in _iterate_in_thread(lambda: self._stream(prompt, stop, None, **kwargs)):
+        async for chunk in iterate_in_thread(lambda: self._stream(prompt, stop, None, **kwargs)):
             if run_manager and chunk.text:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -275,7 +269,7 @@ class ChatMLX(BaseChatModel):
         if self.system_message is not None and not isinstance(messages[0], SystemMessage):
             messages = [self.system_message, *messages]
         prompt = self.tokenizer.apply_chat_template(
-            [_to_chat_dict(m) for m in messages],
+            [to_chat_dict(m) for m in messages],
             tools=tools or None,
             add_generation_prompt=True,
             tokenize=False,
@@ -295,43 +289,11 @@ class ChatMLX(BaseChatModel):
         tools = kwargs.get("tools")
         settings = _settings(self.llm.pipeline_kwargs, kwargs)
         prompt_ids = self._to_chat_prompt(messages, tokenize=True, tools=tools)
-        splitter = _tool_splitter(self.tokenizer, tools) if tools else None
-        n_calls = 0
-        for text, info in self.llm.stream_pieces(prompt_ids, stop, settings):
-            calls = []
-            if splitter is not None:
-                text, calls = splitter.feed(text)
-                if info is not None:
-                    text += splitter.flush()
-            tool_chunks = []
-            for call in calls:
-                tool_chunks.append(
-                    {
-                        "name": call.name,
-                        "args": _json(call.arguments),
-                        "id": f"call_{uuid.uuid4().hex[:24]}",
-                        "index": n_calls,
-                        "type": "tool_call_chunk",
-                    }
-                )
-                n_calls += 1
-            if not text and not tool_chunks and info is None:
-                continue
-            message = AIMessageChunk(content=text, tool_call_chunks=tool_chunks)
-            if info is not None:
-                message = AIMessageChunk(
-                    content=text,
-                    tool_call_chunks=tool_chunks,
-                    usage_metadata={
-                        "input_tokens": info["prompt_tokens"],
-                        "output_tokens": info["generation_tokens"],
-                        "total_tokens": info["prompt_tokens"] + info["generation_tokens"],
-                    },
-                    chunk_position="last",
-                )
-            chunk = ChatGenerationChunk(message=message, generation_info=info)
-            if run_manager and text:
-                run_manager.on_llm_new_token(text, chunk=chunk)
+        splitter = tool_splitter(self.tokenizer, tools) if tools else None
+        pieces = self.llm.stream_pieces(prompt_ids, stop, settings)
+        for chunk in chat_chunks(pieces, splitter):
+            if run_manager and chunk.text:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
 
     def _generate(
@@ -350,7 +312,7 @@ class ChatMLX(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in _iterate_in_thread(lambda: self._stream(messages, stop, None, **kwargs)):
+        async for chunk in iterate_in_thread(lambda: self._stream(messages, stop, None, **kwargs)):
             if run_manager and chunk.text:
                 await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
@@ -372,115 +334,6 @@ class ChatMLX(BaseChatModel):
         if tool_choice:
             kwargs["tool_choice"] = tool_choice
         return super().bind(tools=formatted, **kwargs)
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _text_content(content: Any) -> str:
-    """LangChain content (a string or a list of blocks) as plain text for a template."""
-    if isinstance(content, str):
-        return content
-    parts = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, dict) and block.get("type") == "text":
-            parts.append(block.get("text", ""))
-    return "".join(parts)
-
-
-def _to_chat_dict(message: BaseMessage) -> dict[str, Any]:
-    """A LangChain message as the dict Hugging Face chat templates expect."""
-    content = _text_content(message.content)
-    if isinstance(message, SystemMessage):
-        return {"role": "system", "content": content}
-    if isinstance(message, HumanMessage):
-        return {"role": "user", "content": content}
-    if isinstance(message, AIMessage):
-        out: dict[str, Any] = {"role": "assistant", "content": content}
-        if message.tool_calls:
-            out["tool_calls"] = [
-                {
-                    "id": call.get("id"),
-                    "type": "function",
-                    "function": {"name": call["name"], "arguments": call["args"]},
-                }
-                for call in message.tool_calls
-            ]
-        return out
-    if isinstance(message, ToolMessage):
-        return {
-            "role": "tool",
-            "content": content,
-            "tool_call_id": message.tool_call_id,
-            **({"name": message.name} if message.name else {}),
-        }
-    if isinstance(message, ChatMessage):
-        return {"role": message.role, "content": content}
-    raise ValueError(f"Unknown message type: {type(message).__name__}")
-
-
-def _tool_splitter(tokenizer: Any, tools: list[dict]) -> ToolCallSplitter:
-    """Use the tokenizer's own tool-call markers and parser when mlx-lm knows them."""
-    start = getattr(tokenizer, "tool_call_start", None)
-    end = getattr(tokenizer, "tool_call_end", None)
-    if start and end:
-        return ToolCallSplitter(start, end, getattr(tokenizer, "tool_parser", None), tools)
-    return ToolCallSplitter(tools=tools)
-
-
-_DONE = object()
-
-
-async def _iterate_in_thread(make_iter: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
-    """Run a synchronous generation in one worker thread and yield its items here.
-
-    One thread for the whole stream (not one executor call per item): mlx-lm's
-    generation stream is thread-local. Leaving the loop early stops the worker at its
-    next item, which closes the generation and frees the model for the next call.
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
-    cancelled = threading.Event()
-
-    def post(item: Any) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the event loop closed under us: nobody is listening
-            cancelled.set()
-
-    def work() -> None:
-        try:
-            iterator = make_iter()
-            try:
-                for item in iterator:
-                    if cancelled.is_set():
-                        break
-                    post((item, None))
-            finally:
-                close = getattr(iterator, "close", None)
-                if close:
-                    close()
-        except BaseException as exc:  # handed to the awaiting side
-            post((_DONE, exc))
-        else:
-            post((_DONE, None))
-
-    threading.Thread(target=work, name="mlx-generate", daemon=True).start()
-    try:
-        while True:
-            item, error = await queue.get()
-            if item is _DONE:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        cancelled.set()
 
 
 def build_mlx_llm(model_path_or_id: str, pipeline_kwargs: dict | None = None) -> MLXPipeline:

@@ -1,0 +1,101 @@
+"""ChatMLX's plumbing without a model: message dicts, chunk assembly, async bridge."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from langchain_core.language_models.chat_models import generate_from_stream
+from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage
+
+from localllm_nb.backends._mlx_chat import chat_chunks, iterate_in_thread, to_chat_dict
+from localllm_nb.backends._mlx_text import ToolCallSplitter
+
+INFO = {
+    "prompt_tokens": 10,
+    "prompt_tps": 50.0,
+    "generation_tokens": 20,
+    "generation_tps": 8.0,
+    "peak_memory": 0.1,
+    "finish_reason": "stop",
+}
+
+
+def test_message_dicts():
+    assert to_chat_dict(SystemMessage("s")) == {"role": "system", "content": "s"}
+    assert to_chat_dict(HumanMessage([{"type": "text", "text": "a"}, "b"])) == {
+        "role": "user",
+        "content": "ab",
+    }
+    call = {"name": "f", "args": {"x": 1}, "id": "c1"}
+    assert to_chat_dict(AIMessage("", tool_calls=[call]))["tool_calls"] == [
+        {"id": "c1", "type": "function", "function": {"name": "f", "arguments": {"x": 1}}}
+    ]
+    assert to_chat_dict(ToolMessage("42", tool_call_id="c1", name="f")) == {
+        "role": "tool",
+        "content": "42",
+        "tool_call_id": "c1",
+        "name": "f",
+    }
+    assert to_chat_dict(ChatMessage(role="developer", content="d"))["role"] == "developer"
+
+
+def test_chunks_carry_tool_calls_usage_and_figures():
+    pieces = [
+        ("Let me check. <tool", None),
+        ('_call>{"name": "get_weather", ', None),
+        ('"arguments": {"city": "Paris"}}</tool_call>', None),
+        ("", INFO),
+    ]
+    chunks = list(chat_chunks(pieces, ToolCallSplitter()))
+    message = generate_from_stream(iter(chunks)).generations[0].message
+    assert message.content == "Let me check. "
+    assert [(c["name"], c["args"]) for c in message.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    assert message.tool_calls[0]["id"].startswith("call_")
+    assert message.usage_metadata == {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}
+    assert chunks[-1].generation_info == INFO
+
+
+def test_chunks_without_tools_pass_text_through():
+    chunks = list(chat_chunks([("a", None), ("", None), ("b", INFO)]))
+    assert [c.text for c in chunks] == ["a", "b"]  # empty pieces are not sent
+
+
+def test_thread_bridge_yields_in_order_and_raises():
+    def items():
+        yield from range(3)
+        raise KeyError("boom")
+
+    async def main():
+        got = []
+        with pytest.raises(KeyError, match="boom"):
+            async for item in iterate_in_thread(items):
+                got.append(item)
+        return got
+
+    assert asyncio.run(main()) == [0, 1, 2]
+
+
+def test_thread_bridge_stops_the_worker_when_left_early():
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    async def main():
+        stream = iterate_in_thread(endless)
+        async for _ in stream:
+            break
+        await stream.aclose()
+
+    asyncio.run(main())
+    assert closed.wait(5)
