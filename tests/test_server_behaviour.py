@@ -88,3 +88,24 @@ def test_async_requests_queue_fairly(server_url):
     longest = max(r["total_duration"] for r in replies) / 1e9
     assert longest <= time.perf_counter() - started + 0.1
     assert longest > min(r["total_duration"] for r in replies) / 1e9
+
+
+def test_server_exits_when_its_parent_is_killed():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    code = ("from localllm_nb.embedded import start_server; s = start_server(); "
+            "print(s.process.pid, flush=True); import time; time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = psutil.Process(int(parent.stdout.readline()))
+    os.kill(parent.pid, signal.SIGKILL)  # no atexit handlers run
+    parent.wait()
+    try:
+        child.wait(timeout=30)
+    except psutil.TimeoutExpired:
+        child.kill()
+        pytest.fail("the embedded server outlived the process that started it")

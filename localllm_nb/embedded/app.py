@@ -87,18 +87,20 @@ def _load_reply(server: Server, entry, name: str, kind: str, keep_alive: float) 
 
 
 async def _respond(server: Server, http: HttpRequest, req: gen.Request, engine, tokens,
-                   grammar, stream: bool, keep_alive: float) -> Response:
+                   stream: bool, keep_alive: float) -> Response:
     """Run the job and answer as NDJSON lines or as one merged object."""
 
     async def lines():
         try:
-            async for event in gen.run_job(engine, tokens, req, grammar):
-                if event["type"] == "text":
-                    yield gen.line(req, text=event["text"])
-                elif event["type"] == "error":
+            async for event in gen.run_job(engine, tokens, req):
+                if event["type"] == "error":
                     yield {"error": event["error"]}
                     return
-                else:
+                done = event["type"] == "done"
+                delta = req.parser.finish() if done else req.parser.feed(event["text"])
+                if delta:
+                    yield gen.line(req, delta.content, delta.thinking, delta.tool_calls)
+                if done:
                     yield gen.final_line(req, event)
         finally:
             server.models.touch(req.entry, keep_alive)
@@ -155,18 +157,20 @@ async def chat(http: HttpRequest) -> Response:
         if not isinstance(m, dict):
             raise ApiError(400, "json: cannot unmarshal into Go struct field ChatRequest.messages of type api.Message")
     opts = _options(entry, body)
-    req = gen.Request(name=name, entry=entry, options=opts, kind="chat", format=fmt)
+    req = gen.Request(name=name, entry=entry, options=opts, kind="chat")
     engine, req.load_duration = await server.engine(entry, opts.num_ctx, name)
     if not messages:
         server.models.touch(entry, keep_alive)
         return JSONResponse(_load_reply(server, entry, name, "chat", keep_alive))
     if entry.system and not any(m.get("role") == "system" for m in messages):
         messages = [{"role": "system", "content": entry.system}, *messages]
+    gen.steer(req, fmt, think, tools, last_role=messages[-1].get("role", "user"))
     try:
-        tokens = gen.fit_messages(engine, entry, messages, opts, tools=tools or None)
+        tokens = gen.fit_messages(engine, entry, messages, opts, tools=tools or None,
+                                  thinking=req.thinking)
     except TemplateError as exc:
         raise ApiError(500, str(exc)) from None
-    return await _respond(server, http, req, engine, tokens, gen.grammar_for(fmt), stream, keep_alive)
+    return await _respond(server, http, req, engine, tokens, stream, keep_alive)
 
 
 async def generate(http: HttpRequest) -> Response:
@@ -190,8 +194,9 @@ async def generate(http: HttpRequest) -> Response:
     if suffix and "insert" not in entry.capabilities:
         raise ApiError(400, f'"{name}" does not support insert')
     opts = _options(entry, body)
-    req = gen.Request(name=name, entry=entry, options=opts, kind="generate", format=fmt,
+    req = gen.Request(name=name, entry=entry, options=opts, kind="generate",
                       include_context=not raw)
+    gen.steer(req, fmt, think, raw=raw or bool(template))
     engine, req.load_duration = await server.engine(entry, opts.num_ctx, name)
     if not prompt and not suffix:
         server.models.touch(entry, keep_alive)
@@ -204,14 +209,15 @@ async def generate(http: HttpRequest) -> Response:
                                                  "Prompt": prompt, "Suffix": suffix})
         else:
             msgs = [{"role": "system", "content": system or entry.system}] if (system or entry.system) else []
-            text = gen.render_chat(entry.template, [*msgs, {"role": "user", "content": prompt}])
+            text = gen.render_chat(entry.template, [*msgs, {"role": "user", "content": prompt}],
+                                   thinking=req.thinking)
     except TemplateError as exc:
         raise ApiError(400, str(exc)) from None
     tokens = [int(t) for t in context] + engine.tokenize(text, add_bos=not context)
     if len(tokens) > opts.num_ctx - 1:
         # Keep the most recent tokens, as Ollama truncates an over-long prompt.
         tokens = tokens[-(opts.num_ctx - min(opts.predict_limit(), opts.num_ctx // 4)):]
-    return await _respond(server, http, req, engine, tokens, gen.grammar_for(fmt), stream, keep_alive)
+    return await _respond(server, http, req, engine, tokens, stream, keep_alive)
 
 
 def _model_row(name: str, entry) -> dict:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from .options import Options
 from .registry import ModelEntry
+from .steering import Intervention
+from .streams import StopMatcher
 
 LLAMA_DEFAULT_SEED = 0xFFFFFFFF
 
@@ -29,47 +31,9 @@ class Job:
     options: Options
     emit: Callable[[dict], None]  # receives event dicts, called from the worker thread
     grammar: object | None = None
+    steer: object | None = None  # e.g. a ThinkSteer, asked after every token
     cancel: threading.Event = field(default_factory=threading.Event)
     queued_at: float = field(default_factory=time.perf_counter)
-
-
-class StopMatcher:
-    """Holds back text that may be the start of a stop string.
-
-    >>> m = StopMatcher(["</s>"])
-    >>> m.feed("Hello </"), m.feed("s> more")
-    (('Hello ', False), ('', True))
-    """
-
-    def __init__(self, stops: list[str]):
-        self.stops = [s for s in stops if s]
-        self.pending = ""
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        """Return (text safe to emit, stopped)."""
-        self.pending += text
-        if not self.stops:
-            out, self.pending = self.pending, ""
-            return out, False
-        hits = [(self.pending.find(s), s) for s in self.stops]
-        hits = [(i, s) for i, s in hits if i >= 0]
-        if hits:
-            i = min(hits)[0]
-            out, self.pending = self.pending[:i], ""
-            return out, True
-        hold = 0
-        for s in self.stops:
-            for k in range(min(len(s) - 1, len(self.pending)), 0, -1):
-                if self.pending.endswith(s[:k]):
-                    hold = max(hold, k)
-                    break
-        cut = len(self.pending) - hold
-        out, self.pending = self.pending[:cut], self.pending[cut:]
-        return out, False
-
-    def flush(self) -> str:
-        out, self.pending = self.pending, ""
-        return out
 
 
 class LlamaEngine:
@@ -165,7 +129,7 @@ class LlamaEngine:
 
         prompt = job.prompt_tokens
         limit = opts.predict_limit()
-        room = self.num_ctx - len(prompt)
+        context = list(prompt)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopMatcher(opts.stop)
         generated: list[int] = []
@@ -173,16 +137,26 @@ class LlamaEngine:
         stopped_by_string = False
         started = time.perf_counter()
         first_token_at = None
+        grammar = job.grammar
+
+        def emit(text: str) -> bool:
+            out, stopped = stops.feed(text)
+            if out:
+                job.emit({"type": "text", "text": out})
+            return stopped
 
         # Always evaluate the whole prompt: reusing a cached prefix changes the batch shape
         # of the prompt's last token, and with it the logits, so the same seed and prompt
         # would not always give the same text.
         llm.reset()
-        if limit == 0 or room <= 0:
+        if limit == 0 or len(context) >= self.num_ctx:
             done_reason = "length"
-        else:
+        # Each pass decodes until the end or until the steer intervenes (inject text,
+        # change grammar); the next pass continues from the context so far.
+        while done_reason == "stop":
+            action: Intervention | None = None
             tokens = llm.generate(
-                prompt,
+                context,
                 top_k=opts.top_k if opts.top_k > 0 else llm.n_vocab(),
                 top_p=opts.top_p,
                 min_p=opts.min_p,
@@ -191,7 +165,7 @@ class LlamaEngine:
                 repeat_penalty=opts.repeat_penalty,
                 frequency_penalty=opts.frequency_penalty,
                 presence_penalty=opts.presence_penalty,
-                grammar=job.grammar,
+                grammar=grammar,
             )
             for token in tokens:
                 if first_token_at is None:
@@ -200,18 +174,31 @@ class LlamaEngine:
                     done_reason = "cancelled"
                     break
                 if self.is_eog(token):
+                    action = job.steer.on_end() if job.steer is not None else None
                     break
                 generated.append(token)
-                text, stopped = stops.feed(decoder.decode(llm.detokenize([token], special=True)))
-                if text:
-                    job.emit({"type": "text", "text": text})
-                if stopped:
+                context.append(token)
+                text = decoder.decode(llm.detokenize([token], special=True))
+                if emit(text):
                     stopped_by_string = True
                     break
-                if len(generated) >= limit or len(generated) >= room:
+                if len(generated) >= limit or len(context) >= self.num_ctx:
                     done_reason = "length"
                     break
+                if job.steer is not None and (action := job.steer.on_text(text)):
+                    break
             tokens.close()
+            if action is None:
+                break
+            injected = self.tokenize(action.inject, add_bos=False) if action.inject else []
+            if len(context) + len(injected) >= self.num_ctx:
+                done_reason = "length"
+                break
+            context += injected
+            grammar = action.grammar
+            if action.inject and emit(decoder.decode(action.inject.encode())):
+                stopped_by_string = True
+                break
         if not stopped_by_string and done_reason != "cancelled":
             text, hit = stops.feed(decoder.decode(b"", final=True))
             tail = text + ("" if hit else stops.flush())
@@ -227,6 +214,6 @@ class LlamaEngine:
                 "prompt_eval_duration": int((first - started) * 1e9),
                 "eval_count": len(generated),
                 "eval_duration": int((ended - first) * 1e9),
-                "context": list(prompt) + generated,
+                "context": context,
             }
         )

@@ -4,16 +4,16 @@ and turning engine events into Ollama's chat or generate lines."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from .engine import Job
 from .options import Options
 from .protocol import now_iso
 from .registry import ModelEntry
+from .steering import ThinkSteer, format_grammar, think_budget, tool_grammar
+from .streams import OutputParser
 from .templates import render_chat
 
 
@@ -27,26 +27,33 @@ class Request:
     kind: str  # "chat" or "generate"
     started: float = field(default_factory=time.perf_counter)
     load_duration: int = 0
-    format: object = None
     include_context: bool = False
+    parser: OutputParser = field(default_factory=OutputParser)
+    grammar: object = None
+    steer: object = None
+    thinking: bool | None = None  # passed to the template: False closes the think block
 
 
-@lru_cache(maxsize=64)
-def _grammar(key: str):
-    from llama_cpp import LlamaGrammar
-    from llama_cpp.llama_grammar import JSON_GBNF
+def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bool = False) -> None:
+    """Decide how this request's output is constrained and parsed.
 
-    if key == "json":
-        return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
-    return LlamaGrammar.from_json_schema(key, verbose=False)
-
-
-def grammar_for(fmt):
-    """A llama.cpp grammar constraining output to JSON, or to a JSON schema."""
-    if fmt is None:
-        return None
-    key = "json" if fmt == "json" else json.dumps(fmt, sort_keys=True)
-    return _grammar(key)
+    Thinking-capable models think unless `think` is false; the think block is split
+    off into `thinking` and closed by the budget if the model does not close it.
+    With tools offered on a user turn, the answer is a tool call constrained to the
+    tools' schemas (unless the `tool_choice` option is "auto"); after a tool result
+    the model answers in text. `format` constrains the answer (after any thinking)."""
+    can_think = "thinking" in req.entry.capabilities and not raw
+    thinking = can_think and think is not False
+    answer = format_grammar(fmt)
+    if tools and last_role != "tool" and req.options.tool_choice != "auto":
+        answer = tool_grammar(tools)
+    req.parser = OutputParser(thinking=thinking, tools=bool(tools))
+    req.thinking = thinking if can_think else None
+    if thinking:
+        budget = think_budget(think, req.options.think_budget or None)
+        req.steer, req.grammar = ThinkSteer(budget, after_grammar=answer), None
+    else:
+        req.steer, req.grammar = None, answer
 
 
 def fit_messages(engine, entry: ModelEntry, messages: list[dict], opts: Options, **ctx):
@@ -66,7 +73,7 @@ def fit_messages(engine, entry: ModelEntry, messages: list[dict], opts: Options,
             start += 1
 
 
-async def run_job(engine, job_tokens: list[int], req: Request, grammar) -> AsyncIterator[dict]:
+async def run_job(engine, job_tokens: list[int], req: Request) -> AsyncIterator[dict]:
     """Queue a job on the engine's worker and yield its events; cancelling the
     iteration (client gone) cancels the job."""
     loop = asyncio.get_running_loop()
@@ -78,7 +85,8 @@ async def run_job(engine, job_tokens: list[int], req: Request, grammar) -> Async
         except RuntimeError:  # the loop is gone: the server is shutting down
             job.cancel.set()
 
-    job = Job(prompt_tokens=job_tokens, options=req.options, emit=emit, grammar=grammar)
+    job = Job(prompt_tokens=job_tokens, options=req.options, emit=emit, grammar=req.grammar,
+              steer=req.steer)
     engine.submit(job)
     try:
         while True:

@@ -74,18 +74,23 @@ class ModelManager:
         self._loaded: dict[str, Loaded] = {}
         self._lock = threading.RLock()
 
+    @staticmethod
+    def _key(entry: ModelEntry):
+        # Variants of one weights file (e.g. smollm2 and its thinking template) share an engine.
+        return entry.weights
+
     def engine(self, entry: ModelEntry, num_ctx: int, name: str):
         """Return the engine for `entry`, loading it (or reloading at a new num_ctx)."""
         from .engine import LlamaEngine
 
         with self._lock:
-            current = self._loaded.get(entry.name)
+            current = self._loaded.get(self._key(entry))
             if current is not None and getattr(current.engine, "num_ctx", num_ctx) == num_ctx:
                 current.name = name
                 return current.engine
             if current is not None:
                 current.engine.close()
-                del self._loaded[entry.name]
+                del self._loaded[self._key(entry)]
             if entry.kind == "chat":
                 engine = LlamaEngine(entry, num_ctx=num_ctx, num_thread=self.threads)
             elif entry.kind == "embedding":
@@ -94,23 +99,23 @@ class ModelManager:
                 engine = EmbeddingEngine(entry, num_ctx=num_ctx, num_thread=self.threads)
             else:
                 raise RuntimeError(f"no engine for model kind {entry.kind!r}")
-            self._loaded[entry.name] = Loaded(engine, name, time.time() + DEFAULT_KEEP_ALIVE)
+            self._loaded[self._key(entry)] = Loaded(engine, name, time.time() + DEFAULT_KEEP_ALIVE)
             return engine
 
     def adopt(self, entry: ModelEntry, engine, name: str) -> None:
         """Register an engine made elsewhere (e.g. the embedding encoder)."""
         with self._lock:
-            self._loaded[entry.name] = Loaded(engine, name, time.time() + DEFAULT_KEEP_ALIVE)
+            self._loaded[self._key(entry)] = Loaded(engine, name, time.time() + DEFAULT_KEEP_ALIVE)
 
     def loaded(self, entry: ModelEntry):
         with self._lock:
-            item = self._loaded.get(entry.name)
+            item = self._loaded.get(self._key(entry))
             return item.engine if item else None
 
     def touch(self, entry: ModelEntry, keep_alive: float) -> None:
         """Restart the keep-alive clock after a request; 0 unloads at once."""
         with self._lock:
-            item = self._loaded.get(entry.name)
+            item = self._loaded.get(self._key(entry))
             if item is None:
                 return
             if keep_alive <= 0:
@@ -120,7 +125,7 @@ class ModelManager:
 
     def unload(self, entry: ModelEntry) -> bool:
         with self._lock:
-            item = self._loaded.pop(entry.name, None)
+            item = self._loaded.pop(self._key(entry), None)
         if item is not None:
             # The engine's worker finishes its queue before the model is freed.
             threading.Thread(target=item.engine.close, daemon=True).start()

@@ -11,6 +11,7 @@ _INT = "integer"
 _FLOAT = "float"
 _BOOL = "boolean"
 _STRINGS = "array"
+_STRING = "string"
 OPTION_TYPES: dict[str, str] = {
     "num_keep": _INT,
     "seed": _INT,
@@ -31,6 +32,10 @@ OPTION_TYPES: dict[str, str] = {
     "main_gpu": _INT,
     "use_mmap": _BOOL,
     "num_thread": _INT,
+    # localllm_nb extensions (real Ollama ignores unknown keys): the thinking budget in
+    # tokens, and "auto" to let the model decide whether to call an offered tool.
+    "think_budget": _INT,
+    "tool_choice": _STRING,
 }
 
 # Without a num_predict, a 135M model can ramble until the context is full; this caps it.
@@ -64,6 +69,8 @@ class Options:
     main_gpu: int = 0
     use_mmap: bool = True
     num_thread: int = 0
+    think_budget: int = 0
+    tool_choice: str = "required"
     # Set when the request gave no num_predict and the server cap applies.
     capped: bool = False
 
@@ -83,6 +90,10 @@ def _check(key: str, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise OptionError(f'option "{key}" must be of type float32')
         return float(value)
+    if kind == _STRING:
+        if not isinstance(value, str):
+            raise OptionError(f'option "{key}" must be of type string')
+        return value
     if kind == _BOOL:
         if not isinstance(value, bool):
             raise OptionError(f'option "{key}" must be of type boolean')

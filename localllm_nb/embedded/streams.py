@@ -1,0 +1,192 @@
+"""Pure text-stream processing: stop strings, and splitting model output into content,
+thinking and tool calls the way Ollama's parsers do. Text arrives in arbitrary pieces,
+so every marker may be split across pieces: partial matches are held back."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+from dataclasses import dataclass, field
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+TOOL_OPEN, TOOL_CLOSE = "<tool_call>", "</tool_call>"
+
+
+def _held(text: str, markers: list[str]) -> int:
+    """Length of the longest tail of `text` that is a proper prefix of a marker."""
+    hold = 0
+    for marker in markers:
+        for k in range(min(len(marker) - 1, len(text)), 0, -1):
+            if text.endswith(marker[:k]):
+                hold = max(hold, k)
+                break
+    return hold
+
+
+class StopMatcher:
+    """Holds back text that may be the start of a stop string.
+
+    >>> m = StopMatcher(["</s>"])
+    >>> m.feed("Hello </"), m.feed("s> more")
+    (('Hello ', False), ('', True))
+    """
+
+    def __init__(self, stops: list[str]):
+        self.stops = [s for s in stops if s]
+        self.pending = ""
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """Return (text safe to emit, stopped)."""
+        self.pending += text
+        hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
+        if hits:
+            out, self.pending = self.pending[: min(hits)], ""
+            return out, True
+        cut = len(self.pending) - _held(self.pending, self.stops)
+        out, self.pending = self.pending[:cut], self.pending[cut:]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+@dataclass
+class Delta:
+    """What one piece of model output adds to the message."""
+
+    content: str = ""
+    thinking: str = ""
+    tool_calls: list[dict] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.content or self.thinking or self.tool_calls)
+
+
+def tool_call_id() -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "call_" + "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def parse_tool_calls(body: str) -> list[dict] | None:
+    """Parse the JSON inside `<tool_call>...</tool_call>`: one call object or a list.
+
+    >>> parse_tool_calls('{"name": "f", "arguments": {"x": 1}}')[0]["function"]["arguments"]
+    {'x': 1}
+    >>> parse_tool_calls("not json") is None
+    True
+    """
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    items = data if isinstance(data, list) else [data]
+    calls = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            return None
+        args = item.get("arguments", item.get("parameters", {}))
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except json.JSONDecodeError:
+                return None
+        if not isinstance(args, dict):
+            return None
+        calls.append({"name": item["name"], "arguments": args})
+    return [{"id": tool_call_id(), "function": {"index": i, **c}} for i, c in enumerate(calls)]
+
+
+class OutputParser:
+    """Split streamed model text into thinking, content and tool calls.
+
+    With `thinking`, output starts inside a think block (the template opened it) and
+    runs until `</think>`. With `tools`, `<tool_call>` blocks become tool calls, each
+    emitted whole. Content never contains the markers.
+
+    >>> p = OutputParser(thinking=True)
+    >>> [p.feed(x) for x in ("Hmm.</th", "ink>\\n\\nHi")][1]
+    Delta(content='Hi', thinking='', tool_calls=[])
+    """
+
+    def __init__(self, thinking: bool = False, tools: bool = False):
+        self.mode = "thinking" if thinking else "content"
+        self.tools = tools
+        self.buffer = ""
+        self.content_started = False
+        self.thinking_started = False
+        self.calls = 0
+
+    def _markers(self) -> list[str]:
+        if self.mode == "thinking":
+            return [THINK_CLOSE]
+        if self.mode == "tool":
+            return [TOOL_CLOSE]
+        return [TOOL_OPEN, THINK_OPEN] if self.tools else [THINK_OPEN]
+
+    def feed(self, text: str) -> Delta:
+        self.buffer += text
+        delta = Delta()
+        while True:
+            markers = self._markers()
+            hits = [(self.buffer.find(m), m) for m in markers]
+            hits = [(i, m) for i, m in hits if i >= 0]
+            if not hits:
+                break
+            i, marker = min(hits)
+            before, self.buffer = self.buffer[:i], self.buffer[i + len(marker) :]
+            if marker == THINK_CLOSE:
+                before = before.rstrip()
+            self._take(before, delta)
+            if marker == THINK_CLOSE:
+                self.mode = "content"
+                self.buffer = self.buffer.lstrip()
+            elif marker == TOOL_OPEN:
+                self.mode = "tool"
+            elif marker == TOOL_CLOSE:
+                self._finish_call(before, delta)
+                self.mode = "content"
+            # A stray <think> in content is dropped: content never carries think tags.
+        if self.mode != "tool":
+            cut = len(self.buffer) - _held(self.buffer, self._markers())
+            if self.mode == "thinking":
+                # Whitespace before </think> belongs to neither part: hold it until text follows.
+                cut = len(self.buffer[:cut].rstrip())
+            self._take(self.buffer[:cut], delta)
+            self.buffer = self.buffer[cut:]
+        return delta
+
+    def _take(self, text: str, delta: Delta) -> None:
+        if self.mode == "thinking":
+            if not self.thinking_started:
+                text = text.lstrip("\n")  # the newline after the template's <think>
+                self.thinking_started = bool(text)
+            delta.thinking += text
+        elif self.mode == "content":
+            if not self.content_started:
+                text = text.lstrip()  # the space a template leaves before the answer
+                self.content_started = bool(text)
+            delta.content += text
+
+    def _finish_call(self, body: str, delta: Delta) -> None:
+        calls = parse_tool_calls(body.strip())
+        if calls is None:
+            delta.content += TOOL_OPEN + body + TOOL_CLOSE  # not a call after all: keep the text
+            return
+        for call in calls:
+            call["function"]["index"] = self.calls
+            self.calls += 1
+        delta.tool_calls.extend(calls)
+
+    def finish(self) -> Delta:
+        """End of output: an unclosed tool call is parsed if it is whole JSON."""
+        delta = Delta()
+        rest, self.buffer = self.buffer, ""
+        if self.mode == "tool":
+            self._finish_call(rest, delta)
+        else:
+            self._take(rest, delta)
+        if self.calls:
+            delta.content = delta.content.rstrip()
+        return delta

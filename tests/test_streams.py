@@ -1,0 +1,75 @@
+"""Pure text-stream logic: markers split anywhere across pieces."""
+
+from __future__ import annotations
+
+import pytest
+
+from localllm_nb.embedded.steering import ThinkSteer, tool_call_schema
+from localllm_nb.embedded.streams import OutputParser, StopMatcher
+
+
+def pieces(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def run(parser: OutputParser, text: str, size: int):
+    content, thinking, calls = "", "", []
+    for piece in pieces(text, size):
+        d = parser.feed(piece)
+        content, thinking, calls = content + d.content, thinking + d.thinking, calls + d.tool_calls
+    d = parser.finish()
+    return content + d.content, thinking + d.thinking, calls + d.tool_calls
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 100])
+def test_thinking_then_content_at_any_split(size):
+    text = "\nLet me see.\n</think>\n\nThe answer is 4."
+    content, thinking, calls = run(OutputParser(thinking=True), text, size)
+    assert (content, thinking, calls) == ("The answer is 4.", "Let me see.", [])
+
+
+@pytest.mark.parametrize("size", [1, 4, 100])
+def test_tool_calls_parse_whole_and_keep_surrounding_text(size):
+    text = ('<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>\n'
+            '<tool_call>[{"name": "neg", "arguments": {"x": 3}}]</tool_call>')
+    content, _, calls = run(OutputParser(tools=True), text, size)
+    assert content == ""
+    assert [(c["function"]["index"], c["function"]["name"], c["function"]["arguments"])
+            for c in calls] == [(0, "add", {"a": 1, "b": 2}), (1, "neg", {"x": 3})]
+    assert len({c["id"] for c in calls}) == 2
+
+
+def test_malformed_tool_call_stays_text():
+    content, _, calls = run(OutputParser(tools=True), "<tool_call>oops</tool_call>", 3)
+    assert calls == [] and content == "<tool_call>oops</tool_call>"
+
+
+def test_without_tools_markers_are_plain_text_but_think_tags_are_dropped():
+    content, _, _ = run(OutputParser(), "a <tool_call> b <think>c", 2)
+    assert content == "a <tool_call> b c"
+
+
+def test_stop_matcher_holds_back_partial_matches():
+    m = StopMatcher(["STOP", "END"])
+    out = [m.feed(p) for p in ("abc ST", "O", "x E", "N", "D tail")]
+    assert out == [("abc ", False), ("", False), ("STOx ", False), ("", False), ("", True)]
+
+
+def test_think_steer_closes_at_budget_or_end():
+    steer = ThinkSteer(budget=3, after_grammar="G")
+    assert steer.on_text("a") is None and steer.on_text("b") is None
+    action = steer.on_text("c")
+    assert action.inject.strip() == "</think>" and action.grammar == "G"
+    assert steer.on_text("d") is None and steer.on_end() is None
+    early = ThinkSteer(budget=10)
+    assert early.on_text("</think>") is None and early.on_end() is None
+    unfinished = ThinkSteer(budget=10)
+    assert unfinished.on_end().inject.strip() == "</think>"
+
+
+def test_tool_call_schema_names_each_tool():
+    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+             for n in ("a", "b")]
+    schema = tool_call_schema(tools)
+    assert [o["properties"]["name"]["const"] for o in schema["anyOf"]] == ["a", "b"]
+    assert tool_call_schema(tools[:1])["properties"]["name"] == {"const": "a"}
