@@ -139,3 +139,14 @@ def test_teacher_forcing_agrees_with_llama_cpp(mlx_model, llama):
         agree += int((ours == theirs).sum())
         total += len(ids)
     assert agree / total >= 0.90, f"argmax agreement {agree}/{total}"
+
+
+def test_old_mlx_refuses_to_convert(tmp_path, monkeypatch):
+    import mlx.core as mx
+
+    from localllm_nb.backends._gguf_mlx import convert_gguf
+
+    monkeypatch.setattr(mx, "__version__", "0.31.2")
+    with pytest.raises(RuntimeError, match=r"mlx >= 0.32"):
+        convert_gguf(SMOLLM2_GGUF.locate(), tmp_path)
+    assert list(tmp_path.iterdir()) == []

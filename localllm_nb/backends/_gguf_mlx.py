@@ -198,6 +198,13 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     """
     import mlx.core as mx
 
+    if _version_tuple(mx.__version__) < (0, 32):
+        # Older mlx unpacks GGUF 4-bit blocks in another order: the model loads, then
+        # writes garbage. Refuse rather than cache a broken conversion.
+        raise RuntimeError(
+            f"converting GGUF needs mlx >= 0.32 (found {mx.__version__}): "
+            "pip install -U 'mlx>=0.32'"
+        )
     weights, meta = mx.load(str(gguf_path), return_metadata=True)
     arch = meta.get("general.architecture")
     if arch != "llama":
@@ -276,6 +283,20 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
         out_dir / "generation_config.json",
         {"bos_token_id": bos, "eos_token_id": eos_ids, "pad_token_id": pad},
     )
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """Leading numeric parts of a version string.
+
+    >>> _version_tuple("0.32.4.dev20250101")
+    (0, 32, 4)
+    """
+    parts = []
+    for part in version.split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
 
 
 def _write_json(path: Path, data: dict) -> None:
