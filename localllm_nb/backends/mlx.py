@@ -22,6 +22,10 @@ of a stream, on each `Generation` otherwise; for chat they also reach the messag
 - `peak_memory` (float): peak memory used by MLX so far, in GB.
 - `finish_reason` (str): `"stop"` (EOS or a stop string) or `"length"` (max_tokens).
 - `model_name` (str): the pipeline's `model_id`.
+
+On Linux, `mlx[cpu]` runs on reference BLAS and scalar quantized kernels: the bundled
+135M model generates a few tokens per second on two cores, and a prompt costs about as
+much per token as generation does, so keep prompts (and tool lists) short there.
 """
 
 from __future__ import annotations
