@@ -44,9 +44,14 @@ def test_malformed_tool_call_stays_text():
     assert calls == [] and content == "<tool_call>oops</tool_call>"
 
 
-def test_without_tools_markers_are_plain_text_but_think_tags_are_dropped():
-    content, _, _ = run(OutputParser(), "a <tool_call> b <think>c", 2)
-    assert content == "a <tool_call> b c"
+def test_plain_output_passes_through_untouched():
+    content, _, _ = run(OutputParser(), " a <tool_call> b <think>c", 2)
+    assert content == " a <tool_call> b <think>c"
+
+
+def test_thinking_models_never_show_think_tags_even_with_thinking_off():
+    content, thinking, _ = run(OutputParser(thinking=False, think_tags=True), "a <think>b", 2)
+    assert (content, thinking) == ("a b", "")
 
 
 def test_stop_matcher_holds_back_partial_matches():

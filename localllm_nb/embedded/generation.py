@@ -47,7 +47,7 @@ def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bo
     answer = format_grammar(fmt)
     if tools and last_role != "tool" and req.options.tool_choice != "auto":
         answer = tool_grammar(tools)
-    req.parser = OutputParser(thinking=thinking, tools=bool(tools))
+    req.parser = OutputParser(thinking=thinking, tools=bool(tools), think_tags=can_think)
     req.thinking = thinking if can_think else None
     if thinking:
         budget = think_budget(think, req.options.think_budget or None)

@@ -105,16 +105,22 @@ class OutputParser:
     runs until `</think>`. With `tools`, `<tool_call>` blocks become tool calls, each
     emitted whole. Content never contains the markers.
 
+    >>> OutputParser().feed(" <b>x</b>")  # without thinking or tools: untouched
+    Delta(content=' <b>x</b>', thinking='', tool_calls=[])
     >>> p = OutputParser(thinking=True)
     >>> [p.feed(x) for x in ("Hmm.</th", "ink>\\n\\nHi")][1]
     Delta(content='Hi', thinking='', tool_calls=[])
     """
 
-    def __init__(self, thinking: bool = False, tools: bool = False):
+    def __init__(self, thinking: bool = False, tools: bool = False, think_tags: bool | None = None):
         self.mode = "thinking" if thinking else "content"
         self.tools = tools
+        # Models that can think never show think tags in content, even with thinking off.
+        self.think_tags = thinking if think_tags is None else think_tags
         self.buffer = ""
-        self.content_started = False
+        # After a think block or a tool call, blank lines before the answer are dropped;
+        # a plain model's output passes through untouched.
+        self.content_started = not (thinking or tools)
         self.thinking_started = False
         self.calls = 0
 
@@ -123,7 +129,7 @@ class OutputParser:
             return [THINK_CLOSE]
         if self.mode == "tool":
             return [TOOL_CLOSE]
-        return [TOOL_OPEN, THINK_OPEN] if self.tools else [THINK_OPEN]
+        return [TOOL_OPEN] * self.tools + [THINK_OPEN] * self.think_tags
 
     def feed(self, text: str) -> Delta:
         self.buffer += text
@@ -147,6 +153,7 @@ class OutputParser:
             elif marker == TOOL_CLOSE:
                 self._finish_call(before, delta)
                 self.mode = "content"
+                self.content_started = False  # drop the newlines between calls
             # A stray <think> in content is dropped: content never carries think tags.
         if self.mode != "tool":
             cut = len(self.buffer) - _held(self.buffer, self._markers())
