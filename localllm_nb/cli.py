@@ -41,9 +41,12 @@ def _lab(args) -> int:
 
     url = ensure_running()
     print(f"Ollama API at {url}", flush=True)
-    cmd = [sys.executable, "-m", "jupyter", "lab", *([args.notebook] if args.notebook else [])]
+    cmd = [sys.executable, "-m", "jupyter", "lab", *([args.notebook] if args.notebook else []),
+           *args.jupyter_args]
     if args.no_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI machines often run as root
     try:
         return subprocess.call(cmd, env={**os.environ, "OLLAMA_HOST": url})
     except KeyboardInterrupt:
@@ -68,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra  # `lab` passes options it does not know on to `jupyter lab`
     return args.func(args)
 
 

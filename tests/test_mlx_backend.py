@@ -7,7 +7,6 @@ Each breakage of langchain-community's classes with mlx-lm 0.32 has a test below
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
@@ -17,7 +16,6 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_core.tools import tool
 
 from localllm_nb.backends import _mlx_generate
-from localllm_nb.backends._mlx_bundled import CACHE_ENV
 from localllm_nb.backends.mlx import (
     ChatMLX,
     MLXPipeline,
@@ -37,20 +35,9 @@ FRANCE = "What is the capital of France?"
 
 
 @pytest.fixture(scope="module")
-def llm(tmp_path_factory):
+def llm(mlx_cache):
     """The bundled model, converted into this session's cache root, greedy, short."""
-    root = tmp_path_factory.getbasetemp() / "mlx-cache"
-    old = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = str(root)
-    try:
-        yield MLXPipeline.from_model_id(
-            "smollm2:135m", pipeline_kwargs={"max_tokens": 12, "temp": 0.0}
-        )
-    finally:
-        if old is None:
-            os.environ.pop(CACHE_ENV, None)
-        else:
-            os.environ[CACHE_ENV] = old
+    return MLXPipeline.from_model_id("smollm2:135m", pipeline_kwargs={"max_tokens": 12, "temp": 0.0})
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ checked against llama.cpp on the same file."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -36,18 +35,9 @@ TOKENIZER_TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def mlx_dir(tmp_path_factory):
+def mlx_dir(mlx_cache):
     """The converted bundled model, in this test session's own cache root."""
-    root = tmp_path_factory.getbasetemp() / "mlx-cache"
-    old = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = str(root)
-    try:
-        yield bundled_model_path()
-    finally:
-        if old is None:
-            os.environ.pop(CACHE_ENV, None)
-        else:
-            os.environ[CACHE_ENV] = old
+    return bundled_model_path()
 
 
 @pytest.fixture(scope="module")

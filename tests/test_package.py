@@ -41,3 +41,46 @@ def test_cli_help_names_the_commands():
                          text=True, check=True).stdout
     for command in ("serve", "models", "lab"):
         assert command in out
+
+
+def test_lab_starts_a_backend_and_jupyterlab(tmp_path):
+    """What `make demo` runs: with no Ollama answering, the embedded backend starts and
+    JupyterLab opens the quickstart notebook, with OLLAMA_HOST pointing at the backend."""
+    import json
+    import os
+    import signal
+    import time
+    import urllib.request
+
+    from localllm_nb.embedded.process import free_port
+
+    port = free_port()
+    env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{free_port()}",  # nothing listens there
+           "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "localllm_nb.cli", "lab", "notebooks/01_quickstart.ipynb",
+         "--no-browser", f"--port={port}", "--IdentityProvider.token=", "--ServerApp.port_retries=0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("Ollama API at http://127.0.0.1:"), first
+        api = first.split()[-1]
+        with urllib.request.urlopen(api + "/api/tags", timeout=10) as resp:
+            assert any(m["name"].startswith("smollm2") for m in json.load(resp)["models"])
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "JupyterLab did not answer"
+                time.sleep(0.5)
+        # Jupyter serves the notebook's folder, with the notebook in it.
+        listing = f"http://127.0.0.1:{port}/api/contents/01_quickstart.ipynb?content=0"
+        with urllib.request.urlopen(listing, timeout=10) as r:
+            assert json.load(r)["type"] == "notebook"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

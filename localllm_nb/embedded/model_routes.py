@@ -78,12 +78,18 @@ def _read_metadata(entry) -> dict:
     return _META_CACHE[entry.name]
 
 
-async def show(http: HttpRequest) -> Response:
-    server = http.app.state.server
-    body = parse_body(await http.body())
+def _model_name(body: dict) -> str:
+    """`model` (or the older `name`) of a management request."""
     name = body.get("model") or body.get("name") or ""
     if not isinstance(name, str) or not name.strip():
         raise ApiError(400, "model is required")
+    return name
+
+
+async def show(http: HttpRequest) -> Response:
+    server = http.app.state.server
+    body = parse_body(await http.body())
+    name = _model_name(body)
     entry = server.resolve(name)
     try:
         info = await asyncio.to_thread(_gguf_info, server, entry)
@@ -135,9 +141,7 @@ async def ps(http: HttpRequest) -> Response:
 async def pull(http: HttpRequest) -> Response:
     server = http.app.state.server
     body = parse_body(await http.body())
-    name = body.get("model") or body.get("name") or ""
-    if not isinstance(name, str) or not name.strip():
-        raise ApiError(400, "model is required")
+    name = _model_name(body)
     stream = field(body, "stream", (bool,), "bool", True)
     if not server.registry.restore(name):
         raise ApiError(500, "pull model manifest: file does not exist")
@@ -182,9 +186,7 @@ async def copy(http: HttpRequest) -> Response:
 async def delete(http: HttpRequest) -> Response:
     server = http.app.state.server
     body = parse_body(await http.body())
-    name = body.get("model") or body.get("name") or ""
-    if not isinstance(name, str) or not name.strip():
-        raise ApiError(400, "model is required")
+    name = _model_name(body)
     try:
         server.registry.delete(name)
     except ModelNotFound:
