@@ -94,6 +94,70 @@ def token_rate_figure(run: Any = None, *, timeline: Sequence[Any] | None = None,
     return fig
 
 
+class TokenRateChart:
+    """A token-rate chart built once and updated in place, for live views.
+
+    `update()` moves the lines' data and rescales instead of building a new figure,
+    so a frame costs about a redraw. Same look as `token_rate_figure`.
+    """
+
+    def __init__(self, figsize: tuple[float, float] = DEFAULT_SIZE, window: int = 8):
+        self.window = window
+        self.fig = new_figure(figsize, layout=None)
+        self.fig.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.9)
+        ax = self.ax = self.fig.add_subplot()
+        self.lines = {
+            channel: ax.plot([], [], "-", color=color, label=label, lw=1.2)[0]
+            for channel, color, label in (("thinking", THINKING_COLOR, "thinking"),
+                                          ("content", CONTENT_COLOR, "answer"))
+        }
+        self.ttft_line = ax.axvline(0, color=TTFT_COLOR, ls=":", lw=1)
+        self.ttft_text = ax.annotate("", (0, 0), xytext=(4, 4), textcoords="offset points",
+                                     fontsize=8, color=TTFT_COLOR)
+        self.server_line = ax.axhline(0, color=SERVER_COLOR, ls="--", lw=1, label="server")
+        ax.set_xlabel("seconds since start")
+        ax.set_ylabel("tokens / s")
+        self.legend = ax.legend(loc="lower right", fontsize=8)
+        self.title = ax.set_title("", fontsize=9)
+        # Built visible so the legend keeps the server line's style; shown when known.
+        self.ttft_line.set_visible(False)
+        self.server_line.set_visible(False)
+
+    def update(self, run: Any = None, *, timeline: Sequence[Any] | None = None,
+               server_tps: float | None = None, ttft_s: float | None = None,
+               title: str | None = None) -> Any:
+        """Show a run's (or a timeline's) current state; returns the drawn figure."""
+        from .run.stats import rate_series
+
+        if run is not None:
+            stats = run.stats
+            timeline = list(run.timeline)
+            server_tps = stats.server_tps if server_tps is None else server_tps
+            ttft_s = stats.ttft_s if ttft_s is None else ttft_s
+            title = title if title is not None else f"{run.model_name} · {stats.summary()}"
+        series = rate_series(list(timeline or []), window=self.window)
+        for channel, line in self.lines.items():
+            line.set_data([t for t, _, c in series if c == channel],
+                          [r for _, r, c in series if c == channel])
+        if ttft_s is not None:
+            self.ttft_line.set_xdata([ttft_s, ttft_s])
+            self.ttft_text.xy = (ttft_s, 0)
+            self.ttft_text.set_text(f"first token {ttft_s:.2f} s")
+        self.ttft_line.set_visible(ttft_s is not None)
+        self.ttft_text.set_visible(ttft_s is not None)
+        self.server_line.set_visible(bool(server_tps))
+        if server_tps:
+            self.server_line.set_ydata([server_tps, server_tps])
+            self.legend.get_texts()[-1].set_text(f"server {server_tps:.1f} tok/s")
+        xmax = max([t for t, _, _ in series] + [ttft_s or 0.0, 1e-3])
+        ymax = max([r for _, r, _ in series] + [server_tps or 0.0, 1e-3])
+        self.ax.set_xlim(0, xmax * 1.05)
+        self.ax.set_ylim(0, ymax * 1.15)
+        self.title.set_text(title or "")
+        self.fig.canvas.draw()
+        return self.fig
+
+
 def similarity_heatmap(matrix: Any, labels: Sequence[str] | None = None, *,
                        label_width: int = 24, annotate: bool | None = None,
                        figsize: tuple[float, float] | None = None, title: str | None = None) -> Any:

@@ -85,3 +85,25 @@ def test_plots_never_import_pyplot():
             "print('matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_live_token_rate_chart_updates_in_place():
+    from localllm_nb.plots import TokenRateChart
+    from localllm_nb.run import TimelinePoint
+    from localllm_nb.run.stats import rate_series
+
+    timeline = [TimelinePoint(0.3 + i / 50, i + 1, "thinking" if i < 20 else "content")
+                for i in range(60)]
+    chart = TokenRateChart()
+    fig = chart.update(timeline=[])  # before the first token: empty, no reference lines
+    assert not chart.server_line.get_visible() and not chart.ttft_line.get_visible()
+    for n in (10, 60):
+        fig = chart.update(timeline=timeline[:n], server_tps=48.0, ttft_s=0.3, title="live")
+        series = rate_series(timeline[:n], window=chart.window)
+        for channel, line in chart.lines.items():
+            assert list(line.get_ydata()) == [r for _, r, c in series if c == channel]
+        assert fig is chart.fig and len(fig.axes) == 1  # the same figure, redrawn
+    assert chart.server_line.get_visible() and chart.ttft_line.get_visible()
+    assert chart.legend.get_texts()[-1].get_text() == "server 48.0 tok/s"
+    assert chart.ax.get_xlim()[1] >= timeline[-1].t and chart.ax.get_ylim()[1] > 48.0
+    assert chart.title.get_text() == "live"
