@@ -223,6 +223,10 @@ def test_pull_copy_delete_lifecycle(server_url):
         ("/api/pull", {"model": "notbundled:7b", "stream": False}, 500,
          "pull model manifest: file does not exist"),
         ("/api/copy", {"source": "nope", "destination": "x"}, 404, "model 'nope' not found"),
+        ("/api/chat", {"model": CHAT, "messages": [{"role": "user", "content": "x"}],
+                       "format": {"type": "foo"}}, 400, None),
+        ("/api/chat", {"model": CHAT, "messages": [{"role": "user", "content": "x"}],
+                       "tools": [{"type": "function", "function": {}}]}, 400, None),
     ],
 )
 def test_errors_match_ollama(server_url, path, body, status, error):
@@ -232,8 +236,10 @@ def test_errors_match_ollama(server_url, path, body, status, error):
     assert set(payload) == {"error"}
     if error is not None:
         assert payload["error"] == error
-    elif path == "/api/chat" and isinstance(body, dict):
-        assert payload["error"].startswith("invalid format: 5")
+    elif isinstance(body, dict) and "tools" in body:
+        assert payload["error"].startswith("invalid tools: ")
+    elif isinstance(body, dict) and "format" in body:
+        assert payload["error"].startswith("invalid format: ")
 
 
 def test_unknown_options_and_nulls_are_ignored(server_url):

@@ -79,7 +79,7 @@ def _check_capabilities(entry, name: str, endpoint: str, think, tools) -> None:
         raise ApiError(400, f"{name} does not support tools")
 
 
-def _load_reply(server: Server, entry, name: str, kind: str, keep_alive: float) -> dict:
+def _load_reply(entry, name: str, kind: str, keep_alive: float) -> dict:
     reply = gen.line(gen.Request(name=name, entry=entry, options=None, kind=kind))
     reply["done"] = True
     reply["done_reason"] = "unload" if keep_alive == 0 else "load"
@@ -161,7 +161,7 @@ async def chat(http: HttpRequest) -> Response:
     engine, req.load_duration = await server.engine(entry, opts.num_ctx, name)
     if not messages:
         server.models.touch(entry, keep_alive)
-        return JSONResponse(_load_reply(server, entry, name, "chat", keep_alive))
+        return JSONResponse(_load_reply(entry, name, "chat", keep_alive))
     if entry.system and not any(m.get("role") == "system" for m in messages):
         messages = [{"role": "system", "content": entry.system}, *messages]
     gen.steer(req, fmt, think, tools, last_role=messages[-1].get("role", "user"))
@@ -200,7 +200,7 @@ async def generate(http: HttpRequest) -> Response:
     engine, req.load_duration = await server.engine(entry, opts.num_ctx, name)
     if not prompt and not suffix:
         server.models.touch(entry, keep_alive)
-        return JSONResponse(_load_reply(server, entry, name, "generate", keep_alive))
+        return JSONResponse(_load_reply(entry, name, "generate", keep_alive))
     try:
         if raw:
             text = prompt

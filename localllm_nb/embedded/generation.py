@@ -4,13 +4,14 @@ and turning engine events into Ollama's chat or generate lines."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from .engine import Job
 from .options import Options
-from .protocol import now_iso
+from .protocol import ApiError, now_iso
 from .registry import ModelEntry
 from .steering import ThinkSteer, format_grammar, think_budget, tool_grammar
 from .streams import OutputParser
@@ -44,9 +45,15 @@ def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bo
     the model answers in text. `format` constrains the answer (after any thinking)."""
     can_think = "thinking" in req.entry.capabilities and not raw
     thinking = can_think and think is not False
-    answer = format_grammar(fmt)
+    try:
+        answer = format_grammar(fmt)
+    except Exception as exc:  # llama.cpp's converter asserts on schemas it cannot express
+        raise ApiError(400, f"invalid format: {json.dumps(fmt)}; {exc}") from None
     if tools and last_role != "tool" and req.options.tool_choice != "auto":
-        answer = tool_grammar(tools)
+        try:
+            answer = tool_grammar(tools)
+        except Exception as exc:
+            raise ApiError(400, f"invalid tools: {type(exc).__name__}: {exc}") from None
     req.parser = OutputParser(thinking=thinking, tools=bool(tools), think_tags=can_think)
     req.thinking = thinking if can_think else None
     if thinking:
