@@ -84,3 +84,27 @@ def test_lab_starts_a_backend_and_jupyterlab(tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_ensure_running_uses_an_answering_server(server_url):
+    code = ("import os, localllm_nb.embedded.process as p; url = p.ensure_running(); "
+            "print(url, p._started is None, os.environ['OLLAMA_HOST'])")
+    env = {**__import__("os").environ, "OLLAMA_HOST": server_url}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout.split()
+    assert out == [server_url, "True", server_url]
+
+
+def test_ensure_running_starts_the_embedded_server_when_none_answers():
+    import os
+
+    from localllm_nb.embedded.process import free_port
+
+    code = ("import os, json, urllib.request, localllm_nb; url = localllm_nb.ensure_running(); "
+            "assert os.environ['OLLAMA_HOST'] == url; "
+            "tags = json.load(urllib.request.urlopen(url + '/api/tags')); "
+            "print(url, len(tags['models']) > 0, localllm_nb.ensure_running() == url)")
+    env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{free_port()}"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True, timeout=120).stdout.split()
+    assert out[0].startswith("http://127.0.0.1:") and out[1:] == ["True", "True"]

