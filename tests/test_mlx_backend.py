@@ -276,3 +276,17 @@ def test_astream_left_early_frees_the_model(chat):
     assert asyncio.run(main()).content
     assert _mlx_generate.model_lock(chat.llm.model).acquire(timeout=5)
     _mlx_generate.model_lock(chat.llm.model).release()
+
+
+def test_stream_run_fills_run_stats_from_mlx_rates(chat):
+    from localllm_nb import stream_run
+
+    run = stream_run(chat, "What is the capital of France?")
+    stats = run.stats
+    assert run.status == "done" and run.content
+    assert stats.source == "mlx"
+    assert stats.server_tps > 0 and stats.prompt_tps > 0 and stats.peak_memory_gb > 0
+    assert stats.tokens == len(run.timeline) > 0
+    # mlx-lm counts the end-of-sequence token it generated; the client never sees it.
+    assert stats.eval_tokens in (stats.tokens, stats.tokens + 1)
+    assert stats.ttft_s is not None and stats.client_tps is not None
