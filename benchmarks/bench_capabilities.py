@@ -45,14 +45,22 @@ def run() -> dict:
         client = ollama.Client(host=server.url)
         client.chat(model="smollm2", messages=[], keep_alive="10m")
         opts = {"temperature": 0, "num_predict": 40}
-        user = [{"role": "user", "content": "Ada is 36. Give her name and age; what is 45 times 67?"}]
+        user = [
+            {"role": "user", "content": "Ada is 36. Give her name and age; what is 45 times 67?"}
+        ]
         plain, schema, tool = [], [], []
         for _ in range(ROUNDS):
             plain.append(_timed(lambda: client.chat(model="smollm2", messages=user, options=opts)))
-            schema.append(_timed(lambda: client.chat(model="smollm2", messages=user, options=opts,
-                                                     format=SCHEMA)))
-            tool.append(_timed(lambda: client.chat(model="smollm2", messages=user, options=opts,
-                                                   tools=[TOOL])))
+            schema.append(
+                _timed(
+                    lambda: client.chat(model="smollm2", messages=user, options=opts, format=SCHEMA)
+                )
+            )
+            tool.append(
+                _timed(
+                    lambda: client.chat(model="smollm2", messages=user, options=opts, tools=[TOOL])
+                )
+            )
     finally:
         server.stop()
 

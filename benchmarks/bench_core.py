@@ -24,8 +24,9 @@ MODEL = "smollm2:135m"
 def _raw(client) -> tuple[float, float]:
     t0 = time.perf_counter()
     stamps = []
-    for part in client.chat(model=MODEL, messages=[{"role": "user", "content": PROMPT}],
-                            options=OPTIONS, stream=True):
+    for part in client.chat(
+        model=MODEL, messages=[{"role": "user", "content": PROMPT}], options=OPTIONS, stream=True
+    ):
         if part.message.content:
             stamps.append(time.perf_counter())
     return stamps[0] - t0, (len(stamps) - 1) / (stamps[-1] - stamps[0])
@@ -92,8 +93,9 @@ def figure_frame() -> dict:
     from localllm_nb.plots import token_rate_figure
     from localllm_nb.run import TimelinePoint
 
-    timeline = [TimelinePoint(0.2 + i / 80, i + 1, "thinking" if i < 150 else "content")
-                for i in range(500)]
+    timeline = [
+        TimelinePoint(0.2 + i / 80, i + 1, "thinking" if i < 150 else "content") for i in range(500)
+    ]
     from localllm_nb.plots import new_figure
 
     def bare() -> None:
@@ -125,7 +127,9 @@ def figure_frame() -> dict:
         "token_rate_frame_ms (<= 30)": round(statistics.median(built) * 1000, 1),
         "token_rate_redraw_ms": round(statistics.median(redrawn) * 1000, 1),
         "live_chart_frame_ms (TokenRateChart.update)": round(statistics.median(live) * 1000, 1),
-        "live_frame_over_bare_line": round(statistics.median(live) / statistics.median(baseline), 2),
+        "live_frame_over_bare_line": round(
+            statistics.median(live) / statistics.median(baseline), 2
+        ),
         "bare_line_frame_ms (baseline)": round(statistics.median(baseline) * 1000, 1),
     }
 

@@ -18,7 +18,9 @@ def _direct(llm, tokens: list[int]) -> tuple[float, float, int]:
     start = time.perf_counter()
     first = None
     count = 0
-    for _token in llm.generate(tokens, temp=0.0, top_k=40, top_p=0.9, min_p=0.0, repeat_penalty=1.0):
+    for _token in llm.generate(
+        tokens, temp=0.0, top_k=40, top_p=0.9, min_p=0.0, repeat_penalty=1.0
+    ):
         now = time.perf_counter()
         if first is None:
             first = now
@@ -34,8 +36,13 @@ def _served(client, model: str, prompt: str) -> tuple[float, float, int]:
     start = time.perf_counter()
     first = None
     final = None
-    for part in client.generate(model=model, prompt=prompt, raw=True, stream=True,
-                                options={"temperature": 0, "num_predict": TOKENS, "seed": 1}):
+    for part in client.generate(
+        model=model,
+        prompt=prompt,
+        raw=True,
+        stream=True,
+        options={"temperature": 0, "num_predict": TOKENS, "seed": 1},
+    ):
         if first is None and part.response:
             first = time.perf_counter()
         final = part
@@ -61,8 +68,13 @@ def run() -> dict:
         # Clear the server's prompt cache between rounds by alternating with another prompt.
         other = render_chat(SMOLLM2.template, [{"role": "user", "content": "Hi"}])
         client.generate(model="smollm2", prompt=other, raw=True, options={"num_predict": 1})
-        llm = Llama(model_path=str(SMOLLM2.path()), n_ctx=4096, n_threads=default_threads(),
-                    n_threads_batch=default_threads(), verbose=False)
+        llm = Llama(
+            model_path=str(SMOLLM2.path()),
+            n_ctx=4096,
+            n_threads=default_threads(),
+            n_threads_batch=default_threads(),
+            verbose=False,
+        )
         tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
         direct, served = [], []
         for _ in range(ROUNDS):

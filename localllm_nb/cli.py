@@ -41,8 +41,14 @@ def _lab(args) -> int:
 
     url = ensure_running()
     print(f"Ollama API at {url}", flush=True)
-    cmd = [sys.executable, "-m", "jupyter", "lab", *([args.notebook] if args.notebook else []),
-           *args.jupyter_args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        *([args.notebook] if args.notebook else []),
+        *args.jupyter_args,
+    ]
     if args.no_browser:
         cmd.append("--no-browser")
     if hasattr(os, "geteuid") and os.geteuid() == 0:

@@ -20,8 +20,9 @@ TTFT_COLOR = "#7f7f7f"
 DEFAULT_SIZE = (6.4, 3.2)
 
 
-def new_figure(figsize: tuple[float, float] = DEFAULT_SIZE, dpi: int = 100,
-               layout: str | None = "constrained") -> Any:
+def new_figure(
+    figsize: tuple[float, float] = DEFAULT_SIZE, dpi: int = 100, layout: str | None = "constrained"
+) -> Any:
     """A Figure attached to an Agg canvas (pyplot-free)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -41,10 +42,16 @@ def truncate(label: str, width: int = 24) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
-def token_rate_figure(run: Any = None, *, timeline: Sequence[Any] | None = None,
-                      server_tps: float | None = None, ttft_s: float | None = None,
-                      window: int = 8, figsize: tuple[float, float] = DEFAULT_SIZE,
-                      title: str | None = None) -> Any:
+def token_rate_figure(
+    run: Any = None,
+    *,
+    timeline: Sequence[Any] | None = None,
+    server_tps: float | None = None,
+    ttft_s: float | None = None,
+    window: int = 8,
+    figsize: tuple[float, float] = DEFAULT_SIZE,
+    title: str | None = None,
+) -> Any:
     """Tokens/s along a run: thinking and content in their own colours, time to first
     token marked, the server-reported rate as a dashed reference line.
 
@@ -67,26 +74,42 @@ def token_rate_figure(run: Any = None, *, timeline: Sequence[Any] | None = None,
     fig.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.9)
     ax = fig.add_subplot()
     style = ".-" if len(series) <= 80 else "-"
-    for channel, color, label in (("thinking", THINKING_COLOR, "thinking"),
-                                  ("content", CONTENT_COLOR, "answer")):
+    for channel, color, label in (
+        ("thinking", THINKING_COLOR, "thinking"),
+        ("content", CONTENT_COLOR, "answer"),
+    ):
         xs = [t for t, _, c in series if c == channel]
         ys = [r for _, r, c in series if c == channel]
         if xs:
             ax.plot(xs, ys, style, color=color, label=label, lw=1.2, ms=3)
     if ttft_s is not None:
         ax.axvline(ttft_s, color=TTFT_COLOR, ls=":", lw=1)
-        ax.annotate(f"first token {ttft_s:.2f} s", (ttft_s, 0), xytext=(4, 4),
-                    textcoords="offset points", fontsize=8, color=TTFT_COLOR)
+        ax.annotate(
+            f"first token {ttft_s:.2f} s",
+            (ttft_s, 0),
+            xytext=(4, 4),
+            textcoords="offset points",
+            fontsize=8,
+            color=TTFT_COLOR,
+        )
     if server_tps:
-        ax.axhline(server_tps, color=SERVER_COLOR, ls="--", lw=1,
-                   label=f"server {server_tps:.1f} tok/s")
+        ax.axhline(
+            server_tps, color=SERVER_COLOR, ls="--", lw=1, label=f"server {server_tps:.1f} tok/s"
+        )
     ax.set_xlabel("seconds since start")
     ax.set_ylabel("tokens / s")
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
     if not series:
-        ax.text(0.5, 0.5, "no tokens yet", ha="center", va="center", transform=ax.transAxes,
-                color=TTFT_COLOR)
+        ax.text(
+            0.5,
+            0.5,
+            "no tokens yet",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color=TTFT_COLOR,
+        )
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)
     if title:
@@ -108,12 +131,15 @@ class TokenRateChart:
         ax = self.ax = self.fig.add_subplot()
         self.lines = {
             channel: ax.plot([], [], "-", color=color, label=label, lw=1.2)[0]
-            for channel, color, label in (("thinking", THINKING_COLOR, "thinking"),
-                                          ("content", CONTENT_COLOR, "answer"))
+            for channel, color, label in (
+                ("thinking", THINKING_COLOR, "thinking"),
+                ("content", CONTENT_COLOR, "answer"),
+            )
         }
         self.ttft_line = ax.axvline(0, color=TTFT_COLOR, ls=":", lw=1)
-        self.ttft_text = ax.annotate("", (0, 0), xytext=(4, 4), textcoords="offset points",
-                                     fontsize=8, color=TTFT_COLOR)
+        self.ttft_text = ax.annotate(
+            "", (0, 0), xytext=(4, 4), textcoords="offset points", fontsize=8, color=TTFT_COLOR
+        )
         self.server_line = ax.axhline(0, color=SERVER_COLOR, ls="--", lw=1, label="server")
         ax.set_xlabel("seconds since start")
         ax.set_ylabel("tokens / s")
@@ -123,9 +149,15 @@ class TokenRateChart:
         self.ttft_line.set_visible(False)
         self.server_line.set_visible(False)
 
-    def update(self, run: Any = None, *, timeline: Sequence[Any] | None = None,
-               server_tps: float | None = None, ttft_s: float | None = None,
-               title: str | None = None) -> Any:
+    def update(
+        self,
+        run: Any = None,
+        *,
+        timeline: Sequence[Any] | None = None,
+        server_tps: float | None = None,
+        ttft_s: float | None = None,
+        title: str | None = None,
+    ) -> Any:
         """Show a run's (or a timeline's) current state; returns the drawn figure."""
         from .run.stats import rate_series
 
@@ -137,8 +169,9 @@ class TokenRateChart:
             title = title if title is not None else f"{run.model_name} · {stats.summary()}"
         series = rate_series(list(timeline or []), window=self.window)
         for channel, line in self.lines.items():
-            line.set_data([t for t, _, c in series if c == channel],
-                          [r for _, r, c in series if c == channel])
+            line.set_data(
+                [t for t, _, c in series if c == channel], [r for _, r, c in series if c == channel]
+            )
         if ttft_s is not None:
             self.ttft_line.set_xdata([ttft_s, ttft_s])
             self.ttft_text.xy = (ttft_s, 0)
@@ -158,9 +191,15 @@ class TokenRateChart:
         return self.fig
 
 
-def similarity_heatmap(matrix: Any, labels: Sequence[str] | None = None, *,
-                       label_width: int = 24, annotate: bool | None = None,
-                       figsize: tuple[float, float] | None = None, title: str | None = None) -> Any:
+def similarity_heatmap(
+    matrix: Any,
+    labels: Sequence[str] | None = None,
+    *,
+    label_width: int = 24,
+    annotate: bool | None = None,
+    figsize: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Any:
     """Cosine similarities as a heatmap with truncated labels (readable up to ~50 items).
 
     Values are written in the cells when there are at most 12 items (`annotate`)."""
@@ -179,17 +218,30 @@ def similarity_heatmap(matrix: Any, labels: Sequence[str] | None = None, *,
     if annotate if annotate is not None else n <= 12:
         for i in range(n):
             for j in range(n):
-                ax.text(j, i, f"{sim[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if sim[i, j] < 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{sim[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if sim[i, j] < 0.6 else "black",
+                )
     fig.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
     if title:
         ax.set_title(title, fontsize=10)
     return fig
 
 
-def projection_scatter(points: Any, labels: Sequence[str] | None = None, *,
-                       highlight: Sequence[int] = (), label_width: int = 20,
-                       figsize: tuple[float, float] = (6.0, 5.0), title: str | None = None) -> Any:
+def projection_scatter(
+    points: Any,
+    labels: Sequence[str] | None = None,
+    *,
+    highlight: Sequence[int] = (),
+    label_width: int = 20,
+    figsize: tuple[float, float] = (6.0, 5.0),
+    title: str | None = None,
+) -> Any:
     """2-D points (e.g. from `pca_2d`) with their labels; `highlight` indices in red."""
     pts = np.asarray(points, dtype=float)
     fig = new_figure(figsize)
@@ -200,8 +252,13 @@ def projection_scatter(points: Any, labels: Sequence[str] | None = None, *,
         ax.scatter(sel[:, 0], sel[:, 1], s=40, color=SERVER_COLOR, zorder=3)
     if labels is not None and len(labels) <= 200:  # beyond that, labels are a smear
         for (x, y), lab in zip(pts, labels, strict=False):
-            ax.annotate(truncate(lab, label_width), (x, y), xytext=(3, 3),
-                        textcoords="offset points", fontsize=7)
+            ax.annotate(
+                truncate(lab, label_width),
+                (x, y),
+                xytext=(3, 3),
+                textcoords="offset points",
+                fontsize=7,
+            )
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     if title:

@@ -21,10 +21,25 @@ Kind = Literal["chat", "llm", "embeddings"]
 
 # Which fields each (backend, kind) accepts, as the references document them.
 _OLLAMA_SHARED = (
-    "validate_model_on_init", "base_url", "client_kwargs", "sync_client_kwargs",
-    "async_client_kwargs", "mirostat", "mirostat_eta", "mirostat_tau", "num_ctx", "num_gpu",
-    "num_thread", "keep_alive", "repeat_last_n", "repeat_penalty", "temperature", "stop",
-    "tfs_z", "top_k", "top_p",
+    "validate_model_on_init",
+    "base_url",
+    "client_kwargs",
+    "sync_client_kwargs",
+    "async_client_kwargs",
+    "mirostat",
+    "mirostat_eta",
+    "mirostat_tau",
+    "num_ctx",
+    "num_gpu",
+    "num_thread",
+    "keep_alive",
+    "repeat_last_n",
+    "repeat_penalty",
+    "temperature",
+    "stop",
+    "tfs_z",
+    "top_k",
+    "top_p",
 )
 _OLLAMA_GENERATE = ("reasoning", "num_predict", "seed", "format")
 FIELDS_BY_TARGET: dict[tuple[str, str], tuple[str, ...]] = {
@@ -136,7 +151,9 @@ class ModelSpec(BaseModel):
     @classmethod
     def _model_name(cls, value: str) -> str:
         if not value.strip():
-            raise ValueError(f"got {value!r}; must be a model name (e.g. 'smollm2:135m') or an MLX path/id")
+            raise ValueError(
+                f"got {value!r}; must be a model name (e.g. 'smollm2:135m') or an MLX path/id"
+            )
         return value
 
     @field_validator(*FIELD_RULES, mode="before")
@@ -242,8 +259,7 @@ def _redact_mapping(value: Any) -> Any:
     """Replace values under auth-like keys (Authorization, api keys, cookies, auth)."""
     if isinstance(value, dict):
         return {
-            k: "***" if _SECRET_KEY.search(str(k)) else _redact_mapping(v)
-            for k, v in value.items()
+            k: "***" if _SECRET_KEY.search(str(k)) else _redact_mapping(v) for k, v in value.items()
         }
     if isinstance(value, list):
         return [_redact_mapping(v) for v in value]

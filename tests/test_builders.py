@@ -54,8 +54,14 @@ def test_builders_accept_names_and_dicts_and_refuse_the_wrong_kind():
 
 
 def test_spec_from_model_inverts_the_builder():
-    spec = ModelSpec(model=CHAT, temperature=0.0, top_k=7, stop=["END"], reasoning=False,
-                     client_kwargs={"headers": {"X-A": "1"}})
+    spec = ModelSpec(
+        model=CHAT,
+        temperature=0.0,
+        top_k=7,
+        stop=["END"],
+        reasoning=False,
+        client_kwargs={"headers": {"X-A": "1"}},
+    )
     assert spec_from_model(build_chat(spec)) == spec
 
 
@@ -104,16 +110,37 @@ def test_list_models_without_server():
 
 
 # Real Ollama's replies (0.12 era) for a thinking + tools model, as documented.
-_TAGS = {"models": [{
-    "name": "qwen3:0.6b", "model": "qwen3:0.6b", "modified_at": "2025-10-26T17:15:24.097767+02:00",
-    "size": 522653767, "digest": "7df6b6e09427a769808717c0a93cadc4ae99ed4eb8bf5ca557c90846becea435",
-    "details": {"parent_model": "", "format": "gguf", "family": "qwen3", "families": ["qwen3"],
-                "parameter_size": "751.63M", "quantization_level": "Q4_K_M"}}]}
+_TAGS = {
+    "models": [
+        {
+            "name": "qwen3:0.6b",
+            "model": "qwen3:0.6b",
+            "modified_at": "2025-10-26T17:15:24.097767+02:00",
+            "size": 522653767,
+            "digest": "7df6b6e09427a769808717c0a93cadc4ae99ed4eb8bf5ca557c90846becea435",
+            "details": {
+                "parent_model": "",
+                "format": "gguf",
+                "family": "qwen3",
+                "families": ["qwen3"],
+                "parameter_size": "751.63M",
+                "quantization_level": "Q4_K_M",
+            },
+        }
+    ]
+}
 _SHOW = {
-    "license": "Apache License", "modelfile": "FROM /x", "parameters": "top_k 20",
-    "template": "{{- if .Messages }}...", "details": _TAGS["models"][0]["details"],
-    "model_info": {"general.architecture": "qwen3", "qwen3.context_length": 40960,
-                   "qwen3.embedding_length": 1024, "general.parameter_count": 751632384},
+    "license": "Apache License",
+    "modelfile": "FROM /x",
+    "parameters": "top_k 20",
+    "template": "{{- if .Messages }}...",
+    "details": _TAGS["models"][0]["details"],
+    "model_info": {
+        "general.architecture": "qwen3",
+        "qwen3.context_length": 40960,
+        "qwen3.embedding_length": 1024,
+        "general.parameter_count": 751632384,
+    },
     "capabilities": ["completion", "tools", "thinking"],
     "modified_at": "2025-10-26T17:15:24.097767+02:00",
 }
@@ -155,8 +182,12 @@ def test_list_models_reads_real_ollama_replies():
 
 def test_mlx_backend_builds_chatmlx_and_mlxpipeline():
     mlx = pytest.importorskip("localllm_nb.backends.mlx")
-    spec = ModelSpec(model="smollm2:135m", backend="mlx", system_message="Be brief.",
-                     pipeline_kwargs={"temp": 0.0, "max_tokens": 4})
+    spec = ModelSpec(
+        model="smollm2:135m",
+        backend="mlx",
+        system_message="Be brief.",
+        pipeline_kwargs={"temp": 0.0, "max_tokens": 4},
+    )
     chat = build_chat(spec)
     assert isinstance(chat, mlx.ChatMLX)
     assert chat.llm.pipeline_kwargs == {"temp": 0.0, "max_tokens": 4}

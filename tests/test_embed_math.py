@@ -13,7 +13,7 @@ def test_cosine_similarity_known_values():
     assert sim.shape == (4, 4)
     assert np.allclose(np.diag(sim), 1.0) and np.allclose(sim, sim.T)
     assert sim[0, 1] == pytest.approx(0.0) and sim[0, 2] == pytest.approx(-1.0)
-    assert sim[0, 3] == pytest.approx(2 ** -0.5)
+    assert sim[0, 3] == pytest.approx(2**-0.5)
 
 
 def test_cross_similarity_and_dimension_check():

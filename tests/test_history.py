@@ -13,18 +13,32 @@ SECRETS = ("s3cret-pw", "tok-123456", "key-987")
 
 def test_history_round_trips_runs_without_secrets(server_url, tmp_path):
     host = server_url.split("://", 1)[1]
-    spec = ModelSpec(model="smollm2:135m", base_url=f"http://alice:{SECRETS[0]}@{host}",
-                     temperature=0, seed=5, num_predict=12,
-                     client_kwargs={"headers": {"Authorization": f"Bearer {SECRETS[1]}",
-                                                "X-Api-Key": SECRETS[2], "X-Trace": "t1"}})
+    spec = ModelSpec(
+        model="smollm2:135m",
+        base_url=f"http://alice:{SECRETS[0]}@{host}",
+        temperature=0,
+        seed=5,
+        num_predict=12,
+        client_kwargs={
+            "headers": {
+                "Authorization": f"Bearer {SECRETS[1]}",
+                "X-Api-Key": SECRETS[2],
+                "X-Trace": "t1",
+            }
+        },
+    )
     history = RunHistory()
     ok = history.add(stream_run(spec, [("system", "Be brief."), ("human", "Say hello.")]))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead_port = sock.getsockname()[1]
-    failed = history.add(stream_run(
-        build_chat(spec.replace(base_url=f"http://alice:{SECRETS[0]}@127.0.0.1:{dead_port}")),
-        "Hi", raise_errors=False))
+    failed = history.add(
+        stream_run(
+            build_chat(spec.replace(base_url=f"http://alice:{SECRETS[0]}@127.0.0.1:{dead_port}")),
+            "Hi",
+            raise_errors=False,
+        )
+    )
     assert ok.status == "done" and failed.status == "error" and len(history) == 2
 
     json_path = history.to_json(tmp_path / "runs.json")
@@ -40,8 +54,10 @@ def test_history_round_trips_runs_without_secrets(server_url, tmp_path):
     assert first["content"] == ok.content and first["status"] == "done"
     assert first["stats"]["eval_tokens"] == ok.stats.eval_tokens
     assert first["spec"]["temperature"] == 0.0 and first["spec"]["model"] == "smollm2:135m"
-    assert first["prompt"] == [{"role": "system", "content": "Be brief."},
-                               {"role": "human", "content": "Say hello."}]
+    assert first["prompt"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "human", "content": "Say hello."},
+    ]
     assert ModelSpec.model_validate(first["spec"]).to_kwargs()["seed"] == 5
     assert second["status"] == "error" and "ServerUnavailableError" in second["error"]
     assert "***@127.0.0.1" in second["error"]

@@ -37,7 +37,9 @@ FRANCE = "What is the capital of France?"
 @pytest.fixture(scope="module")
 def llm(mlx_cache):
     """The bundled model, converted into this session's cache root, greedy, short."""
-    return MLXPipeline.from_model_id("smollm2:135m", pipeline_kwargs={"max_tokens": 12, "temp": 0.0})
+    return MLXPipeline.from_model_id(
+        "smollm2:135m", pipeline_kwargs={"max_tokens": 12, "temp": 0.0}
+    )
 
 
 @pytest.fixture(scope="module")

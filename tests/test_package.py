@@ -8,8 +8,11 @@ import sys
 
 
 def test_console_script_entry_point_loads():
-    (entry,) = [e for e in importlib.metadata.entry_points(group="console_scripts")
-                if e.name == "localllm-nb"]
+    (entry,) = [
+        e
+        for e in importlib.metadata.entry_points(group="console_scripts")
+        if e.name == "localllm-nb"
+    ]
     main = entry.load()
     from localllm_nb.cli import main as expected
 
@@ -31,14 +34,22 @@ def test_import_is_light_and_fast():
 
 
 def test_cli_models_lists_bundled_files():
-    out = subprocess.run([sys.executable, "-m", "localllm_nb.cli", "models"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "localllm_nb.cli", "models"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "smollm2:135m" in out and "SmolLM2-135M-Instruct.Q4_1.gguf" in out
 
 
 def test_cli_help_names_the_commands():
-    out = subprocess.run([sys.executable, "-m", "localllm_nb.cli", "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "localllm_nb.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for command in ("serve", "models", "lab"):
         assert command in out
 
@@ -55,12 +66,29 @@ def test_lab_starts_a_backend_and_jupyterlab(tmp_path):
     from localllm_nb.embedded.process import free_port
 
     port = free_port()
-    env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{free_port()}",  # nothing listens there
-           "JUPYTER_RUNTIME_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "OLLAMA_HOST": f"127.0.0.1:{free_port()}",  # nothing listens there
+        "JUPYTER_RUNTIME_DIR": str(tmp_path),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "localllm_nb.cli", "lab", "notebooks/01_quickstart.ipynb",
-         "--no-browser", f"--port={port}", "--IdentityProvider.token=", "--ServerApp.port_retries=0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "localllm_nb.cli",
+            "lab",
+            "notebooks/01_quickstart.ipynb",
+            "--no-browser",
+            f"--port={port}",
+            "--IdentityProvider.token=",
+            "--ServerApp.port_retries=0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         first = proc.stdout.readline()
         assert first.startswith("Ollama API at http://127.0.0.1:"), first
@@ -87,11 +115,14 @@ def test_lab_starts_a_backend_and_jupyterlab(tmp_path):
 
 
 def test_ensure_running_uses_an_answering_server(server_url):
-    code = ("import os, localllm_nb.embedded.process as p; url = p.ensure_running(); "
-            "print(url, p._started is None, os.environ['OLLAMA_HOST'])")
+    code = (
+        "import os, localllm_nb.embedded.process as p; url = p.ensure_running(); "
+        "print(url, p._started is None, os.environ['OLLAMA_HOST'])"
+    )
     env = {**__import__("os").environ, "OLLAMA_HOST": server_url}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    ).stdout.split()
     assert out == [server_url, "True", server_url]
 
 
@@ -100,11 +131,19 @@ def test_ensure_running_starts_the_embedded_server_when_none_answers():
 
     from localllm_nb.embedded.process import free_port
 
-    code = ("import os, json, urllib.request, localllm_nb; url = localllm_nb.ensure_running(); "
-            "assert os.environ['OLLAMA_HOST'] == url; "
-            "tags = json.load(urllib.request.urlopen(url + '/api/tags')); "
-            "print(url, len(tags['models']) > 0, localllm_nb.ensure_running() == url)")
+    code = (
+        "import os, json, urllib.request, localllm_nb; url = localllm_nb.ensure_running(); "
+        "assert os.environ['OLLAMA_HOST'] == url; "
+        "tags = json.load(urllib.request.urlopen(url + '/api/tags')); "
+        "print(url, len(tags['models']) > 0, localllm_nb.ensure_running() == url)"
+    )
     env = {**os.environ, "OLLAMA_HOST": f"127.0.0.1:{free_port()}"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True, timeout=120).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    ).stdout.split()
     assert out[0].startswith("http://127.0.0.1:") and out[1:] == ["True", "True"]

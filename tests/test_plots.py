@@ -24,8 +24,9 @@ from localllm_nb.run import TimelinePoint
 
 
 def _timeline():
-    return [TimelinePoint(0.3 + 0.02 * i, i + 1, "thinking" if i < 8 else "content")
-            for i in range(20)]
+    return [
+        TimelinePoint(0.3 + 0.02 * i, i + 1, "thinking" if i < 8 else "content") for i in range(20)
+    ]
 
 
 def test_token_rate_figure_has_both_channels_ttft_and_server_line():
@@ -45,8 +46,9 @@ def test_token_rate_figure_has_both_channels_ttft_and_server_line():
 
 
 def test_token_rate_figure_from_a_real_run(server_url):
-    run = stream_run(ModelSpec(model="smollm2:135m", temperature=0, seed=2, num_predict=20),
-                     "Name two planets.")
+    run = stream_run(
+        ModelSpec(model="smollm2:135m", temperature=0, seed=2, num_predict=20), "Name two planets."
+    )
     fig = token_rate_figure(run)
     ax = fig.axes[0]
     labels = [line.get_label() for line in ax.get_lines()]
@@ -79,10 +81,12 @@ def test_projection_scatter_labels_and_highlight():
 
 
 def test_plots_never_import_pyplot():
-    code = ("import sys, numpy as np\n"
-            "from localllm_nb.plots import similarity_heatmap\n"
-            "similarity_heatmap(np.eye(2), ['a', 'b']).savefig('/dev/null', format='png')\n"
-            "print('matplotlib.pyplot' in sys.modules)")
+    code = (
+        "import sys, numpy as np\n"
+        "from localllm_nb.plots import similarity_heatmap\n"
+        "similarity_heatmap(np.eye(2), ['a', 'b']).savefig('/dev/null', format='png')\n"
+        "print('matplotlib.pyplot' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -92,8 +96,9 @@ def test_live_token_rate_chart_updates_in_place():
     from localllm_nb.run import TimelinePoint
     from localllm_nb.run.stats import rate_series
 
-    timeline = [TimelinePoint(0.3 + i / 50, i + 1, "thinking" if i < 20 else "content")
-                for i in range(60)]
+    timeline = [
+        TimelinePoint(0.3 + i / 50, i + 1, "thinking" if i < 20 else "content") for i in range(60)
+    ]
     chart = TokenRateChart()
     fig = chart.update(timeline=[])  # before the first token: empty, no reference lines
     assert not chart.server_line.get_visible() and not chart.ttft_line.get_visible()

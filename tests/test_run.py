@@ -98,15 +98,17 @@ def test_observers_see_every_token_and_survive_their_own_bugs(chat):
     assert run.status == "done"
     # Events come from the worker thread, not the caller's.
     thread_names = []
-    run2 = start_run(chat, "Hi", on_event=lambda e: thread_names.append(
-        threading.current_thread().name))
+    run2 = start_run(
+        chat, "Hi", on_event=lambda e: thread_names.append(threading.current_thread().name)
+    )
     run2.wait(60)
     assert thread_names and all(n.startswith("localllm-run-") for n in thread_names)
 
 
 def test_cancel_from_another_thread_stops_fast_and_frees_the_server(server_url):
-    long = build_chat(ModelSpec(model=CHAT, base_url=server_url, temperature=0.7, seed=1,
-                                num_predict=2000))
+    long = build_chat(
+        ModelSpec(model=CHAT, base_url=server_url, temperature=0.7, seed=1, num_predict=2000)
+    )
     run = start_run(long, "Tell a very long story about the sea.")
     deadline = time.monotonic() + 60
     while run.stats.tokens < 5 and time.monotonic() < deadline:
@@ -124,8 +126,7 @@ def test_cancel_from_another_thread_stops_fast_and_frees_the_server(server_url):
     # ~2,000 tokens the cancelled run would still have produced at its own rate.
     remaining_s = (2000 - run.stats.tokens) / run.stats.client_tps
     t0 = time.perf_counter()
-    quick = stream_run(build_chat(ModelSpec(model=CHAT, base_url=server_url, num_predict=3)),
-                       "Hi")
+    quick = stream_run(build_chat(ModelSpec(model=CHAT, base_url=server_url, num_predict=3)), "Hi")
     assert quick.status == "done" and time.perf_counter() - t0 < remaining_s / 2
 
 
@@ -193,8 +194,9 @@ def test_server_dying_mid_stream_keeps_the_partial_output():
 
     server = start_server()
     try:
-        chat = build_chat(ModelSpec(model=CHAT, base_url=server.url, temperature=0.7,
-                                    num_predict=2000))
+        chat = build_chat(
+            ModelSpec(model=CHAT, base_url=server.url, temperature=0.7, num_predict=2000)
+        )
         run = start_run(chat, "Tell a very long story about mountains.")
         deadline = time.monotonic() + 90
         while run.stats.tokens < 5 and time.monotonic() < deadline:
@@ -233,12 +235,25 @@ def test_thinking_and_tool_call_chunks_are_recorded_on_their_channels():
     run._start()
     run._feed(AIMessageChunk(content="", additional_kwargs={"reasoning_content": "Let me "}))
     run._feed(AIMessageChunk(content="", additional_kwargs={"reasoning_content": "think."}))
-    run._feed(AIMessageChunk(content="", tool_calls=[
-        {"name": "get_weather", "args": {"city": "Tokyo"}, "id": "call_1"}]))
+    run._feed(
+        AIMessageChunk(
+            content="",
+            tool_calls=[{"name": "get_weather", "args": {"city": "Tokyo"}, "id": "call_1"}],
+        )
+    )
     run._feed(AIMessageChunk(content="Sunny."))
-    run._feed(AIMessageChunk(content="", response_metadata={
-        "done_reason": "stop", "eval_count": 3, "eval_duration": 30_000_000,
-        "prompt_eval_count": 10, "prompt_eval_duration": 5_000_000}))
+    run._feed(
+        AIMessageChunk(
+            content="",
+            response_metadata={
+                "done_reason": "stop",
+                "eval_count": 3,
+                "eval_duration": 30_000_000,
+                "prompt_eval_count": 10,
+                "prompt_eval_duration": 5_000_000,
+            },
+        )
+    )
     run._finish()
     assert run.thinking == "Let me think." and run.content == "Sunny."
     assert run.tool_calls == [{"name": "get_weather", "args": {"city": "Tokyo"}, "id": "call_1"}]

@@ -35,23 +35,31 @@ def stream_chat(url: str, body: dict) -> tuple[str, dict]:
 
 def test_generation_without_num_predict_is_capped(own_server):
     # langchain sends no num_predict unless asked; the server's cap ends the ramble.
-    text, final = stream_chat(own_server.url, chat_body("Write a very long story about a dragon.",
-                                                        temperature=0))
+    text, final = stream_chat(
+        own_server.url, chat_body("Write a very long story about a dragon.", temperature=0)
+    )
     assert final["done_reason"] == "length"
     assert final["eval_count"] == CAP
     assert text
 
 
 def test_explicit_num_predict_overrides_the_cap(own_server):
-    _, final = stream_chat(own_server.url, chat_body("Write a very long story about a dragon.",
-                                                     temperature=0, num_predict=CAP + 10))
+    _, final = stream_chat(
+        own_server.url,
+        chat_body("Write a very long story about a dragon.", temperature=0, num_predict=CAP + 10),
+    )
     assert final["eval_count"] == CAP + 10
 
 
 def test_disconnect_mid_stream_stops_generation(own_server):
     # Left running, this request would hold the model for 8,000 tokens: minutes here.
-    body = chat_body("Write a very long story about a dragon.", num_predict=8000, num_ctx=8192,
-                     temperature=1.0, repeat_penalty=1.3)
+    body = chat_body(
+        "Write a very long story about a dragon.",
+        num_predict=8000,
+        num_ctx=8192,
+        temperature=1.0,
+        repeat_penalty=1.3,
+    )
     with httpx.stream("POST", own_server.url + "/api/chat", json=body, timeout=60) as resp:
         for i, _ in enumerate(resp.iter_lines()):
             if i == 5:
@@ -80,9 +88,14 @@ def test_async_requests_queue_fairly(server_url):
     bodies = [chat_body(f"Count to {n}.", temperature=0, num_predict=8) for n in range(3, 11)]
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        replies = list(pool.map(
-            lambda b: httpx.post(server_url + "/api/chat", json={**b, "stream": False},
-                                 timeout=300).json(), bodies))
+        replies = list(
+            pool.map(
+                lambda b: httpx.post(
+                    server_url + "/api/chat", json={**b, "stream": False}, timeout=300
+                ).json(),
+                bodies,
+            )
+        )
     assert all(r["done"] for r in replies)
     # Queued requests report a total duration that includes their wait.
     longest = max(r["total_duration"] for r in replies) / 1e9
@@ -98,8 +111,10 @@ def test_server_exits_when_its_parent_is_killed():
 
     import psutil
 
-    code = ("from localllm_nb.embedded import start_server; s = start_server(); "
-            "print(s.process.pid, flush=True); import time; time.sleep(120)")
+    code = (
+        "from localllm_nb.embedded import start_server; s = start_server(); "
+        "print(s.process.pid, flush=True); import time; time.sleep(120)"
+    )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     child = psutil.Process(int(parent.stdout.readline()))
     os.kill(parent.pid, signal.SIGKILL)  # no atexit handlers run

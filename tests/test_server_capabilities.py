@@ -50,8 +50,13 @@ def test_tools_refused_by_a_model_without_the_capability(client):
     assert err.value.status_code == 400
     assert err.value.error == f"{THINK} does not support tools"
     # An empty tools list means none, as langchain sends on every call.
-    assert client.chat(model=THINK, messages=[{"role": "user", "content": "Hi"}], tools=[],
-                       think=False, options={"num_predict": 3}).done
+    assert client.chat(
+        model=THINK,
+        messages=[{"role": "user", "content": "Hi"}],
+        tools=[],
+        think=False,
+        options={"num_predict": 3},
+    ).done
 
 
 # --- structured output ----------------------------------------------------------------------
@@ -65,15 +70,22 @@ PERSON_SCHEMA = {
 
 def test_format_json_always_parses(client):
     for seed in (1, 2):
-        reply = client.chat(model=CHAT, format="json", options={"seed": seed, "num_predict": 80},
-                            messages=[{"role": "user", "content": "Describe a cat."}])
+        reply = client.chat(
+            model=CHAT,
+            format="json",
+            options={"seed": seed, "num_predict": 80},
+            messages=[{"role": "user", "content": "Describe a cat."}],
+        )
         assert isinstance(json.loads(reply.message.content), (dict, list))
 
 
 def test_format_schema_output_validates(client):
-    reply = client.generate(model=CHAT, prompt="Invent a person with a name and an age.",
-                            format=PERSON_SCHEMA,
-                            options={"temperature": 0.9, "seed": 5, "num_predict": 80})
+    reply = client.generate(
+        model=CHAT,
+        prompt="Invent a person with a name and an age.",
+        format=PERSON_SCHEMA,
+        options={"temperature": 0.9, "seed": 5, "num_predict": 80},
+    )
     assert reply.done_reason == "stop"
     data = json.loads(reply.response)
     assert set(data) == {"name", "age"}
@@ -97,8 +109,11 @@ class PersonDict(TypedDict):
 QUESTION = "Ada Lovelace is 36 years old. Return a JSON object with the keys name and age."
 
 
-@pytest.mark.parametrize("schema", [Person, PersonDict, Person.model_json_schema()],
-                         ids=["pydantic", "typeddict", "json-schema"])
+@pytest.mark.parametrize(
+    "schema",
+    [Person, PersonDict, Person.model_json_schema()],
+    ids=["pydantic", "typeddict", "json-schema"],
+)
 @pytest.mark.parametrize("method", ["json_schema", "json_mode", "function_calling"])
 def test_with_structured_output(server_url, schema, method):
     from langchain_ollama import ChatOllama
@@ -130,8 +145,12 @@ def test_chat_ollama_json_mode(server_url):
 
 
 def test_tool_call_arrives_whole_in_one_stream_line(server_url):
-    body = {"model": CHAT, "tools": [WEATHER], "options": {"temperature": 0},
-            "messages": [{"role": "user", "content": "What is the weather in Tokyo?"}]}
+    body = {
+        "model": CHAT,
+        "tools": [WEATHER],
+        "options": {"temperature": 0},
+        "messages": [{"role": "user", "content": "What is the weather in Tokyo?"}],
+    }
     with httpx.stream("POST", server_url + "/api/chat", json=body, timeout=120) as resp:
         lines = [json.loads(x) for x in resp.iter_lines() if x]
     with_calls = [x for x in lines if x["message"].get("tool_calls")]
@@ -150,9 +169,16 @@ def test_tool_round_trip_with_ollama_python(client):
     first = client.chat(model=CHAT, messages=messages, tools=[WEATHER], options={"temperature": 0})
     (call,) = first.message.tool_calls
     assert call.function.name == "get_weather"
-    messages += [first.message, {"role": "tool", "content": "Sunny, 24 C", "tool_name": "get_weather"}]
-    final = client.chat(model=CHAT, messages=messages, tools=[WEATHER],
-                        options={"temperature": 0, "num_predict": 40})
+    messages += [
+        first.message,
+        {"role": "tool", "content": "Sunny, 24 C", "tool_name": "get_weather"},
+    ]
+    final = client.chat(
+        model=CHAT,
+        messages=messages,
+        tools=[WEATHER],
+        options={"temperature": 0, "num_predict": 40},
+    )
     assert not final.message.tool_calls
     assert final.message.content.strip()
 
@@ -204,8 +230,11 @@ def test_bind_tools_end_to_end(server_url, streaming):
 
 @pytest.mark.parametrize("think", [None, True, "low", "medium", "high"])
 def test_thinking_streams_separately(server_url, think):
-    body = {"model": THINK, "options": {"temperature": 0, "num_predict": 60, "think_budget": 12},
-            "messages": [{"role": "user", "content": "Why is the sky blue?"}]}
+    body = {
+        "model": THINK,
+        "options": {"temperature": 0, "num_predict": 60, "think_budget": 12},
+        "messages": [{"role": "user", "content": "Why is the sky blue?"}],
+    }
     if think is not None:
         body["think"] = think
     with httpx.stream("POST", server_url + "/api/chat", json=body, timeout=120) as resp:
@@ -221,24 +250,34 @@ def test_thinking_streams_separately(server_url, think):
 
 
 def test_think_false_means_no_thinking(client):
-    reply = client.chat(model=THINK, think=False, options={"temperature": 0, "num_predict": 20},
-                        messages=[{"role": "user", "content": "Why is the sky blue?"}])
+    reply = client.chat(
+        model=THINK,
+        think=False,
+        options={"temperature": 0, "num_predict": 20},
+        messages=[{"role": "user", "content": "Why is the sky blue?"}],
+    )
     assert not reply.message.thinking
     assert reply.message.content and "<think>" not in reply.message.content
 
 
 def test_generate_thinking_field(client):
-    reply = client.generate(model=THINK, prompt="Why is the sky blue?", think=True,
-                            options={"temperature": 0, "num_predict": 60, "think_budget": 10})
+    reply = client.generate(
+        model=THINK,
+        prompt="Why is the sky blue?",
+        think=True,
+        options={"temperature": 0, "num_predict": 60, "think_budget": 10},
+    )
     assert reply.thinking and reply.response
     assert "</think>" not in reply.response
 
 
 def test_thinking_budget_closes_the_block(client):
     def thinking(budget):
-        return client.chat(model=THINK, messages=[{"role": "user", "content": "Plan a picnic."}],
-                           options={"temperature": 0, "num_predict": 80, "think_budget": budget},
-                           ).message.thinking
+        return client.chat(
+            model=THINK,
+            messages=[{"role": "user", "content": "Plan a picnic."}],
+            options={"temperature": 0, "num_predict": 80, "think_budget": budget},
+        ).message.thinking
 
     short, longer = thinking(4), thinking(12)
     assert short and len(short) < len(longer)
@@ -249,8 +288,12 @@ def test_levels_set_default_budgets(client):
     from localllm_nb.embedded.steering import THINK_BUDGETS
 
     assert THINK_BUDGETS["low"] < THINK_BUDGETS["medium"] < THINK_BUDGETS["high"]
-    reply = client.chat(model=THINK, think="low", options={"temperature": 0, "num_predict": 200},
-                        messages=[{"role": "user", "content": "Plan a picnic."}])
+    reply = client.chat(
+        model=THINK,
+        think="low",
+        options={"temperature": 0, "num_predict": 200},
+        messages=[{"role": "user", "content": "Plan a picnic."}],
+    )
     # The low budget bounds thinking; the rest of the 200 tokens can go to the answer.
     assert reply.eval_count <= 200
     assert len(reply.message.thinking.split()) <= THINK_BUDGETS["low"] + 2
@@ -262,8 +305,9 @@ def test_langchain_reasoning(server_url, reasoning):
 
     llm = ChatOllama(model=THINK, base_url=server_url, reasoning=reasoning)
     # Options given at call time replace the model's; think_budget is our server's extension.
-    reply = llm.invoke("Why is the sky blue?",
-                       options={"temperature": 0, "num_predict": 60, "think_budget": 10})
+    reply = llm.invoke(
+        "Why is the sky blue?", options={"temperature": 0, "num_predict": 60, "think_budget": 10}
+    )
     assert "<think>" not in reply.content and "</think>" not in reply.content
     assert reply.content.strip()
     has_reasoning = bool(reply.additional_kwargs.get("reasoning_content"))

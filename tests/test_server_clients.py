@@ -57,8 +57,11 @@ def test_client_errors_are_response_errors(client):
     assert err.value.status_code == 404
     assert err.value.error == "model 'missing-model' not found"
     with pytest.raises(ollama.ResponseError) as err:
-        list(client.chat(model=CHAT, messages=[{"role": "user", "content": "x"}], think=True,
-                         stream=True))
+        list(
+            client.chat(
+                model=CHAT, messages=[{"role": "user", "content": "x"}], think=True, stream=True
+            )
+        )
     assert err.value.status_code == 400
     assert "does not support thinking" in err.value.error
 
@@ -66,10 +69,13 @@ def test_client_errors_are_response_errors(client):
 def test_async_client(server_url):
     async def go():
         client = ollama.AsyncClient(host=server_url)
-        whole = await client.chat(model=CHAT, messages=[{"role": "user", "content": "Hi"}],
-                                  options=FAST)
-        parts = [p async for p in await client.generate(model=CHAT, prompt="Hi", options=FAST,
-                                                        stream=True)]
+        whole = await client.chat(
+            model=CHAT, messages=[{"role": "user", "content": "Hi"}], options=FAST
+        )
+        parts = [
+            p
+            async for p in await client.generate(model=CHAT, prompt="Hi", options=FAST, stream=True)
+        ]
         listed = await client.list()
         shown = await client.show(CHAT)
         running = await client.ps()
@@ -97,7 +103,9 @@ def test_chat_ollama_invoke_fills_metadata(chat):
     reply = chat.invoke([("system", "You are terse."), ("human", "Name a planet.")])
     assert reply.content
     meta = reply.response_metadata
-    assert meta["model"] == CHAT and meta["done"] is True and meta["done_reason"] in ("stop", "length")
+    assert (
+        meta["model"] == CHAT and meta["done"] is True and meta["done_reason"] in ("stop", "length")
+    )
     assert meta["eval_count"] > 0 and meta["total_duration"] > 0 and meta["eval_duration"] > 0
     usage = reply.usage_metadata
     assert usage["input_tokens"] == meta["prompt_eval_count"]

@@ -60,7 +60,11 @@ def test_chat_stream_lines_follow_ollama(server_url):
     lines = stream_lines(
         server_url,
         "/api/chat",
-        {"model": CHAT, "messages": [{"role": "user", "content": "Name a fruit."}], "options": FAST},
+        {
+            "model": CHAT,
+            "messages": [{"role": "user", "content": "Name a fruit."}],
+            "options": FAST,
+        },
     )
     for item in lines:
         assert item["model"] == CHAT
@@ -72,8 +76,14 @@ def test_chat_stream_lines_follow_ollama(server_url):
     assert "".join(x["message"]["content"] for x in body).strip()
     assert final["message"]["content"] == ""
     assert final["done_reason"] in ("stop", "length")
-    for key in ("total_duration", "load_duration", "prompt_eval_count", "prompt_eval_duration",
-                "eval_count", "eval_duration"):
+    for key in (
+        "total_duration",
+        "load_duration",
+        "prompt_eval_count",
+        "prompt_eval_duration",
+        "eval_count",
+        "eval_duration",
+    ):
         assert isinstance(final[key], int), key
     assert final["prompt_eval_count"] > 10
     assert 0 < final["eval_count"] <= 12
@@ -91,8 +101,12 @@ def test_chat_without_streaming_concatenates(server_url):
 
 
 def test_num_predict_limits_length(server_url):
-    body = {"model": CHAT, "prompt": "Write a long story about a dragon.", "stream": False,
-            "options": {"temperature": 0, "num_predict": 5}}
+    body = {
+        "model": CHAT,
+        "prompt": "Write a long story about a dragon.",
+        "stream": False,
+        "options": {"temperature": 0, "num_predict": 5},
+    }
     reply = post(server_url, "/api/generate", body).json()
     assert reply["done_reason"] == "length"
     assert reply["eval_count"] == 5
@@ -100,8 +114,12 @@ def test_num_predict_limits_length(server_url):
 
 def test_same_seed_same_text(server_url):
     def ask(seed):
-        body = {"model": CHAT, "prompt": "Tell me about cats.", "stream": False,
-                "options": {"temperature": 1.0, "seed": seed, "num_predict": 20}}
+        body = {
+            "model": CHAT,
+            "prompt": "Tell me about cats.",
+            "stream": False,
+            "options": {"temperature": 1.0, "seed": seed, "num_predict": 20},
+        }
         return post(server_url, "/api/generate", body).json()["response"]
 
     first = ask(7)
@@ -110,8 +128,12 @@ def test_same_seed_same_text(server_url):
 
 
 def test_stop_strings_end_generation(server_url):
-    body = {"model": CHAT, "prompt": "Count from one to ten.", "stream": False,
-            "options": {"temperature": 0, "num_predict": 30}}
+    body = {
+        "model": CHAT,
+        "prompt": "Count from one to ten.",
+        "stream": False,
+        "options": {"temperature": 0, "num_predict": 30},
+    }
     free = post(server_url, "/api/generate", body).json()["response"]
     stop = free[6:9]  # a stop string in mid-answer, usually spanning tokens
     body["options"]["stop"] = ["never-appears", stop]
@@ -122,20 +144,39 @@ def test_stop_strings_end_generation(server_url):
 
 
 def test_generate_returns_context_that_continues(server_url):
-    first = post(server_url, "/api/generate", {"model": CHAT, "prompt": "My name is Ada.",
-                                                "stream": False, "options": FAST}).json()
+    first = post(
+        server_url,
+        "/api/generate",
+        {"model": CHAT, "prompt": "My name is Ada.", "stream": False, "options": FAST},
+    ).json()
     assert first["context"] and all(isinstance(t, int) for t in first["context"])
     assert first["prompt_eval_count"] < len(first["context"])
-    second = post(server_url, "/api/generate", {"model": CHAT, "prompt": "What is my name?",
-                                                 "context": first["context"], "stream": False,
-                                                 "options": FAST}).json()
+    second = post(
+        server_url,
+        "/api/generate",
+        {
+            "model": CHAT,
+            "prompt": "What is my name?",
+            "context": first["context"],
+            "stream": False,
+            "options": FAST,
+        },
+    ).json()
     assert second["prompt_eval_count"] > len(first["context"])
 
 
 def test_generate_raw_skips_the_template(server_url):
-    reply = post(server_url, "/api/generate", {"model": CHAT, "prompt": "The capital of France is",
-                                                "raw": True, "stream": False,
-                                                "options": {"temperature": 0, "num_predict": 4}}).json()
+    reply = post(
+        server_url,
+        "/api/generate",
+        {
+            "model": CHAT,
+            "prompt": "The capital of France is",
+            "raw": True,
+            "stream": False,
+            "options": {"temperature": 0, "num_predict": 4},
+        },
+    ).json()
     assert "context" not in reply
     assert reply["prompt_eval_count"] <= 8  # no chat template around six words
     assert "Paris" in reply["response"]
@@ -143,8 +184,11 @@ def test_generate_raw_skips_the_template(server_url):
 
 def test_generate_honours_system_and_go_template(server_url):
     body = {"model": CHAT, "prompt": "hi", "system": "S", "stream": False, "options": FAST}
-    templated = post(server_url, "/api/generate",
-                     {**body, "template": "{{ if .System }}{{ .System }} {{ end }}{{ .Prompt }}"}).json()
+    templated = post(
+        server_url,
+        "/api/generate",
+        {**body, "template": "{{ if .System }}{{ .System }} {{ end }}{{ .Prompt }}"},
+    ).json()
     # "S hi" is two or three tokens; the chat template would add a dozen.
     assert templated["prompt_eval_count"] <= 4
     plain = post(server_url, "/api/generate", body).json()
@@ -161,7 +205,9 @@ def test_empty_messages_load_and_keep_alive_zero_unloads(server_url):
     row = next(m for m in running if m["model"] == CHAT)
     parse_time(row["expires_at"])
     assert row["context_length"] > 0
-    unloaded = post(server_url, "/api/generate", {"model": CHAT, "prompt": "", "keep_alive": 0}).json()
+    unloaded = post(
+        server_url, "/api/generate", {"model": CHAT, "prompt": "", "keep_alive": 0}
+    ).json()
     assert unloaded["done_reason"] == "unload"
     assert all(m["model"] != CHAT for m in httpx.get(server_url + "/api/ps").json()["models"])
 
@@ -170,12 +216,21 @@ def test_context_overflow_drops_oldest_messages(server_url):
     filler = "The quick brown fox jumps over the lazy dog. " * 20
     history = []
     for i in range(12):
-        history += [{"role": "user", "content": f"{i}: {filler}"},
-                    {"role": "assistant", "content": "Noted."}]
+        history += [
+            {"role": "user", "content": f"{i}: {filler}"},
+            {"role": "assistant", "content": "Noted."},
+        ]
     history.append({"role": "user", "content": "Say OK."})
-    reply = post(server_url, "/api/chat", {"model": CHAT, "messages": history, "stream": False,
-                                           "options": {"num_ctx": 512, "num_predict": 8,
-                                                       "temperature": 0}}).json()
+    reply = post(
+        server_url,
+        "/api/chat",
+        {
+            "model": CHAT,
+            "messages": history,
+            "stream": False,
+            "options": {"num_ctx": 512, "num_predict": 8, "temperature": 0},
+        },
+    ).json()
     assert reply["done"], reply
     assert reply["prompt_eval_count"] <= 512 - 8
     assert reply["prompt_eval_count"] > 100
@@ -185,10 +240,20 @@ def test_pull_copy_delete_lifecycle(server_url):
     with httpx.stream("POST", server_url + "/api/pull", json={"model": "smollm2"}) as resp:
         statuses = [json.loads(x)["status"] for x in resp.iter_lines() if x]
     assert statuses[0] == "pulling manifest" and statuses[-1] == "success"
-    assert post(server_url, "/api/copy", {"source": CHAT, "destination": "mine:v1"}).status_code == 200
+    assert (
+        post(server_url, "/api/copy", {"source": CHAT, "destination": "mine:v1"}).status_code == 200
+    )
     assert "mine:v1" in {m["name"] for m in httpx.get(server_url + "/api/tags").json()["models"]}
-    reply = post(server_url, "/api/chat", {"model": "mine:v1", "stream": False, "options": FAST,
-                                           "messages": [{"role": "user", "content": "Hi"}]}).json()
+    reply = post(
+        server_url,
+        "/api/chat",
+        {
+            "model": "mine:v1",
+            "stream": False,
+            "options": FAST,
+            "messages": [{"role": "user", "content": "Hi"}],
+        },
+    ).json()
     assert reply["model"] == "mine:v1" and reply["done"]
     resp = httpx.request("DELETE", server_url + "/api/delete", json={"model": "mine:v1"})
     assert resp.status_code == 200
@@ -208,25 +273,69 @@ def test_pull_copy_delete_lifecycle(server_url):
         ("/api/chat", b"{not json", 400, None),
         ("/api/chat", b"", 400, "missing request body"),
         ("/api/chat", {"model": CHAT, "messages": [], "format": 5}, 400, None),
-        ("/api/chat", {"model": CHAT, "messages": [], "think": "max"}, 400,
-         'invalid think value: "max" (must be "high", "medium", "low", true, or false)'),
-        ("/api/generate", {"model": CHAT, "prompt": "x", "options": {"top_k": "5"}}, 500,
-         'option "top_k" must be of type integer'),
-        ("/api/generate", {"model": CHAT, "prompt": "x", "options": {"temperature": "hot"}}, 500,
-         'option "temperature" must be of type float32'),
-        ("/api/generate", {"model": CHAT, "prompt": "x", "options": {"stop": [1]}}, 500,
-         'option "stop" must be of an array of strings'),
-        ("/api/generate", {"model": CHAT, "prompt": "x", "raw": True, "template": "{{ .Prompt }}"},
-         400, "raw mode does not support template, system, or context"),
-        ("/api/generate", {"model": CHAT, "prompt": "x", "suffix": "y"}, 400,
-         f'"{CHAT}" does not support insert'),
-        ("/api/pull", {"model": "notbundled:7b", "stream": False}, 500,
-         "pull model manifest: file does not exist"),
+        (
+            "/api/chat",
+            {"model": CHAT, "messages": [], "think": "max"},
+            400,
+            'invalid think value: "max" (must be "high", "medium", "low", true, or false)',
+        ),
+        (
+            "/api/generate",
+            {"model": CHAT, "prompt": "x", "options": {"top_k": "5"}},
+            500,
+            'option "top_k" must be of type integer',
+        ),
+        (
+            "/api/generate",
+            {"model": CHAT, "prompt": "x", "options": {"temperature": "hot"}},
+            500,
+            'option "temperature" must be of type float32',
+        ),
+        (
+            "/api/generate",
+            {"model": CHAT, "prompt": "x", "options": {"stop": [1]}},
+            500,
+            'option "stop" must be of an array of strings',
+        ),
+        (
+            "/api/generate",
+            {"model": CHAT, "prompt": "x", "raw": True, "template": "{{ .Prompt }}"},
+            400,
+            "raw mode does not support template, system, or context",
+        ),
+        (
+            "/api/generate",
+            {"model": CHAT, "prompt": "x", "suffix": "y"},
+            400,
+            f'"{CHAT}" does not support insert',
+        ),
+        (
+            "/api/pull",
+            {"model": "notbundled:7b", "stream": False},
+            500,
+            "pull model manifest: file does not exist",
+        ),
         ("/api/copy", {"source": "nope", "destination": "x"}, 404, "model 'nope' not found"),
-        ("/api/chat", {"model": CHAT, "messages": [{"role": "user", "content": "x"}],
-                       "format": {"type": "foo"}}, 400, None),
-        ("/api/chat", {"model": CHAT, "messages": [{"role": "user", "content": "x"}],
-                       "tools": [{"type": "function", "function": {}}]}, 400, None),
+        (
+            "/api/chat",
+            {
+                "model": CHAT,
+                "messages": [{"role": "user", "content": "x"}],
+                "format": {"type": "foo"},
+            },
+            400,
+            None,
+        ),
+        (
+            "/api/chat",
+            {
+                "model": CHAT,
+                "messages": [{"role": "user", "content": "x"}],
+                "tools": [{"type": "function", "function": {}}],
+            },
+            400,
+            None,
+        ),
     ],
 )
 def test_errors_match_ollama(server_url, path, body, status, error):
@@ -243,14 +352,22 @@ def test_errors_match_ollama(server_url, path, body, status, error):
 
 
 def test_unknown_options_and_nulls_are_ignored(server_url):
-    body = {"model": CHAT, "prompt": "Hi", "stream": False,
-            "options": {"mirostat": 1, "tfs_z": 1.0, "top_k": None, **FAST}}
+    body = {
+        "model": CHAT,
+        "prompt": "Hi",
+        "stream": False,
+        "options": {"mirostat": 1, "tfs_z": 1.0, "top_k": None, **FAST},
+    }
     assert post(server_url, "/api/generate", body).json()["done"] is True
 
 
 def _text(url: str, **options) -> str:
-    body = {"model": CHAT, "prompt": "Describe a rainy day in the city.", "stream": False,
-            "options": {"num_predict": 24, "seed": 3, **options}}
+    body = {
+        "model": CHAT,
+        "prompt": "Describe a rainy day in the city.",
+        "stream": False,
+        "options": {"num_predict": 24, "seed": 3, **options},
+    }
     return post(url, "/api/generate", body).json()["response"]
 
 

@@ -13,23 +13,62 @@ from localllm_nb import ModelSpec, SpecError
 from localllm_nb.spec import FIELDS_BY_TARGET
 
 FULL_CHAT = dict(
-    model="smollm2:135m", reasoning=False, validate_model_on_init=False, mirostat=1,
-    mirostat_eta=0.2, mirostat_tau=4.0, num_ctx=1024, num_gpu=0, num_thread=2, num_predict=16,
-    repeat_last_n=32, repeat_penalty=1.2, temperature=0.0, seed=7, stop=["\n\n"], tfs_z=1.0,
-    top_k=20, top_p=0.5, format={"type": "object", "properties": {"a": {"type": "integer"}}},
-    keep_alive="5m", base_url="http://127.0.0.1:11434",
-    client_kwargs={"headers": {"X-Trace": "1"}}, sync_client_kwargs={"timeout": 30},
+    model="smollm2:135m",
+    reasoning=False,
+    validate_model_on_init=False,
+    mirostat=1,
+    mirostat_eta=0.2,
+    mirostat_tau=4.0,
+    num_ctx=1024,
+    num_gpu=0,
+    num_thread=2,
+    num_predict=16,
+    repeat_last_n=32,
+    repeat_penalty=1.2,
+    temperature=0.0,
+    seed=7,
+    stop=["\n\n"],
+    tfs_z=1.0,
+    top_k=20,
+    top_p=0.5,
+    format={"type": "object", "properties": {"a": {"type": "integer"}}},
+    keep_alive="5m",
+    base_url="http://127.0.0.1:11434",
+    client_kwargs={"headers": {"X-Trace": "1"}},
+    sync_client_kwargs={"timeout": 30},
     async_client_kwargs={"timeout": 60},
 )
 # The parameters the issue lists per class, from the references.
 ISSUE_OLLAMA = {
-    "reasoning", "validate_model_on_init", "mirostat", "mirostat_eta", "mirostat_tau",
-    "num_ctx", "num_gpu", "num_thread", "num_predict", "repeat_last_n", "repeat_penalty",
-    "temperature", "seed", "stop", "tfs_z", "top_k", "top_p", "format", "keep_alive",
-    "base_url", "client_kwargs", "sync_client_kwargs", "async_client_kwargs",
+    "reasoning",
+    "validate_model_on_init",
+    "mirostat",
+    "mirostat_eta",
+    "mirostat_tau",
+    "num_ctx",
+    "num_gpu",
+    "num_thread",
+    "num_predict",
+    "repeat_last_n",
+    "repeat_penalty",
+    "temperature",
+    "seed",
+    "stop",
+    "tfs_z",
+    "top_k",
+    "top_p",
+    "format",
+    "keep_alive",
+    "base_url",
+    "client_kwargs",
+    "sync_client_kwargs",
+    "async_client_kwargs",
 }
-CLASSES = {"chat": langchain_ollama.ChatOllama, "llm": langchain_ollama.OllamaLLM,
-           "embeddings": langchain_ollama.OllamaEmbeddings}
+CLASSES = {
+    "chat": langchain_ollama.ChatOllama,
+    "llm": langchain_ollama.OllamaLLM,
+    "embeddings": langchain_ollama.OllamaEmbeddings,
+}
 
 
 def test_every_documented_parameter_exists_on_the_real_class():
@@ -39,7 +78,8 @@ def test_every_documented_parameter_exists_on_the_real_class():
     assert set(FIELDS_BY_TARGET[("ollama", "chat")]) == ISSUE_OLLAMA
     # The embeddings class documents no generation-only parameters.
     assert not {"num_predict", "seed", "format", "reasoning"} & set(
-        FIELDS_BY_TARGET[("ollama", "embeddings")])
+        FIELDS_BY_TARGET[("ollama", "embeddings")]
+    )
 
 
 def test_to_kwargs_holds_only_what_is_set():
@@ -48,16 +88,29 @@ def test_to_kwargs_holds_only_what_is_set():
     assert ModelSpec(model="m", kind="llm", format="").to_kwargs() == {"model": "m", "format": ""}
 
 
-@pytest.mark.parametrize("data", [
-    FULL_CHAT,
-    {"model": "smollm2", "kind": "llm", "reasoning": True, "format": "json", "num_predict": -2},
-    {"model": "all-minilm", "kind": "embeddings", "keep_alive": 300, "num_ctx": 256},
-    {"model": "mlx-community/SmolLM2-135M-Instruct", "backend": "mlx", "kind": "chat",
-     "system_message": "Be brief.",
-     "pipeline_kwargs": {"temp": 0.3, "max_tokens": 40, "top_p": 0.9, "min_p": 0.05,
-                         "min_tokens_to_keep": 2, "repetition_penalty": 1.1,
-                         "repetition_context_size": 16}},
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        FULL_CHAT,
+        {"model": "smollm2", "kind": "llm", "reasoning": True, "format": "json", "num_predict": -2},
+        {"model": "all-minilm", "kind": "embeddings", "keep_alive": 300, "num_ctx": 256},
+        {
+            "model": "mlx-community/SmolLM2-135M-Instruct",
+            "backend": "mlx",
+            "kind": "chat",
+            "system_message": "Be brief.",
+            "pipeline_kwargs": {
+                "temp": 0.3,
+                "max_tokens": 40,
+                "top_p": 0.9,
+                "min_p": 0.05,
+                "min_tokens_to_keep": 2,
+                "repetition_penalty": 1.1,
+                "repetition_context_size": 16,
+            },
+        },
+    ],
+)
 def test_json_round_trip(data):
     spec = ModelSpec(**data)
     again = ModelSpec.model_validate_json(spec.model_dump_json())
@@ -65,27 +118,30 @@ def test_json_round_trip(data):
     assert again.to_kwargs() == spec.to_kwargs()
 
 
-@pytest.mark.parametrize(("field", "value", "allowed"), [
-    ("temperature", -0.5, ">= 0"),
-    ("top_p", 1.5, "[0, 1]"),
-    ("top_k", "many", "integer >= 0"),
-    ("num_predict", -3, "-1 (infinite)"),
-    ("mirostat", 3, "Mirostat 2.0"),
-    ("mirostat_eta", 0, "> 0"),
-    ("tfs_z", 0.5, ">= 1.0"),
-    ("seed", 1.5, "integer"),
-    ("num_ctx", 0, ">= 1"),
-    ("repeat_last_n", -2, "-1 = num_ctx"),
-    ("reasoning", "max", "'low'/'medium'/'high'"),
-    ("stop", "END", "list of non-empty strings"),
-    ("stop", ["ok", ""], "list of non-empty strings"),
-    ("format", "xml", "'json'"),
-    ("keep_alive", "five minutes", "duration string"),
-    ("base_url", "ftp://host", "http(s) URL"),
-    ("base_url", "http://host:99999", "http(s) URL"),
-    ("validate_model_on_init", "yes", "True or False"),
-    ("temperature", True, ">= 0"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "allowed"),
+    [
+        ("temperature", -0.5, ">= 0"),
+        ("top_p", 1.5, "[0, 1]"),
+        ("top_k", "many", "integer >= 0"),
+        ("num_predict", -3, "-1 (infinite)"),
+        ("mirostat", 3, "Mirostat 2.0"),
+        ("mirostat_eta", 0, "> 0"),
+        ("tfs_z", 0.5, ">= 1.0"),
+        ("seed", 1.5, "integer"),
+        ("num_ctx", 0, ">= 1"),
+        ("repeat_last_n", -2, "-1 = num_ctx"),
+        ("reasoning", "max", "'low'/'medium'/'high'"),
+        ("stop", "END", "list of non-empty strings"),
+        ("stop", ["ok", ""], "list of non-empty strings"),
+        ("format", "xml", "'json'"),
+        ("keep_alive", "five minutes", "duration string"),
+        ("base_url", "ftp://host", "http(s) URL"),
+        ("base_url", "http://host:99999", "http(s) URL"),
+        ("validate_model_on_init", "yes", "True or False"),
+        ("temperature", True, ">= 0"),
+    ],
+)
 def test_invalid_values_name_field_value_and_allowed(field, value, allowed):
     with pytest.raises(SpecError) as info:
         ModelSpec(model="smollm2:135m", **{field: value})
@@ -129,9 +185,13 @@ def test_specs_are_immutable_and_replace_validates():
 
 
 def test_redacted_removes_credentials():
-    spec = ModelSpec(model="m", base_url="http://alice:pw123@127.0.0.1:11434",
-                     client_kwargs={"headers": {"Authorization": "Bearer tok", "X-Api-Key": "k1",
-                                                "X-Trace": "keep"}})
+    spec = ModelSpec(
+        model="m",
+        base_url="http://alice:pw123@127.0.0.1:11434",
+        client_kwargs={
+            "headers": {"Authorization": "Bearer tok", "X-Api-Key": "k1", "X-Trace": "keep"}
+        },
+    )
     text = spec.redacted().model_dump_json()
     assert "pw123" not in text and "tok" not in text and "k1" not in text
     assert "keep" in text and "127.0.0.1:11434" in text
@@ -191,8 +251,11 @@ def test_to_code_builds_an_equal_model_in_a_fresh_kernel():
         for s in specs
     )
     output = _run_in_fresh_kernel(source)
-    results = [json.loads(line[len("RESULT"):]) for line in output.splitlines()
-               if line.startswith("RESULT")]
+    results = [
+        json.loads(line[len("RESULT") :])
+        for line in output.splitlines()
+        if line.startswith("RESULT")
+    ]
     assert len(results) == 3, output
     for spec, result in zip(specs, results, strict=True):
         assert result["cls"] == spec.target_class

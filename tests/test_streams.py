@@ -30,12 +30,15 @@ def test_thinking_then_content_at_any_split(size):
 
 @pytest.mark.parametrize("size", [1, 4, 100])
 def test_tool_calls_parse_whole_and_keep_surrounding_text(size):
-    text = ('<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>\n'
-            '<tool_call>[{"name": "neg", "arguments": {"x": 3}}]</tool_call>')
+    text = (
+        '<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>\n'
+        '<tool_call>[{"name": "neg", "arguments": {"x": 3}}]</tool_call>'
+    )
     content, _, calls = run(OutputParser(tools=True), text, size)
     assert content == ""
-    assert [(c["function"]["index"], c["function"]["name"], c["function"]["arguments"])
-            for c in calls] == [(0, "add", {"a": 1, "b": 2}), (1, "neg", {"x": 3})]
+    assert [
+        (c["function"]["index"], c["function"]["name"], c["function"]["arguments"]) for c in calls
+    ] == [(0, "add", {"a": 1, "b": 2}), (1, "neg", {"x": 3})]
     assert len({c["id"] for c in calls}) == 2
 
 
@@ -73,8 +76,10 @@ def test_think_steer_closes_at_budget_or_end():
 
 
 def test_tool_call_schema_names_each_tool():
-    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
-             for n in ("a", "b")]
+    tools = [
+        {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+        for n in ("a", "b")
+    ]
     schema = tool_call_schema(tools)
     assert [o["properties"]["name"]["const"] for o in schema["anyOf"]] == ["a", "b"]
     assert tool_call_schema(tools[:1])["properties"]["name"] == {"const": "a"}

@@ -86,8 +86,15 @@ def _load_reply(entry, name: str, kind: str, keep_alive: float) -> dict:
     return reply
 
 
-async def _respond(server: Server, http: HttpRequest, req: gen.Request, engine, tokens,
-                   stream: bool, keep_alive: float) -> Response:
+async def _respond(
+    server: Server,
+    http: HttpRequest,
+    req: gen.Request,
+    engine,
+    tokens,
+    stream: bool,
+    keep_alive: float,
+) -> Response:
     """Run the job and answer as NDJSON lines or as one merged object."""
 
     async def lines():
@@ -106,6 +113,7 @@ async def _respond(server: Server, http: HttpRequest, req: gen.Request, engine, 
             server.models.touch(req.entry, keep_alive)
 
     if stream:
+
         async def body():
             async for item in lines():
                 yield ndjson(item)
@@ -133,6 +141,7 @@ async def _collect(lines, out: list) -> None:
 
 # --- routes -------------------------------------------------------------------------------
 
+
 async def root(_: HttpRequest) -> Response:
     return PlainTextResponse("Ollama is running")
 
@@ -155,7 +164,10 @@ async def chat(http: HttpRequest) -> Response:
     _check_capabilities(entry, name, "chat", think, tools)
     for m in messages:
         if not isinstance(m, dict):
-            raise ApiError(400, "json: cannot unmarshal into Go struct field ChatRequest.messages of type api.Message")
+            raise ApiError(
+                400,
+                "json: cannot unmarshal into Go struct field ChatRequest.messages of type api.Message",
+            )
     opts = _options(entry, body)
     req = gen.Request(name=name, entry=entry, options=opts, kind="chat")
     engine, req.load_duration = await server.engine(entry, opts.num_ctx, name)
@@ -166,8 +178,9 @@ async def chat(http: HttpRequest) -> Response:
         messages = [{"role": "system", "content": entry.system}, *messages]
     gen.steer(req, fmt, think, tools, last_role=messages[-1].get("role", "user"))
     try:
-        tokens = gen.fit_messages(engine, entry, messages, opts, tools=tools or None,
-                                  thinking=req.thinking)
+        tokens = gen.fit_messages(
+            engine, entry, messages, opts, tools=tools or None, thinking=req.thinking
+        )
     except TemplateError as exc:
         raise ApiError(500, str(exc)) from None
     return await _respond(server, http, req, engine, tokens, stream, keep_alive)
@@ -194,8 +207,9 @@ async def generate(http: HttpRequest) -> Response:
     if suffix and "insert" not in entry.capabilities:
         raise ApiError(400, f'"{name}" does not support insert')
     opts = _options(entry, body)
-    req = gen.Request(name=name, entry=entry, options=opts, kind="generate",
-                      include_context=not raw)
+    req = gen.Request(
+        name=name, entry=entry, options=opts, kind="generate", include_context=not raw
+    )
     gen.steer(req, fmt, think, raw=raw or bool(template))
     engine, req.load_duration = await server.engine(entry, opts.num_ctx, name)
     if not prompt and not suffix:
@@ -205,18 +219,24 @@ async def generate(http: HttpRequest) -> Response:
         if raw:
             text = prompt
         elif template:
-            text = render_go_template(template, {"System": system or entry.system,
-                                                 "Prompt": prompt, "Suffix": suffix})
+            text = render_go_template(
+                template, {"System": system or entry.system, "Prompt": prompt, "Suffix": suffix}
+            )
         else:
-            msgs = [{"role": "system", "content": system or entry.system}] if (system or entry.system) else []
-            text = gen.render_chat(entry.template, [*msgs, {"role": "user", "content": prompt}],
-                                   thinking=req.thinking)
+            msgs = (
+                [{"role": "system", "content": system or entry.system}]
+                if (system or entry.system)
+                else []
+            )
+            text = gen.render_chat(
+                entry.template, [*msgs, {"role": "user", "content": prompt}], thinking=req.thinking
+            )
     except TemplateError as exc:
         raise ApiError(400, str(exc)) from None
     tokens = [int(t) for t in context] + engine.tokenize(text, add_bos=not context)
     if len(tokens) > opts.num_ctx - 1:
         # Keep the most recent tokens, as Ollama truncates an over-long prompt.
-        tokens = tokens[-(opts.num_ctx - min(opts.predict_limit(), opts.num_ctx // 4)):]
+        tokens = tokens[-(opts.num_ctx - min(opts.predict_limit(), opts.num_ctx // 4)) :]
     return await _respond(server, http, req, engine, tokens, stream, keep_alive)
 
 

@@ -51,9 +51,7 @@ class LlamaEngine:
         # llama.cpp is not thread-safe: generation and embedding never overlap.
         self._busy = threading.Lock()
         self._embedder = None  # a second context in embedding mode, made on first use
-        self._worker = threading.Thread(
-            target=self._serve, name=f"llama:{entry.name}", daemon=True
-        )
+        self._worker = threading.Thread(target=self._serve, name=f"llama:{entry.name}", daemon=True)
         self._worker.start()
 
     @staticmethod

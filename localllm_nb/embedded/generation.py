@@ -92,8 +92,13 @@ async def run_job(engine, job_tokens: list[int], req: Request) -> AsyncIterator[
         except RuntimeError:  # the loop is gone: the server is shutting down
             job.cancel.set()
 
-    job = Job(prompt_tokens=job_tokens, options=req.options, emit=emit, grammar=req.grammar,
-              steer=req.steer)
+    job = Job(
+        prompt_tokens=job_tokens,
+        options=req.options,
+        emit=emit,
+        grammar=req.grammar,
+        steer=req.steer,
+    )
     engine.submit(job)
     try:
         while True:

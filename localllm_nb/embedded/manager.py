@@ -157,4 +157,3 @@ def expires_at_iso(expires_at: float) -> str:
     else:
         moment = datetime.fromtimestamp(expires_at, timezone.utc)
     return moment.isoformat().replace("+00:00", "Z")
-

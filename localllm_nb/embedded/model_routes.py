@@ -39,7 +39,10 @@ def _gguf_info(server, entry) -> dict:
         meta = _read_metadata(entry)
     info = {}
     for key, value in meta.items():
-        if key.startswith("tokenizer.ggml.") and key not in ("tokenizer.ggml.model", "tokenizer.ggml.pre"):
+        if key.startswith("tokenizer.ggml.") and key not in (
+            "tokenizer.ggml.model",
+            "tokenizer.ggml.pre",
+        ):
             continue
         if key == "tokenizer.chat_template":
             continue
@@ -154,7 +157,12 @@ async def pull(http: HttpRequest) -> Response:
     digest = "sha256:" + entry.digest()
     steps = [
         {"status": "pulling manifest"},
-        {"status": f"pulling {entry.digest()[:12]}", "digest": digest, "total": size, "completed": size},
+        {
+            "status": f"pulling {entry.digest()[:12]}",
+            "digest": digest,
+            "total": size,
+            "completed": size,
+        },
         {"status": "verifying sha256 digest"},
         {"status": "writing manifest"},
         {"status": "success"},

@@ -54,16 +54,23 @@ class EmbeddedServer:
             return ""
 
 
-def start_server(host: str = "127.0.0.1", port: int | None = None, timeout: float = 120,
-                 env: dict | None = None) -> EmbeddedServer:
+def start_server(
+    host: str = "127.0.0.1", port: int | None = None, timeout: float = 120, env: dict | None = None
+) -> EmbeddedServer:
     """Start the embedded server in a subprocess on `port` (a free one if None) and
     wait until it answers."""
     port = port or free_port(host)
     cmd = [sys.executable, "-m", "localllm_nb.embedded", "--host", host, "--port", str(port)]
-    with tempfile.NamedTemporaryFile(prefix="localllm-nb-serve-", suffix=".log", delete=False) as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, "LOCALLLM_NB_PARENT_PID": str(os.getpid()),
-                                     **(env or {})})
+    with tempfile.NamedTemporaryFile(
+        prefix="localllm-nb-serve-", suffix=".log", delete=False
+    ) as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "LOCALLLM_NB_PARENT_PID": str(os.getpid()), **(env or {})},
+        )
     server = EmbeddedServer(url=f"http://{host}:{port}", process=proc, log_path=log.name)
     atexit.register(server.stop)
     deadline = time.monotonic() + timeout

@@ -54,7 +54,9 @@ def field(body: dict, name: str, kinds: tuple[type, ...], go_type: str, default=
     if value is None or isinstance(value, kinds):
         return default if value is None else value
     got = _json_kind(value)
-    raise ApiError(400, f"json: cannot unmarshal {got} into Go struct field .{name} of type {go_type}")
+    raise ApiError(
+        400, f"json: cannot unmarshal {got} into Go struct field .{name} of type {go_type}"
+    )
 
 
 def _json_kind(value) -> str:
@@ -107,7 +109,9 @@ def check_think(think):
             400,
             f'invalid think value: "{think}" (must be "high", "medium", "low", true, or false)',
         )
-    raise ApiError(400, 'think must be a boolean or string ("high", "medium", "low", true, or false)')
+    raise ApiError(
+        400, 'think must be a boolean or string ("high", "medium", "low", true, or false)'
+    )
 
 
 def not_found(name: str) -> ApiError:

@@ -9,7 +9,9 @@ import threading
 import time
 
 
-def serve(host: str = "127.0.0.1", port: int = 11434, threads: int = 0, log_level: str = "warning") -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 11434, threads: int = 0, log_level: str = "warning"
+) -> None:
     """Serve Ollama's API until interrupted. Binds loopback unless told otherwise."""
     import uvicorn
 
@@ -18,8 +20,14 @@ def serve(host: str = "127.0.0.1", port: int = 11434, threads: int = 0, log_leve
     logging.getLogger("llama_cpp").setLevel(logging.ERROR)
     _exit_with_parent()
     app = create_app(Server(threads=threads))
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                timeout_graceful_shutdown=2)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=2,
+    )
 
 
 def _exit_with_parent() -> None:

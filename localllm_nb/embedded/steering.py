@@ -52,7 +52,6 @@ class ThinkSteer:
             return Intervention(inject="\n" + THINK_CLOSE + "\n\n", grammar=self.after_grammar)
         return None
 
-
     def on_end(self) -> Intervention | None:
         """The model ended its turn inside the think block: close it so an answer follows."""
         if self.done:
@@ -104,11 +103,13 @@ def tool_call_schema(tools: list[dict]) -> dict:
     for tool in tools:
         fn = tool.get("function", tool)
         params = fn.get("parameters") or {"type": "object", "properties": {}}
-        options.append({
-            "type": "object",
-            "properties": {"name": {"const": fn["name"]}, "arguments": params},
-            "required": ["name", "arguments"],
-        })
+        options.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": fn["name"]}, "arguments": params},
+                "required": ["name", "arguments"],
+            }
+        )
     return options[0] if len(options) == 1 else {"anyOf": options}
 
 
@@ -119,6 +120,8 @@ def tool_grammar(tools: list[dict]):
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     schema = json.dumps(tool_call_schema(tools))
-    body = _strict_strings(json_schema_to_gbnf(schema, prop_order=["name", "arguments"])).replace("root ::=", "tool-call-json ::=", 1)
+    body = _strict_strings(json_schema_to_gbnf(schema, prop_order=["name", "arguments"])).replace(
+        "root ::=", "tool-call-json ::=", 1
+    )
     head = f"root ::= {json.dumps(TOOL_OPEN + chr(10))} tool-call-json {json.dumps(chr(10) + TOOL_CLOSE)}\n"
     return _compile(head + body)

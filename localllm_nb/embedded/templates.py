@@ -25,8 +25,11 @@ CHATML_TEMPLATE = (
 # The same ChatML with tool support in the Hermes style Ollama's smollm2 uses: the tools'
 # JSON in the system turn, calls as <tool_call>{json}</tool_call>, results as
 # <tool_response> in a user turn.
-TOOLS_TEMPLATE = """\
-{%- set system = messages[0]['content'] if messages and messages[0]['role'] == 'system' else '""" + _SMOL_SYSTEM + """' -%}
+TOOLS_TEMPLATE = (
+    """\
+{%- set system = messages[0]['content'] if messages and messages[0]['role'] == 'system' else '"""
+    + _SMOL_SYSTEM
+    + """' -%}
 <|im_start|>system
 {{ system }}
 {%- if tools %}
@@ -60,13 +63,17 @@ For each function call, return a JSON object with the function name and argument
 {%- endfor %}
 <|im_start|>assistant
 """
+)
 
 # A thinking variant: the template opens a <think> block unless `thinking` is false, in
 # which case it closes the block empty, as thinking models' templates do. Earlier turns'
 # thinking is not replayed.
-THINK_TEMPLATE = """\
+THINK_TEMPLATE = (
+    """\
 <|im_start|>system
-{{ messages[0]['content'] if messages and messages[0]['role'] == 'system' else '""" + _SMOL_SYSTEM + """' }}
+{{ messages[0]['content'] if messages and messages[0]['role'] == 'system' else '"""
+    + _SMOL_SYSTEM
+    + """' }}
 Before answering, think step by step inside <think> </think> tags, then give a short answer.<|im_end|>
 {% for message in messages %}
 {%- if not (message['role'] == 'system' and loop.first) %}
@@ -81,6 +88,7 @@ Before answering, think step by step inside <think> </think> tags, then give a s
 
 {% else %}<think>
 {% endif %}"""
+)
 
 
 class TemplateError(ValueError):

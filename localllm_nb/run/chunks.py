@@ -50,7 +50,8 @@ def split_chunk(chunk: Any) -> ChunkParts:
         thinking = info.get("reasoning_content") or info.get("thinking") or ""
         parts.thinking = thinking if isinstance(thinking, str) else ""
         parts.metadata = {
-            k: v for k, v in info.items()
+            k: v
+            for k, v in info.items()
             if k not in ("thinking", "reasoning_content")
             # OllamaLLM fills finish_reason with its stop list; a reason is a string.
             and not (k == "finish_reason" and not isinstance(v, str))

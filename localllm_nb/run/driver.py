@@ -164,8 +164,14 @@ def _drive(run: Run, model: Any, value: Any, tools: list | None, kwargs: dict) -
         run._finish(error)
 
 
-def start_run(model: Any, messages_or_prompt: Any, *, tools: list | None = None,
-              on_event: Callable[[RunEvent], None] | None = None, **kwargs: Any) -> Run:
+def start_run(
+    model: Any,
+    messages_or_prompt: Any,
+    *,
+    tools: list | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
+    **kwargs: Any,
+) -> Run:
     """Start a generation in a background thread and return its live `Run` at once.
 
     `model` is a LangChain chat model or LLM (or a ModelSpec, built here); chat models
@@ -174,15 +180,26 @@ def start_run(model: Any, messages_or_prompt: Any, *, tools: list | None = None,
     `reasoning=True`, `stop=[...]`). `on_event` subscribes before the first event.
     """
     model, run = _prepare(model, messages_or_prompt, on_event)
-    thread = threading.Thread(target=_drive, args=(run, model, messages_or_prompt, tools, kwargs),
-                              name=f"localllm-run-{run.id}", daemon=True)
+    thread = threading.Thread(
+        target=_drive,
+        args=(run, model, messages_or_prompt, tools, kwargs),
+        name=f"localllm-run-{run.id}",
+        daemon=True,
+    )
     thread.start()
     return run
 
 
-def stream_run(model: Any, messages_or_prompt: Any, *, tools: list | None = None,
-               on_event: Callable[[RunEvent], None] | None = None, timeout: float | None = None,
-               raise_errors: bool = True, **kwargs: Any) -> Run:
+def stream_run(
+    model: Any,
+    messages_or_prompt: Any,
+    *,
+    tools: list | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
+    timeout: float | None = None,
+    raise_errors: bool = True,
+    **kwargs: Any,
+) -> Run:
     """Run a generation to its end and return the `Run` (same arguments as `start_run`).
 
     With `raise_errors` (default) a failed run raises its typed error; the exception's
@@ -205,9 +222,15 @@ def stream_run(model: Any, messages_or_prompt: Any, *, tools: list | None = None
     return run
 
 
-async def astream_run(model: Any, messages_or_prompt: Any, *, tools: list | None = None,
-                      on_event: Callable[[RunEvent], None] | None = None,
-                      raise_errors: bool = True, **kwargs: Any) -> Run:
+async def astream_run(
+    model: Any,
+    messages_or_prompt: Any,
+    *,
+    tools: list | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
+    raise_errors: bool = True,
+    **kwargs: Any,
+) -> Run:
     """`stream_run` for asyncio code: `await astream_run(...)`. `Run.cancel()` from any
     thread cancels the streaming task; cancelling the awaiting task cancels the run."""
     model, run = _prepare(model, messages_or_prompt, on_event)

@@ -17,9 +17,26 @@ from typing import Any
 from .record import Run
 
 CSV_COLUMNS = (
-    "id", "started_at", "model", "backend", "kind", "status", "done_reason", "ttft_s",
-    "duration_s", "tokens", "client_tps", "server_tps", "prompt_tokens", "eval_tokens",
-    "prompt", "content", "thinking", "tool_calls", "error", "spec",
+    "id",
+    "started_at",
+    "model",
+    "backend",
+    "kind",
+    "status",
+    "done_reason",
+    "ttft_s",
+    "duration_s",
+    "tokens",
+    "client_tps",
+    "server_tps",
+    "prompt_tokens",
+    "eval_tokens",
+    "prompt",
+    "content",
+    "thinking",
+    "tool_calls",
+    "error",
+    "spec",
 )
 
 
@@ -35,8 +52,12 @@ def _prompt_json(prompt: Any) -> Any:
             elif isinstance(msg, dict):
                 out.append({"role": msg.get("role"), "content": msg.get("content")})
             else:
-                out.append({"role": getattr(msg, "type", "?"),
-                            "content": getattr(msg, "content", str(msg))})
+                out.append(
+                    {
+                        "role": getattr(msg, "type", "?"),
+                        "content": getattr(msg, "content", str(msg)),
+                    }
+                )
         return out
     return str(prompt)
 
@@ -44,8 +65,9 @@ def _prompt_json(prompt: Any) -> Any:
 def run_record(run: Run) -> dict[str, Any]:
     """One run as a JSON-ready dict, without credentials."""
     spec = run.spec.redacted().model_dump(mode="json", exclude_none=True) if run.spec else None
-    started = (datetime.fromtimestamp(run.started_at, timezone.utc).isoformat()
-               if run.started_at else None)
+    started = (
+        datetime.fromtimestamp(run.started_at, timezone.utc).isoformat() if run.started_at else None
+    )
     return {
         "id": run.id,
         "started_at": started,
@@ -104,16 +126,33 @@ class RunHistory:
             for rec in self.records():
                 stats = rec["stats"]
                 spec = rec["spec"] or {}
-                writer.writerow({
-                    "id": rec["id"], "started_at": rec["started_at"], "model": rec["model"],
-                    "backend": spec.get("backend"), "kind": spec.get("kind"),
-                    "status": rec["status"], "done_reason": rec["done_reason"],
-                    **{k: stats.get(k) for k in ("ttft_s", "duration_s", "tokens", "client_tps",
-                                                 "server_tps", "prompt_tokens", "eval_tokens")},
-                    "prompt": json.dumps(rec["prompt"], ensure_ascii=False),
-                    "content": rec["content"], "thinking": rec["thinking"],
-                    "tool_calls": json.dumps(rec["tool_calls"], ensure_ascii=False),
-                    "error": rec["error"],
-                    "spec": json.dumps(spec, ensure_ascii=False),
-                })
+                writer.writerow(
+                    {
+                        "id": rec["id"],
+                        "started_at": rec["started_at"],
+                        "model": rec["model"],
+                        "backend": spec.get("backend"),
+                        "kind": spec.get("kind"),
+                        "status": rec["status"],
+                        "done_reason": rec["done_reason"],
+                        **{
+                            k: stats.get(k)
+                            for k in (
+                                "ttft_s",
+                                "duration_s",
+                                "tokens",
+                                "client_tps",
+                                "server_tps",
+                                "prompt_tokens",
+                                "eval_tokens",
+                            )
+                        },
+                        "prompt": json.dumps(rec["prompt"], ensure_ascii=False),
+                        "content": rec["content"],
+                        "thinking": rec["thinking"],
+                        "tool_calls": json.dumps(rec["tool_calls"], ensure_ascii=False),
+                        "error": rec["error"],
+                        "spec": json.dumps(spec, ensure_ascii=False),
+                    }
+                )
         return path

@@ -97,8 +97,11 @@ class Run:
     @property
     def stats(self) -> RunStats:
         """Timing figures so far (final once `done`)."""
-        end = self._t_end if self._t_end is not None else (
-            time.perf_counter() if self.status == RUNNING else None)
+        end = (
+            self._t_end
+            if self._t_end is not None
+            else (time.perf_counter() if self.status == RUNNING else None)
+        )
         duration = end - self._t0 if end is not None and self._t0 else None
         return compute_stats(list(self.timeline), duration, dict(self.server))
 
@@ -110,8 +113,10 @@ class Run:
         return end - self._t0
 
     def __repr__(self) -> str:
-        return (f"Run(id={self.id}, model={self.model_name!r}, status={self.status!r}, "
-                f"tokens={self._tokens}, done_reason={self.done_reason!r})")
+        return (
+            f"Run(id={self.id}, model={self.model_name!r}, status={self.status!r}, "
+            f"tokens={self._tokens}, done_reason={self.done_reason!r})"
+        )
 
     # --- observing and control -----------------------------------------------------
 

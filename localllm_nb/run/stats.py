@@ -94,15 +94,19 @@ def server_figures(meta: dict[str, Any]) -> dict[str, Any]:
         out["server_tps"] = _num(meta.get("generation_tps"))
         out["prompt_tps"] = _num(meta.get("prompt_tps"))
         out["peak_memory_gb"] = _num(meta.get("peak_memory"))
-        for key, field in (("prompt_tokens", "prompt_tokens"), ("generation_tokens", "eval_tokens")):
+        for key, field in (
+            ("prompt_tokens", "prompt_tokens"),
+            ("generation_tokens", "eval_tokens"),
+        ):
             value = _num(meta.get(key))
             if value is not None:
                 out[field] = int(value)
     return out
 
 
-def compute_stats(timeline: list[TimelinePoint], duration_s: float | None,
-                  server: dict[str, Any]) -> RunStats:
+def compute_stats(
+    timeline: list[TimelinePoint], duration_s: float | None, server: dict[str, Any]
+) -> RunStats:
     """RunStats from the client timeline, the run's wall time and the server metadata.
 
     Client tokens/s counts the tokens after the first over the time after the first, the
@@ -140,6 +144,7 @@ def rate_series(timeline: list[TimelinePoint], window: int = 8) -> list[tuple[fl
         j = max(0, i - window)
         dt = points[i].t - points[j].t
         if dt > 0:
-            series.append((points[i].t, (points[i].tokens - points[j].tokens) / dt,
-                           points[i].channel))
+            series.append(
+                (points[i].t, (points[i].tokens - points[j].tokens) / dt, points[i].channel)
+            )
     return series
