@@ -6,6 +6,7 @@ Capabilities are derived from the template and the kind, as Ollama derives them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import threading
@@ -131,15 +132,10 @@ SMOLLM2 = ModelEntry(
 # Thinking defined by the template, as Ollama defines models: the model is not trained to
 # reason, so its "thoughts" are whatever it writes in the block the template opens; the
 # variant exists to show the thinking protocol offline.
-SMOLLM2_THINK = ModelEntry(
+SMOLLM2_THINK = dataclasses.replace(
+    SMOLLM2,
     name="smollm2:135m-think",
-    kind="chat",
-    weights=SMOLLM2_GGUF,
-    family="llama",
-    parameter_size="135M",
-    quantization_level="Q4_1",
     template=THINK_TEMPLATE,
-    parameters={"stop": ["<|im_start|>", "<|im_end|>"]},
     description="SmolLM2-135M-Instruct with a template that opens a <think> block. The model is "
     "not trained to reason: this variant demonstrates the thinking protocol, and a thinking "
     "budget closes the block.",

@@ -16,6 +16,16 @@ from typing import Any
 
 from .record import Run
 
+# RunStats fields that get a CSV column of their own.
+STAT_COLUMNS = (
+    "ttft_s",
+    "duration_s",
+    "tokens",
+    "client_tps",
+    "server_tps",
+    "prompt_tokens",
+    "eval_tokens",
+)
 CSV_COLUMNS = (
     "id",
     "started_at",
@@ -24,13 +34,7 @@ CSV_COLUMNS = (
     "kind",
     "status",
     "done_reason",
-    "ttft_s",
-    "duration_s",
-    "tokens",
-    "client_tps",
-    "server_tps",
-    "prompt_tokens",
-    "eval_tokens",
+    *STAT_COLUMNS,
     "prompt",
     "content",
     "thinking",
@@ -135,18 +139,7 @@ class RunHistory:
                         "kind": spec.get("kind"),
                         "status": rec["status"],
                         "done_reason": rec["done_reason"],
-                        **{
-                            k: stats.get(k)
-                            for k in (
-                                "ttft_s",
-                                "duration_s",
-                                "tokens",
-                                "client_tps",
-                                "server_tps",
-                                "prompt_tokens",
-                                "eval_tokens",
-                            )
-                        },
+                        **{k: stats.get(k) for k in STAT_COLUMNS},
                         "prompt": json.dumps(rec["prompt"], ensure_ascii=False),
                         "content": rec["content"],
                         "thinking": rec["thinking"],
