@@ -8,6 +8,7 @@ it as an ordinary image output that a saved notebook keeps.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,11 +118,29 @@ def token_rate_figure(
     return fig
 
 
+def nice_ceiling(value: float) -> float:
+    """The next round number at or above `value` (steps 1, 1.5, 2, 3, 4, 5, 6, 8 per
+    decade): axis limits that change only now and then as a run grows.
+
+    >>> nice_ceiling(3.2), nice_ceiling(81), nice_ceiling(0)
+    (4.0, 100.0, 1.0)
+    """
+    if value <= 0:
+        return 1.0
+    decade = 10 ** math.floor(math.log10(value))
+    for step in (1, 1.5, 2, 3, 4, 5, 6, 8, 10):
+        if step * decade >= value:
+            return float(step * decade)
+    return float(10 * decade)
+
+
 class TokenRateChart:
     """A token-rate chart built once and updated in place, for live views.
 
-    `update()` moves the lines' data and rescales instead of building a new figure,
-    so a frame costs about a redraw. Same look as `token_rate_figure`.
+    Axes, ticks, labels and legend are drawn once and kept as a background; a frame
+    restores it and draws only the lines and the title (blitting). The background is
+    redrawn only when the axis limits, which grow in round steps, or the reference
+    lines change. Same look as `token_rate_figure`; `png()` gives the current frame.
     """
 
     def __init__(self, figsize: tuple[float, float] = DEFAULT_SIZE, window: int = 8):
@@ -130,7 +149,7 @@ class TokenRateChart:
         self.fig.subplots_adjust(left=0.1, right=0.98, bottom=0.15, top=0.9)
         ax = self.ax = self.fig.add_subplot()
         self.lines = {
-            channel: ax.plot([], [], "-", color=color, label=label, lw=1.2)[0]
+            channel: ax.plot([], [], "-", color=color, label=label, lw=1.2, animated=True)[0]
             for channel, color, label in (
                 ("thinking", THINKING_COLOR, "thinking"),
                 ("content", CONTENT_COLOR, "answer"),
@@ -144,10 +163,13 @@ class TokenRateChart:
         ax.set_xlabel("seconds since start")
         ax.set_ylabel("tokens / s")
         self.legend = ax.legend(loc="lower right", fontsize=8)
-        self.title = ax.set_title("", fontsize=9)
+        self.title = ax.set_title("", fontsize=9, animated=True)
         # Built visible so the legend keeps the server line's style; shown when known.
         self.ttft_line.set_visible(False)
         self.server_line.set_visible(False)
+        self._background = None
+        self._layout_key: tuple | None = None
+        self.full_draws = 0  # how often the background was redrawn
 
     def update(
         self,
@@ -158,7 +180,7 @@ class TokenRateChart:
         ttft_s: float | None = None,
         title: str | None = None,
     ) -> Any:
-        """Show a run's (or a timeline's) current state; returns the drawn figure."""
+        """Show a run's (or a timeline's) current state; returns the figure."""
         from .run.stats import rate_series
 
         if run is not None:
@@ -172,6 +194,20 @@ class TokenRateChart:
             line.set_data(
                 [t for t, _, c in series if c == channel], [r for _, r, c in series if c == channel]
             )
+        xmax = max([t for t, _, _ in series] + [ttft_s or 0.0])
+        ymax = max([r for _, r, _ in series] + [server_tps or 0.0])
+        key = (nice_ceiling(xmax * 1.05), nice_ceiling(ymax * 1.15), ttft_s, server_tps or None)
+        canvas = self.fig.canvas
+        if key != self._layout_key:
+            self._draw_background(*key)
+        else:
+            canvas.restore_region(self._background)
+        self.title.set_text(title or "")
+        for artist in (*self.lines.values(), self.title):
+            self.ax.draw_artist(artist)
+        return self.fig
+
+    def _draw_background(self, xlim: float, ylim: float, ttft_s, server_tps) -> None:
         if ttft_s is not None:
             self.ttft_line.set_xdata([ttft_s, ttft_s])
             self.ttft_text.xy = (ttft_s, 0)
@@ -182,13 +218,29 @@ class TokenRateChart:
         if server_tps:
             self.server_line.set_ydata([server_tps, server_tps])
             self.legend.get_texts()[-1].set_text(f"server {server_tps:.1f} tok/s")
-        xmax = max([t for t, _, _ in series] + [ttft_s or 0.0, 1e-3])
-        ymax = max([r for _, r, _ in series] + [server_tps or 0.0, 1e-3])
-        self.ax.set_xlim(0, xmax * 1.05)
-        self.ax.set_ylim(0, ymax * 1.15)
-        self.title.set_text(title or "")
-        self.fig.canvas.draw()
-        return self.fig
+        self.ax.set_xlim(0, xlim)
+        self.ax.set_ylim(0, ylim)
+        self.fig.canvas.draw()  # everything but the animated lines and title
+        self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        self._layout_key = (xlim, ylim, ttft_s, server_tps)
+        self.full_draws += 1
+
+    def png(self, compress_level: int = 1) -> bytes:
+        """The current frame as PNG bytes, from the canvas buffer (no re-render)."""
+        import io
+
+        from PIL import Image
+
+        width, height = self.fig.canvas.get_width_height()
+        image = Image.frombuffer(
+            "RGBA", (width, height), self.fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1
+        )
+        buf = io.BytesIO()
+        image.save(buf, format="PNG", compress_level=compress_level)
+        return buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.png()
 
 
 def similarity_heatmap(

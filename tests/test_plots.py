@@ -112,3 +112,25 @@ def test_live_token_rate_chart_updates_in_place():
     assert chart.legend.get_texts()[-1].get_text() == "server 48.0 tok/s"
     assert chart.ax.get_xlim()[1] >= timeline[-1].t and chart.ax.get_ylim()[1] > 48.0
     assert chart.title.get_text() == "live"
+
+
+def test_live_chart_redraws_its_background_only_when_the_layout_changes():
+    import io
+
+    from PIL import Image
+
+    from localllm_nb.plots import TokenRateChart
+
+    timeline = [TimelinePoint(0.3 + i / 50, i + 1, "content") for i in range(120)]
+    chart = TokenRateChart()
+    chart.update(timeline=timeline[:100], ttft_s=0.3)
+    before = chart.full_draws
+    blank = chart.png()
+    for n in (101, 102, 103):  # same axis limits: lines and title only
+        chart.update(timeline=timeline[:n], ttft_s=0.3, title=f"{n} tokens")
+    assert chart.full_draws == before
+    frame = chart.png()
+    assert frame != blank  # the new points and title are in the frame
+    assert Image.open(io.BytesIO(frame)).size == chart.fig.canvas.get_width_height()
+    chart.update(timeline=timeline, ttft_s=0.3, server_tps=40.0)  # a new reference line
+    assert chart.full_draws == before + 1
