@@ -9,7 +9,7 @@ import time
 
 PROMPT = "Write a long story about a brave dragon who learns to cook."
 TOKENS = 128
-ROUNDS = 3
+ROUNDS = 7
 
 
 def _direct(llm, tokens: list[int]) -> tuple[float, float, int]:
@@ -88,15 +88,21 @@ def run() -> dict:
     s_ttft = statistics.median(x[0] for x in served)
     d_tps = statistics.median(x[1] for x in direct)
     s_tps = statistics.median(x[1] for x in served)
+    # The machine's speed drifts between rounds more than the server costs: compare
+    # within each interleaved pair, then take the median.
+    pairs = list(zip(direct, served, strict=True))
+    tps_ratio = statistics.median(sv[1] / dr[1] for dr, sv in pairs)
+    added_ttft = statistics.median(sv[0] - dr[0] for dr, sv in pairs)
     return {
         "tokens": TOKENS,
         "direct_tokens_per_s": round(d_tps, 1),
         "server_tokens_per_s": round(s_tps, 1),
-        "tokens_per_s_ratio": round(s_tps / d_tps, 3),
+        "tokens_per_s_ratio": round(tps_ratio, 3),
+        "tokens_per_s_ratio_of_medians": round(s_tps / d_tps, 3),
         "tokens_per_s_target": ">= 0.90",
         "direct_ttft_ms": round(d_ttft * 1000, 1),
         "server_ttft_ms": round(s_ttft * 1000, 1),
-        "added_ttft_ms": round((s_ttft - d_ttft) * 1000, 1),
+        "added_ttft_ms": round(added_ttft * 1000, 1),
         "added_ttft_target": "<= 20 ms",
         "server_rss_mb": round(rss_mb, 1),
         "server_rss_target": "<= 400 MB",
