@@ -110,20 +110,24 @@ async def run_job(engine, job_tokens: list[int], req: Request) -> AsyncIterator[
         job.cancel.set()
 
 
+def _text_fields(kind: str) -> tuple[str, str]:
+    """Where a line carries its text: chat lines in `message.content`, generate lines
+    in `response`; thinking and tool calls sit beside it."""
+    return ("message", "content") if kind == "chat" else ("", "response")
+
+
 def line(req: Request, text: str = "", thinking: str = "", tool_calls=None) -> dict:
     """A streamed, not-final line."""
     base = {"model": req.name, "created_at": now_iso()}
-    if req.kind == "chat":
-        message = {"role": "assistant", "content": text}
-        if thinking:
-            message["thinking"] = thinking
-        if tool_calls:
-            message["tool_calls"] = tool_calls
-        base["message"] = message
-    else:
-        base["response"] = text
-        if thinking:
-            base["thinking"] = thinking
+    nest, key = _text_fields(req.kind)
+    holder = base
+    if nest:
+        holder = base[nest] = {"role": "assistant"}
+    holder[key] = text
+    if thinking:
+        holder["thinking"] = thinking
+    if tool_calls:
+        holder["tool_calls"] = tool_calls
     base["done"] = False
     return base
 
@@ -148,19 +152,16 @@ def merge(lines: list[dict]) -> dict:
     """`stream: false`: one object with text and thinking concatenated, tool calls
     accumulated, and the final line's figures."""
     final = dict(lines[-1])
-    key = "message" if "message" in final else "response"
-    if key == "message":
-        message = {"role": "assistant", "content": "".join(x["message"]["content"] for x in lines)}
-        thinking = "".join(x["message"].get("thinking", "") for x in lines)
-        calls = [c for x in lines for c in x["message"].get("tool_calls", [])]
-        if thinking:
-            message["thinking"] = thinking
-        if calls:
-            message["tool_calls"] = calls
-        final["message"] = message
-    else:
-        final["response"] = "".join(x["response"] for x in lines)
-        thinking = "".join(x.get("thinking", "") for x in lines)
-        if thinking:
-            final["thinking"] = thinking
+    nest, key = _text_fields("chat" if "message" in final else "generate")
+    holders = [x[nest] if nest else x for x in lines]
+    merged = {"role": "assistant"} if nest else final
+    merged[key] = "".join(h[key] for h in holders)
+    thinking = "".join(h.get("thinking", "") for h in holders)
+    calls = [c for h in holders for c in h.get("tool_calls", [])]
+    if thinking:
+        merged["thinking"] = thinking
+    if calls:
+        merged["tool_calls"] = calls
+    if nest:
+        final[nest] = merged
     return final
