@@ -33,23 +33,19 @@ def test_import_is_light_and_fast():
     assert float(seconds) < 0.2
 
 
+def cli(*args: str) -> str:
+    """stdout of `python -m localllm_nb.cli ARGS`."""
+    command = [sys.executable, "-m", "localllm_nb.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
 def test_cli_models_lists_bundled_files():
-    out = subprocess.run(
-        [sys.executable, "-m", "localllm_nb.cli", "models"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = cli("models")
     assert "smollm2:135m" in out and "SmolLM2-135M-Instruct.Q4_1.gguf" in out
 
 
 def test_cli_help_names_the_commands():
-    out = subprocess.run(
-        [sys.executable, "-m", "localllm_nb.cli", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = cli("--help")
     for command in ("serve", "models", "lab"):
         assert command in out
 

@@ -17,6 +17,12 @@ def post(url: str, path: str, body, **kw) -> httpx.Response:
     return httpx.post(url + path, content=content, timeout=120, **kw)
 
 
+def generate(url: str, prompt: str, **options) -> dict:
+    """One non-streamed /api/generate reply from the chat model."""
+    body = {"model": CHAT, "prompt": prompt, "stream": False, "options": options}
+    return post(url, "/api/generate", body).json()
+
+
 def stream_lines(url: str, path: str, body: dict) -> list[dict]:
     with httpx.stream("POST", url + path, json=body, timeout=120) as resp:
         assert resp.status_code == 200
@@ -101,26 +107,16 @@ def test_chat_without_streaming_concatenates(server_url):
 
 
 def test_num_predict_limits_length(server_url):
-    body = {
-        "model": CHAT,
-        "prompt": "Write a long story about a dragon.",
-        "stream": False,
-        "options": {"temperature": 0, "num_predict": 5},
-    }
-    reply = post(server_url, "/api/generate", body).json()
+    reply = generate(server_url, "Write a long story about a dragon.", temperature=0, num_predict=5)
     assert reply["done_reason"] == "length"
     assert reply["eval_count"] == 5
 
 
 def test_same_seed_same_text(server_url):
     def ask(seed):
-        body = {
-            "model": CHAT,
-            "prompt": "Tell me about cats.",
-            "stream": False,
-            "options": {"temperature": 1.0, "seed": seed, "num_predict": 20},
-        }
-        return post(server_url, "/api/generate", body).json()["response"]
+        return generate(
+            server_url, "Tell me about cats.", temperature=1.0, seed=seed, num_predict=20
+        )["response"]
 
     first = ask(7)
     assert ask(7) == first
@@ -128,16 +124,10 @@ def test_same_seed_same_text(server_url):
 
 
 def test_stop_strings_end_generation(server_url):
-    body = {
-        "model": CHAT,
-        "prompt": "Count from one to ten.",
-        "stream": False,
-        "options": {"temperature": 0, "num_predict": 30},
-    }
-    free = post(server_url, "/api/generate", body).json()["response"]
+    prompt, options = "Count from one to ten.", {"temperature": 0, "num_predict": 30}
+    free = generate(server_url, prompt, **options)["response"]
     stop = free[6:9]  # a stop string in mid-answer, usually spanning tokens
-    body["options"]["stop"] = ["never-appears", stop]
-    reply = post(server_url, "/api/generate", body).json()
+    reply = generate(server_url, prompt, **options, stop=["never-appears", stop])
     assert reply["response"] == free[: free.index(stop)]
     assert reply["done_reason"] == "stop"
     assert reply["eval_count"] < 30
@@ -362,13 +352,8 @@ def test_unknown_options_and_nulls_are_ignored(server_url):
 
 
 def _text(url: str, **options) -> str:
-    body = {
-        "model": CHAT,
-        "prompt": "Describe a rainy day in the city.",
-        "stream": False,
-        "options": {"num_predict": 24, "seed": 3, **options},
-    }
-    return post(url, "/api/generate", body).json()["response"]
+    options = {"num_predict": 24, "seed": 3, **options}
+    return generate(url, "Describe a rainy day in the city.", **options)["response"]
 
 
 def test_sampling_options_reach_llama_cpp(server_url):
