@@ -102,11 +102,6 @@ class ModelManager:
             self._loaded[self._key(entry)] = Loaded(engine, name, time.time() + DEFAULT_KEEP_ALIVE)
             return engine
 
-    def adopt(self, entry: ModelEntry, engine, name: str) -> None:
-        """Register an engine made elsewhere (e.g. the embedding encoder)."""
-        with self._lock:
-            self._loaded[self._key(entry)] = Loaded(engine, name, time.time() + DEFAULT_KEEP_ALIVE)
-
     def loaded(self, entry: ModelEntry):
         with self._lock:
             item = self._loaded.get(self._key(entry))

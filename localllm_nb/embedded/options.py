@@ -71,8 +71,6 @@ class Options:
     num_thread: int = 0
     think_budget: int = 0
     tool_choice: str = "required"
-    # Set when the request gave no num_predict and the server cap applies.
-    capped: bool = False
 
     def predict_limit(self) -> int:
         """How many tokens this request may generate at most (before the context runs out)."""
@@ -127,5 +125,4 @@ def parse_options(raw, model_defaults: dict | None = None) -> Options:
                 continue
             if key in names:
                 setattr(opts, key, _check(key, value))
-    opts.capped = opts.num_predict < 0
     return opts

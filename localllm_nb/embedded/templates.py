@@ -11,18 +11,7 @@ import jinja2.sandbox
 
 _SMOL_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
-# SmolLM2-Instruct's own chat template (ChatML, as in its GGUF), with its default system prompt.
-CHATML_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\\n" + _SMOL_SYSTEM + "<|im_end|>\\n' }}"
-    "{% endif %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-
-# The same ChatML with tool support in the Hermes style Ollama's smollm2 uses: the tools'
+# SmolLM2-Instruct's ChatML (its default system prompt above) with tool support in the Hermes style Ollama's smollm2 uses: the tools'
 # JSON in the system turn, calls as <tool_call>{json}</tool_call>, results as
 # <tool_response> in a user turn.
 TOOLS_TEMPLATE = (
