@@ -11,9 +11,9 @@ import jinja2.sandbox
 
 _SMOL_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
-# SmolLM2-Instruct's ChatML (its default system prompt above) with tool support in the Hermes style Ollama's smollm2 uses: the tools'
-# JSON in the system turn, calls as <tool_call>{json}</tool_call>, results as
-# <tool_response> in a user turn.
+# SmolLM2-Instruct's ChatML (with its default system prompt) plus tool support in the
+# Hermes style Ollama's smollm2 uses: the tools' JSON in the system turn, calls as
+# <tool_call>{json}</tool_call>, results as <tool_response> in a user turn.
 TOOLS_TEMPLATE = (
     """\
 {%- set system = messages[0]['content'] if messages and messages[0]['role'] == 'system' else '"""
