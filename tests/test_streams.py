@@ -47,6 +47,13 @@ def test_malformed_tool_call_stays_text():
     assert calls == [] and content == "<tool_call>oops</tool_call>"
 
 
+@pytest.mark.parametrize("size", [2, 100])
+def test_a_call_cut_short_stays_the_text_the_model_wrote(size):
+    text = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}'
+    content, _, calls = run(OutputParser(tools=True), text, size)
+    assert calls == [] and content == text
+
+
 def test_plain_output_passes_through_untouched():
     content, _, _ = run(OutputParser(), " a <tool_call> b <think>c", 2)
     assert content == " a <tool_call> b <think>c"

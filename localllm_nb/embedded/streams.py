@@ -176,10 +176,10 @@ class OutputParser:
                 self.content_started = bool(text)
             delta.content += text
 
-    def _finish_call(self, body: str, delta: Delta) -> None:
+    def _finish_call(self, body: str, delta: Delta, closed: bool = True) -> None:
         calls = parse_tool_calls(body.strip())
-        if calls is None:
-            delta.content += TOOL_OPEN + body + TOOL_CLOSE  # not a call after all: keep the text
+        if calls is None:  # not a call after all (or cut short): keep the text as written
+            delta.content += TOOL_OPEN + body + TOOL_CLOSE * closed
             return
         for call in calls:
             call["function"]["index"] = self.calls
@@ -191,7 +191,7 @@ class OutputParser:
         delta = Delta()
         rest, self.buffer = self.buffer, ""
         if self.mode == "tool":
-            self._finish_call(rest, delta)
+            self._finish_call(rest, delta, closed=False)
         else:
             self._take(rest, delta)
         if self.calls:
