@@ -38,6 +38,8 @@ def _blocks(content: list, parts: ChunkParts) -> None:
 def split_chunk(chunk: Any) -> ChunkParts:
     """Content, thinking, tool calls and metadata of a chunk, str or LangChain object."""
     parts = ChunkParts()
+    if isinstance(chunk, ChunkParts):
+        return chunk
     if isinstance(chunk, str):
         parts.content = chunk
         return parts

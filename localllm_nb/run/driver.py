@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .direct import adirect_stream, direct_stream, unbind
+from .observed_llm import aobserved_llm_stream, observed_llm_stream
 from .record import Run, RunEvent
 
 _local = threading.local()  # the Run the current worker thread is streaming
@@ -66,25 +68,38 @@ def _llm_prompt(value: Any) -> str:
     raise TypeError(f"a text-completion model (LLM) takes a prompt string, not {type(value)}")
 
 
-def _open_stream(model: Any, value: Any, tools: list | None, kwargs: dict) -> Any:
+def _sources(model: Any, value: Any, tools: list | None) -> tuple[Any, Any, Any]:
+    """(model to stream, input, the LLM under it or None), checking the input's kind."""
     inner = _unwrap(model)
     if _is_llm(inner):
         if tools:
             raise TypeError("tools need a chat model (kind='chat'), not a text-completion LLM")
-        # BaseLLM.stream yields bare strings and drops each chunk's generation_info
-        # (thinking, final counts and durations), so read the model's own chunk stream.
-        return inner._stream(_llm_prompt(value), **kwargs)
-    target = model.bind_tools(tools) if tools else model
+        return model, _llm_prompt(value), inner
+    return (model.bind_tools(tools) if tools else model), value, None
+
+
+# Where no direct path applies, chat models go through LangChain's `stream`, and LLMs
+# through their own chunk stream inside LangChain's callbacks (BaseLLM.stream yields bare
+# strings and drops each chunk's thinking and final figures).
+
+
+def _open_stream(model: Any, value: Any, tools: list | None, kwargs: dict) -> Any:
+    target, value, llm = _sources(model, value, tools)
+    direct = direct_stream(target, value, kwargs)
+    if direct is not None:
+        return direct
+    if llm is not None:
+        return observed_llm_stream(llm, value, unbind(target, kwargs)[1])
     return target.stream(value, **kwargs)
 
 
 def _open_astream(model: Any, value: Any, tools: list | None, kwargs: dict) -> Any:
-    inner = _unwrap(model)
-    if _is_llm(inner):
-        if tools:
-            raise TypeError("tools need a chat model (kind='chat'), not a text-completion LLM")
-        return inner._astream(_llm_prompt(value), **kwargs)
-    target = model.bind_tools(tools) if tools else model
+    target, value, llm = _sources(model, value, tools)
+    direct = adirect_stream(target, value, kwargs)
+    if direct is not None:
+        return direct
+    if llm is not None:
+        return aobserved_llm_stream(llm, value, unbind(target, kwargs)[1])
     return target.astream(value, **kwargs)
 
 
