@@ -2,8 +2,10 @@
 
 - Client overhead: tokens/s and time to first token through `stream_run` (ChatOllama in
   a worker thread, recording every chunk) against ollama-python's raw
-  `Client.chat(stream=True)`, same server, prompt, seed and length, interleaved A/B so
-  that machine noise hits both alike. Targets: ratio >= 0.97, added TTFT <= 5 ms.
+  `Client.chat(stream=True)`, same server, prompt, seed and length, interleaved A/B
+  (alternating which goes first) so that machine noise hits both alike; ratio and added
+  TTFT are medians of the per-pair figures; the added TTFT is given end to end and
+  without the server's prefill time (its noise is larger than the client's cost). Targets: ratio >= 0.97, added TTFT <= 5 ms.
 - Embedding math: cosine similarity + PCA projection of 5,000 x 384 vectors (< 1 s).
 - One frame of the live token-rate chart (`TokenRateChart.update`, blitted) at the
   default size, on Agg (<= 30 ms), beside a full static figure and a bare line plot.
@@ -13,16 +15,37 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
-PAIRS = 9
+PAIRS = 25
 PROMPT = "Write a short paragraph about the ocean."
 OPTIONS = {"temperature": 0, "seed": 7, "num_predict": 128}
 MODEL = "smollm2:135m"
 
 
-def _raw(client) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Sample:
+    """One streamed answer as the caller saw it, with the server's prefill time."""
+
+    ttft: float  # seconds from the call to the first content token
+    tps: float  # content tokens per second after the first
+    prefill: float  # server: total - eval duration (load, queue, prompt evaluation)
+
+    @property
+    def client_ttft(self) -> float:
+        """The part of the time to first token the server did not spend prefilling."""
+        return self.ttft - self.prefill
+
+
+def _sample(t0: float, stamps: list[float], final: dict) -> Sample:
+    prefill = (final["total_duration"] - final["eval_duration"]) / 1e9
+    tps = (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    return Sample(stamps[0] - t0, tps, prefill)
+
+
+def _raw(client) -> Sample:
     t0 = time.perf_counter()
     stamps = []
     for part in client.chat(
@@ -30,10 +53,10 @@ def _raw(client) -> tuple[float, float]:
     ):
         if part.message.content:
             stamps.append(time.perf_counter())
-    return stamps[0] - t0, (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    return _sample(t0, stamps, dict(part))
 
 
-def _ours(chat) -> tuple[float, float]:
+def _ours(chat) -> Sample:
     from localllm_nb import stream_run
 
     stamps = []
@@ -43,8 +66,8 @@ def _ours(chat) -> tuple[float, float]:
             stamps.append(time.perf_counter())
 
     t0 = time.perf_counter()
-    stream_run(chat, PROMPT, on_event=on_event)
-    return stamps[0] - t0, (len(stamps) - 1) / (stamps[-1] - stamps[0])
+    run = stream_run(chat, PROMPT, on_event=on_event)
+    return _sample(t0, stamps, run.server)
 
 
 def client_overhead(url: str) -> dict:
@@ -55,25 +78,34 @@ def client_overhead(url: str) -> dict:
     client = ollama.Client(host=url)
     chat = build_chat(ModelSpec(model=MODEL, base_url=url, **OPTIONS))
     _raw(client), _ours(chat)  # warm up: model load, connection pools
-    raw, ours = [], []
-    for _ in range(PAIRS):
-        raw.append(_raw(client))
-        ours.append(_ours(chat))
-    raw_ttft = statistics.median(r[0] for r in raw)
-    our_ttft = statistics.median(o[0] for o in ours)
-    raw_tps = statistics.median(r[1] for r in raw)
-    our_tps = statistics.median(o[1] for o in ours)
-    # The machine's speed drifts between runs far more than the client costs; the ratio
-    # within each interleaved pair cancels most of that drift.
-    pair_ratio = statistics.median(o[1] / r[1] for r, o in zip(raw, ours, strict=True))
+    pairs = []
+    for i in range(PAIRS):
+        # Alternate which side goes first, so neither always runs on a warmer machine.
+        if i % 2:
+            ours = _ours(chat)
+            pairs.append((_raw(client), ours))
+        else:
+            raw = _raw(client)
+            pairs.append((raw, _ours(chat)))
+
+    def median(figure) -> float:
+        return statistics.median(figure(raw, ours) for raw, ours in pairs)
+
+    # The machine's speed drifts between runs far more than the client costs; figures
+    # within each interleaved pair cancel most of that drift. The server's prompt
+    # evaluation still varies by tens of ms from one request to the next, so the added
+    # TTFT is also given without it: the client's own share, which is what we control.
     return {
-        "raw_tokens_per_s": round(raw_tps, 1),
-        "stream_run_tokens_per_s": round(our_tps, 1),
-        "tps_ratio (>= 0.97)": round(pair_ratio, 3),
-        "tps_ratio_of_medians": round(our_tps / raw_tps, 3),
-        "raw_ttft_ms": round(raw_ttft * 1000, 1),
-        "stream_run_ttft_ms": round(our_ttft * 1000, 1),
-        "added_ttft_ms (<= 5)": round((our_ttft - raw_ttft) * 1000, 1),
+        "raw_tokens_per_s": round(median(lambda r, o: r.tps), 1),
+        "stream_run_tokens_per_s": round(median(lambda r, o: o.tps), 1),
+        "tps_ratio (>= 0.97)": round(median(lambda r, o: o.tps / r.tps), 3),
+        "raw_ttft_ms": round(median(lambda r, o: r.ttft) * 1000, 1),
+        "stream_run_ttft_ms": round(median(lambda r, o: o.ttft) * 1000, 1),
+        "added_ttft_ms (<= 5)": round(median(lambda r, o: o.ttft - r.ttft) * 1000, 1),
+        "added_ttft_client_share_ms (<= 5)": round(
+            median(lambda r, o: o.client_ttft - r.client_ttft) * 1000, 2
+        ),
+        "pairs": PAIRS,
     }
 
 
