@@ -12,16 +12,47 @@ _IMPORTS = {
     ("ollama", "chat"): ("from langchain_ollama import ChatOllama", "ChatOllama"),
     ("ollama", "llm"): ("from langchain_ollama import OllamaLLM", "OllamaLLM"),
     ("ollama", "embeddings"): ("from langchain_ollama import OllamaEmbeddings", "OllamaEmbeddings"),
-    # MLX needs the toolkit's working subclasses (langchain-community's are broken with
-    # current mlx-lm), so the code goes through the toolkit's MLX builders.
-    ("mlx", "chat"): ("from localllm_nb.backends.mlx import build_mlx_chat", "build_mlx_chat"),
-    ("mlx", "llm"): ("from localllm_nb.backends.mlx import build_mlx_llm", "build_mlx_llm"),
 }
+# MLX code uses the reference API (`MLXPipeline.from_model_id`, `ChatMLX(llm=...)`) on
+# the toolkit's working classes: langchain-community's are broken with current mlx-lm.
+_MLX_IMPORT = "from localllm_nb.backends.mlx import {}"
 
 
 def _literal(value: Any, indent: int) -> str:
     text = pprint.pformat(value, width=88 - indent, sort_dicts=False)
     return text.replace("\n", "\n" + " " * indent)
+
+
+def _call(target: str, kwargs: dict[str, Any]) -> list[str]:
+    lines = [f"{target}("]
+    for key, value in kwargs.items():
+        lines.append(f"    {key}={_literal(value, 4)},")
+    lines.append(")")
+    return lines
+
+
+def _mlx_code(spec: ModelSpec, variable: str) -> str:
+    """
+    >>> from localllm_nb.spec import ModelSpec
+    >>> spec = ModelSpec(backend="mlx", model="smollm2:135m", system_message="Be brief.")
+    >>> print(spec_to_code(spec))
+    from localllm_nb.backends.mlx import ChatMLX, MLXPipeline
+    <BLANKLINE>
+    llm = MLXPipeline.from_model_id(
+        model_id='smollm2:135m',
+    )
+    model = ChatMLX(llm=llm, system_message='Be brief.')
+    """
+    kwargs = spec.to_kwargs()
+    system = kwargs.pop("system_message", None)
+    if spec.kind == "llm":
+        pipeline = _call(f"{variable} = MLXPipeline.from_model_id", kwargs)
+        return "\n".join([_MLX_IMPORT.format("MLXPipeline"), "", *pipeline])
+    llm = "pipeline" if variable == "llm" else "llm"
+    chat = f"{variable} = ChatMLX(llm={llm}"
+    chat += f", system_message={system!r})" if system is not None else ")"
+    pipeline = _call(f"{llm} = MLXPipeline.from_model_id", kwargs)
+    return "\n".join([_MLX_IMPORT.format("ChatMLX, MLXPipeline"), "", *pipeline, chat])
 
 
 def spec_to_code(spec: ModelSpec, variable: str = "model") -> str:
@@ -38,9 +69,7 @@ def spec_to_code(spec: ModelSpec, variable: str = "model") -> str:
     """
     if not variable.isidentifier():
         raise ValueError(f"variable={variable!r} is not a Python identifier")
+    if spec.backend == "mlx":
+        return _mlx_code(spec, variable)
     import_line, callee = _IMPORTS[(spec.backend, spec.kind)]
-    lines = [import_line, "", f"{variable} = {callee}("]
-    for key, value in spec.to_kwargs().items():
-        lines.append(f"    {key}={_literal(value, 4)},")
-    lines.append(")")
-    return "\n".join(lines)
+    return "\n".join([import_line, "", *_call(f"{variable} = {callee}", spec.to_kwargs())])

@@ -211,8 +211,8 @@ class ModelSpec(BaseModel):
         """Keyword arguments for the constructor this spec targets, only what is set.
 
         Ollama kinds: the `ChatOllama`/`OllamaLLM`/`OllamaEmbeddings` keywords.
-        MLX kinds: the keywords of `build_mlx_chat`/`build_mlx_llm`
-        (`model_id`, `pipeline_kwargs`, and `system_message` for chat).
+        MLX kinds: `model_id` and `pipeline_kwargs` for `MLXPipeline.from_model_id`,
+        plus `system_message` for `ChatMLX` (chat).
         """
         params = self.set_params()
         if self.backend == "mlx":

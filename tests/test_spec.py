@@ -262,3 +262,47 @@ def test_to_code_builds_an_equal_model_in_a_fresh_kernel():
         local = CLASSES[spec.kind](**spec.to_kwargs())
         expected = json.loads(json.dumps({k: getattr(local, k) for k in spec.to_kwargs()}))
         assert result["params"] == expected
+
+
+_MLX_SNIPPET = """
+import json
+{code}
+pipeline = getattr(model, "llm", model)
+print("RESULT" + json.dumps({{
+    "cls": type(model).__name__,
+    "model_id": pipeline.model_id,
+    "pipeline_kwargs": pipeline.pipeline_kwargs,
+    "system_message": getattr(model, "system_message", None),
+    "answer": model.invoke({prompt!r}),
+}}, default=lambda message: message.content))
+"""
+
+
+@pytest.mark.parametrize("kind", ["chat", "llm"])
+def test_mlx_to_code_builds_an_equal_model_in_a_fresh_kernel(kind, mlx_cache):
+    pytest.importorskip("mlx_lm")
+    from localllm_nb import build
+
+    spec = ModelSpec(
+        backend="mlx",
+        kind=kind,
+        model="smollm2:135m",
+        pipeline_kwargs={"temp": 0.0, "max_tokens": 8, "repetition_penalty": 1.1},
+        **({"system_message": "Answer in one word."} if kind == "chat" else {}),
+    )
+    local = build(spec)  # converts the bundled model into the session's cache, once
+    prompt = "What is the capital of France?" if kind == "chat" else "The capital of France is"
+    source = textwrap.dedent(_MLX_SNIPPET).format(code=spec.to_code(), prompt=prompt)
+    output = _run_in_fresh_kernel(source)
+    lines = [line for line in output.splitlines() if line.startswith("RESULT")]
+    assert lines, output
+    result = json.loads(lines[0][len("RESULT") :])
+    pipeline = getattr(local, "llm", local)
+    assert result["cls"] == type(local).__name__ == spec.target_class
+    assert result["model_id"] == pipeline.model_id
+    assert result["pipeline_kwargs"] == pipeline.pipeline_kwargs
+    system = getattr(local, "system_message", None)  # a SystemMessage, sent as its text
+    assert result["system_message"] == getattr(system, "content", None)
+    # Greedy decoding: the kernel's model answers exactly as the one built here.
+    expected = local.invoke(prompt)
+    assert result["answer"] == getattr(expected, "content", expected) and result["answer"]
