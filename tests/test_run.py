@@ -272,3 +272,51 @@ def test_thinking_from_a_thinking_capable_model(server_url):
     run = stream_run(chat, "Is 7 prime?")
     assert run.thinking and "<think>" not in run.content
     assert {p.channel for p in run.timeline} >= {"thinking"}
+
+
+_INTERRUPTED_CELL = """
+import time
+from localllm_nb import ModelSpec, build_chat, stream_run
+chat = build_chat(ModelSpec(model={model!r}, base_url={url!r}, num_predict=2000, seed=1))
+print("STARTED", flush=True)
+try:
+    stream_run(chat, "Write a very long story about a dragon.")
+except KeyboardInterrupt as interrupt:
+    run = interrupt.run
+    print("RESULT", run.status, run.stats.tokens, len(run.content), flush=True)
+print("AFTER", time.perf_counter(), flush=True)
+"""
+
+
+def test_interrupting_the_kernel_cancels_the_run_and_keeps_its_text(server_url):
+    # What a notebook user does: press the stop button while stream_run streams.
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        kc.execute(_INTERRUPTED_CELL.format(model=CHAT, url=server_url))
+        output = ""
+        deadline = time.monotonic() + 120
+        interrupted_at = None
+        while "AFTER" not in output and time.monotonic() < deadline:
+            try:
+                msg = kc.get_iopub_msg(timeout=1)
+            except Exception:  # queue.Empty: nothing yet
+                msg = None
+            if msg and msg["msg_type"] == "stream":
+                output += msg["content"]["text"]
+            if "STARTED" in output and interrupted_at is None:
+                time.sleep(2.0)  # let tokens stream
+                km.interrupt_kernel()
+                interrupted_at = time.monotonic()
+        waited = time.monotonic() - interrupted_at
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    result = next(line for line in output.splitlines() if line.startswith("RESULT")).split()
+    status, tokens, chars = result[1], int(result[2]), int(result[3])
+    assert status == "cancelled" and tokens > 0 and chars > 0, output
+    assert waited < 5.0  # the interrupt is handled at once, not after 2,000 tokens
+    # The server let go of the abandoned generation: a new answer starts at once.
+    chat = build_chat(ModelSpec(model=CHAT, base_url=server_url, **FAST))
+    assert stream_run(chat, "Hi").stats.ttft_s < 5.0

@@ -219,16 +219,18 @@ def stream_run(
 
     With `raise_errors` (default) a failed run raises its typed error; the exception's
     `run` attribute keeps the partial output. After `timeout` seconds the run is
-    cancelled. Interrupting the kernel cancels the run before the interrupt propagates.
+    cancelled. Interrupting the kernel cancels the run before the interrupt propagates;
+    the `KeyboardInterrupt`'s `run` attribute keeps the partial output.
     """
     run = start_run(model, messages_or_prompt, tools=tools, on_event=on_event, **kwargs)
     try:
         if not run.wait(timeout):
             run.cancel()
             run.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         run.cancel()
         run.wait(2.0)
+        interrupt.run = run  # type: ignore[attr-defined]  # the partial output stays reachable
         raise
     if raise_errors and run.error is not None:
         with contextlib.suppress(AttributeError):
