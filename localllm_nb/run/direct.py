@@ -111,15 +111,28 @@ def _llm_parts(response: Any) -> ChunkParts:
     return parts
 
 
-def direct_stream(model: Any, value: Any, kwargs: dict) -> Iterator[ChunkParts] | None:
-    """ChunkParts read straight from ollama-python, or None to go through LangChain."""
+def _request(model: Any, value: Any, kwargs: dict, asynchronous: bool) -> tuple | None:
+    """(ollama-python's pending stream, the parser for its responses), or None."""
     plain = _plain(model, kwargs)
     if plain is None:
         return None
     model, merged = plain
+    client = model._async_client if asynchronous else model._client
     if hasattr(model, "_chat_params"):
-        return _read(model._client.chat(**_chat_request(model, value, merged)), _chat_parts)
-    return _read(model._client.generate(**_llm_request(model, value, merged)), _llm_parts)
+        return client.chat(**_chat_request(model, value, merged)), _chat_parts
+    return client.generate(**_llm_request(model, value, merged)), _llm_parts
+
+
+def direct_stream(model: Any, value: Any, kwargs: dict) -> Iterator[ChunkParts] | None:
+    """ChunkParts read straight from ollama-python, or None to go through LangChain."""
+    request = _request(model, value, kwargs, asynchronous=False)
+    return None if request is None else _read(*request)
+
+
+def adirect_stream(model: Any, value: Any, kwargs: dict) -> AsyncIterator[ChunkParts] | None:
+    """The asyncio form of `direct_stream`."""
+    request = _request(model, value, kwargs, asynchronous=True)
+    return None if request is None else _aread(*request)
 
 
 def _read(responses: Iterator[Any], parse: Any) -> Iterator[ChunkParts]:
@@ -129,19 +142,6 @@ def _read(responses: Iterator[Any], parse: Any) -> Iterator[ChunkParts]:
             parts = parse(response)
             if parts is not None:
                 yield parts
-
-
-def adirect_stream(model: Any, value: Any, kwargs: dict) -> AsyncIterator[ChunkParts] | None:
-    """The asyncio form of `direct_stream`."""
-    plain = _plain(model, kwargs)
-    if plain is None:
-        return None
-    model, merged = plain
-    if hasattr(model, "_chat_params"):
-        request = model._async_client.chat(**_chat_request(model, value, merged))
-        return _aread(request, _chat_parts)
-    request = model._async_client.generate(**_llm_request(model, value, merged))
-    return _aread(request, _llm_parts)
 
 
 async def _aread(request: Any, parse: Any) -> AsyncIterator[ChunkParts]:

@@ -83,24 +83,16 @@ def _sources(model: Any, value: Any, tools: list | None) -> tuple[Any, Any, Any]
 # strings and drops each chunk's thinking and final figures).
 
 
-def _open_stream(model: Any, value: Any, tools: list | None, kwargs: dict) -> Any:
+def _open(model: Any, value: Any, tools: list | None, kwargs: dict, asynchronous: bool) -> Any:
+    """The chunk stream of one run: an iterator, or an async iterator for `astream_run`."""
     target, value, llm = _sources(model, value, tools)
-    direct = direct_stream(target, value, kwargs)
+    direct = (adirect_stream if asynchronous else direct_stream)(target, value, kwargs)
     if direct is not None:
         return direct
     if llm is not None:
-        return observed_llm_stream(llm, value, unbind(target, kwargs)[1])
-    return target.stream(value, **kwargs)
-
-
-def _open_astream(model: Any, value: Any, tools: list | None, kwargs: dict) -> Any:
-    target, value, llm = _sources(model, value, tools)
-    direct = adirect_stream(target, value, kwargs)
-    if direct is not None:
-        return direct
-    if llm is not None:
-        return aobserved_llm_stream(llm, value, unbind(target, kwargs)[1])
-    return target.astream(value, **kwargs)
+        observed = aobserved_llm_stream if asynchronous else observed_llm_stream
+        return observed(llm, value, unbind(target, kwargs)[1])
+    return target.astream(value, **kwargs) if asynchronous else target.stream(value, **kwargs)
 
 
 def _server_url(model: Any) -> str:
@@ -161,7 +153,7 @@ def _drive(run: Run, model: Any, value: Any, tools: list | None, kwargs: dict) -
         _install_hook(model)
         run._start()
         if not run._cancel_requested.is_set():
-            stream = _open_stream(model, value, tools, kwargs)
+            stream = _open(model, value, tools, kwargs, asynchronous=False)
             for chunk in stream:
                 started = True
                 run._feed(chunk)
@@ -258,7 +250,7 @@ async def astream_run(
 
     async def consume() -> None:
         nonlocal started, stream
-        stream = _open_astream(model, messages_or_prompt, tools, kwargs)
+        stream = _open(model, messages_or_prompt, tools, kwargs, asynchronous=True)
         async for chunk in stream:
             started = True
             run._feed(chunk)
