@@ -143,3 +143,17 @@ def test_ensure_running_starts_the_embedded_server_when_none_answers():
         timeout=120,
     ).stdout.split()
     assert out[0].startswith("http://127.0.0.1:") and out[1:] == ["True", "True"]
+
+
+def test_without_the_embedded_extra_the_error_says_what_to_install(monkeypatch):
+    import pytest
+
+    from localllm_nb.embedded import process
+
+    monkeypatch.setattr(process, "EXTRA_MODULES", ("starlette", "no_such_module_for_this_test"))
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{process.free_port()}")  # nothing answers
+    with pytest.raises(process.ServerStartError) as caught:
+        process.ensure_running()
+    message = str(caught.value)
+    assert "missing: no_such_module_for_this_test" in message and "starlette" not in message
+    assert "pip install 'localllm-nb[embedded]'" in message and "OLLAMA_HOST" in message

