@@ -187,3 +187,22 @@ def test_async_paths(spec, direct_run, server_url):
     assert direct.content == direct_run.content and set(direct.server) == set(direct_run.server)
     assert observed.content and recorder.events == ["llm_start", "end"]
     assert observed.server["eval_count"] == observed.stats.tokens
+
+
+def test_what_cannot_generate_is_refused_up_front(server_url):
+    from localllm_nb import SpecError, build_embeddings
+
+    embeddings = ModelSpec(model="all-minilm", kind="embeddings", base_url=server_url)
+    with pytest.raises(SpecError, match="embed_documents"):
+        start_run(embeddings, "Hi")
+    with pytest.raises(TypeError, match="OllamaEmbeddings embeds text"):
+        stream_run(build_embeddings(embeddings), "Hi")
+    with pytest.raises(TypeError, match="not dict"):
+        stream_run({"model": CHAT}, "Hi")
+
+
+def test_no_messages_only_loads_the_model(spec):
+    # Ollama's answer to an empty message list is a 'load' line with no text.
+    run = stream_run(build_chat(spec), [])
+    assert run.status == "done" and run.done_reason == "load"
+    assert run.content == "" and run.timeline == []

@@ -86,11 +86,12 @@ def _final_figures(response: Any) -> dict[str, Any]:
     return figures
 
 
-def _chat_parts(response: Any) -> ChunkParts | None:
+def _chat_parts(response: Any) -> ChunkParts:
     message = response.message
     content = message.content or ""
     if response.done and response.done_reason == "load" and not content.strip():
-        return None  # the model was only loaded; LangChain skips this line too
+        # Empty messages only load the model: no text, but the run says why it ended.
+        return ChunkParts(metadata=_final_figures(response))
     parts = ChunkParts(content=content, thinking=message.thinking or "")
     if message.tool_calls:
         from langchain_ollama.chat_models import _get_tool_calls_from_response
@@ -139,18 +140,14 @@ def _read(responses: Iterator[Any], parse: Any) -> Iterator[ChunkParts]:
     # Closing this generator closes ollama-python's, which closes the HTTP response.
     with contextlib.closing(responses):
         for response in responses:
-            parts = parse(response)
-            if parts is not None:
-                yield parts
+            yield parse(response)
 
 
 async def _aread(request: Any, parse: Any) -> AsyncIterator[ChunkParts]:
     responses = await request
     try:
         async for response in responses:
-            parts = parse(response)
-            if parts is not None:
-                yield parts
+            yield parse(response)
     finally:
         with contextlib.suppress(Exception):
             await responses.aclose()

@@ -124,14 +124,34 @@ def _model_name(model: Any) -> str:
     return type(model).__name__
 
 
+def _check_generates(model: Any) -> None:
+    if hasattr(model, "embed_documents"):
+        raise TypeError(
+            f"{type(model).__name__} embeds text, it does not generate: call "
+            "embed_documents(texts) or embed_query(text) on it, or run a chat model"
+        )
+    if not hasattr(model, "stream"):
+        raise TypeError(
+            "stream_run needs a LangChain chat model or LLM (or a ModelSpec), "
+            f"not {type(model).__name__}"
+        )
+
+
 def _prepare(model: Any, value: Any, on_event: Callable[[RunEvent], None] | None) -> tuple:
     from ..spec import ModelSpec
 
     spec = None
     if isinstance(model, ModelSpec):
         from ..backends import build
+        from ..errors import SpecError
 
+        if model.kind == "embeddings":
+            raise SpecError(
+                "kind='embeddings': an embeddings model does not generate text; embed with "
+                "build_embeddings(spec).embed_documents(texts), or run a kind='chat' spec"
+            )
         spec, model = model, build(model)
+    _check_generates(_unwrap(model))
     run = Run(model_name=_model_name(_unwrap(model)), spec=spec, prompt=value)
     if spec is None:
         with contextlib.suppress(Exception):  # a description is a bonus, not a must
