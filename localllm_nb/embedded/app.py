@@ -234,9 +234,7 @@ async def generate(http: HttpRequest) -> Response:
     except TemplateError as exc:
         raise ApiError(400, str(exc)) from None
     tokens = [int(t) for t in context] + engine.tokenize(text, add_bos=not context)
-    if len(tokens) > opts.num_ctx - 1:
-        # Keep the most recent tokens, as Ollama truncates an over-long prompt.
-        tokens = tokens[-(opts.num_ctx - min(opts.predict_limit(), opts.num_ctx // 4)) :]
+    tokens = gen.keep_recent(tokens, opts)
     return await _respond(server, http, req, engine, tokens, stream, keep_alive)
 
 

@@ -63,18 +63,30 @@ def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bo
         req.steer, req.grammar = None, answer
 
 
+def prompt_budget(opts: Options) -> int:
+    """How many prompt tokens leave room for an answer: the context less a quarter of
+    it, or less num_predict when that is smaller."""
+    return max(1, opts.num_ctx - min(opts.predict_limit(), opts.num_ctx // 4))
+
+
+def keep_recent(tokens: list[int], opts: Options) -> list[int]:
+    """An over-long prompt keeps its most recent tokens, as Ollama truncates one."""
+    budget = prompt_budget(opts)
+    return tokens if len(tokens) <= budget else tokens[-budget:]
+
+
 def fit_messages(engine, entry: ModelEntry, messages: list[dict], opts: Options, **ctx):
     """Render the chat prompt; if it overflows the context, drop the oldest non-system
-    messages (always keeping the last) as Ollama does. Returns the prompt tokens."""
-    reserve = min(opts.predict_limit(), opts.num_ctx // 4)
-    budget = max(1, opts.num_ctx - reserve)
+    messages (always keeping the last) as Ollama does, and if the last alone is still
+    too long, keep the prompt's most recent tokens. Returns the prompt tokens."""
+    budget = prompt_budget(opts)
     start = 0
     last = max(0, len(messages) - 1)
     while True:
         kept = [m for m in messages[:start] if m.get("role") == "system"] + messages[start:]
         tokens = engine.tokenize(render_chat(entry.template, kept, **ctx))
         if len(tokens) <= budget or start >= last:
-            return tokens
+            return keep_recent(tokens, opts)
         start += 1
         while start < last and messages[start].get("role") == "system":
             start += 1
