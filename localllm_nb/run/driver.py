@@ -19,8 +19,10 @@ from typing import Any
 from .direct import adirect_stream, direct_stream, unbind
 from .observed_llm import aobserved_llm_stream, observed_llm_stream
 from .record import Run, RunEvent
+from .workers import Workers
 
 _local = threading.local()  # the Run the current worker thread is streaming
+_workers = Workers()
 
 
 def _capture_socket(response: Any) -> None:
@@ -199,7 +201,7 @@ def start_run(
     on_event: Callable[[RunEvent], None] | None = None,
     **kwargs: Any,
 ) -> Run:
-    """Start a generation in a background thread and return its live `Run` at once.
+    """Start a generation in a background worker thread; return its live `Run` at once.
 
     `model` is a LangChain chat model or LLM (or a ModelSpec, built here); chat models
     take a string or a list of messages, LLMs a prompt string. `tools` are bound with
@@ -207,13 +209,7 @@ def start_run(
     `reasoning=True`, `stop=[...]`). `on_event` subscribes before the first event.
     """
     model, run = _prepare(model, messages_or_prompt, on_event)
-    thread = threading.Thread(
-        target=_drive,
-        args=(run, model, messages_or_prompt, tools, kwargs),
-        name=f"localllm-run-{run.id}",
-        daemon=True,
-    )
-    thread.start()
+    _workers.submit(_drive, run, model, messages_or_prompt, tools, kwargs)
     return run
 
 
