@@ -9,7 +9,7 @@ import time
 
 PROMPT = "Write a long story about a brave dragon who learns to cook."
 TOKENS = 128
-ROUNDS = 7
+ROUNDS = 15
 
 
 def _direct(llm, tokens: list[int]) -> tuple[float, float, int]:
@@ -77,10 +77,16 @@ def run() -> dict:
         )
         tokens = llm.tokenize(prompt.encode(), add_bos=True, special=True)
         direct, served = [], []
-        for _ in range(ROUNDS):
-            direct.append(_direct(llm, tokens))
-            client.generate(model="smollm2", prompt=other, raw=True, options={"num_predict": 1})
-            served.append(_served(client, "smollm2", prompt))
+        for i in range(ROUNDS):
+            # Alternate which side goes first, so neither always runs on a warmer machine.
+            if i % 2:
+                client.generate(model="smollm2", prompt=other, raw=True, options={"num_predict": 1})
+                served.append(_served(client, "smollm2", prompt))
+                direct.append(_direct(llm, tokens))
+            else:
+                direct.append(_direct(llm, tokens))
+                client.generate(model="smollm2", prompt=other, raw=True, options={"num_predict": 1})
+                served.append(_served(client, "smollm2", prompt))
         rss_mb = psutil.Process(server.process.pid).memory_info().rss / 2**20
     finally:
         server.stop()
