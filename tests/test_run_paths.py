@@ -206,3 +206,18 @@ def test_no_messages_only_loads_the_model(spec):
     run = stream_run(build_chat(spec), [])
     assert run.status == "done" and run.done_reason == "load"
     assert run.content == "" and run.timeline == []
+
+
+def test_a_subclass_streams_its_own_way(spec):
+    from langchain_ollama import ChatOllama
+
+    class Shouting(ChatOllama):
+        def _stream(self, *args, **kwargs):
+            for chunk in super()._stream(*args, **kwargs):
+                chunk.message.content = chunk.message.content.upper()
+                yield chunk
+
+    shouting = Shouting(**spec.to_kwargs())
+    assert direct_stream(shouting, PROMPT, {}) is None
+    run = stream_run(shouting, PROMPT)
+    assert run.content and run.content == run.content.upper()

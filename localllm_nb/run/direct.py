@@ -46,7 +46,7 @@ def _plain(model: Any, kwargs: dict) -> tuple[Any, dict] | None:
     from langchain_ollama import ChatOllama, OllamaLLM
 
     model, merged = unbind(model, kwargs)
-    if not isinstance(model, ChatOllama | OllamaLLM):
+    if type(model) not in (ChatOllama, OllamaLLM):  # a subclass may stream its own way
         return None
     if any(key in merged for key in ("config", "callbacks")) or _observed(model):
         return None
