@@ -37,9 +37,9 @@ def _blocks(content: list, parts: ChunkParts) -> None:
 
 def split_chunk(chunk: Any) -> ChunkParts:
     """Content, thinking, tool calls and metadata of a chunk, str or LangChain object."""
-    parts = ChunkParts()
-    if isinstance(chunk, ChunkParts):
+    if isinstance(chunk, ChunkParts):  # already split (the direct Ollama path)
         return chunk
+    parts = ChunkParts()
     if isinstance(chunk, str):
         parts.content = chunk
         return parts

@@ -153,13 +153,14 @@ def _prepare(model: Any, value: Any, on_event: Callable[[RunEvent], None] | None
                 "build_embeddings(spec).embed_documents(texts), or run a kind='chat' spec"
             )
         spec, model = model, build(model)
-    _check_generates(_unwrap(model))
-    run = Run(model_name=_model_name(_unwrap(model)), spec=spec, prompt=value)
+    inner = _unwrap(model)
+    _check_generates(inner)
+    run = Run(model_name=_model_name(inner), spec=spec, prompt=value)
     if spec is None:
         with contextlib.suppress(Exception):  # a description is a bonus, not a must
             from ..backends import spec_from_model
 
-            run.spec = spec_from_model(_unwrap(model))
+            run.spec = spec_from_model(inner)
     if on_event is not None:
         run.subscribe(on_event)
     return model, run
