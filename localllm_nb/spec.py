@@ -9,6 +9,8 @@ the same model as Python source, and run histories store it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
@@ -128,24 +130,18 @@ class ModelSpec(BaseModel):
 
     # Errors come out as SpecError with our wording, whichever way a spec is made.
     def __init__(self, **data: Any) -> None:
-        try:
+        with _spec_errors():
             super().__init__(**data)
-        except ValidationError as exc:
-            raise SpecError(_describe(exc)) from None
 
     @classmethod
     def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> ModelSpec:
-        try:
+        with _spec_errors():
             return super().model_validate(obj, *args, **kwargs)
-        except ValidationError as exc:
-            raise SpecError(_describe(exc)) from None
 
     @classmethod
     def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> ModelSpec:
-        try:
+        with _spec_errors():
             return super().model_validate_json(json_data, *args, **kwargs)
-        except ValidationError as exc:
-            raise SpecError(_describe(exc)) from None
 
     @field_validator("model")
     @classmethod
@@ -264,6 +260,14 @@ def _redact_mapping(value: Any) -> Any:
     if isinstance(value, list):
         return [_redact_mapping(v) for v in value]
     return value
+
+
+@contextmanager
+def _spec_errors() -> Iterator[None]:
+    try:
+        yield
+    except ValidationError as exc:
+        raise SpecError(_describe(exc)) from None
 
 
 def _describe(exc: ValidationError) -> str:
