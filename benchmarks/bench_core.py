@@ -110,7 +110,7 @@ def client_overhead(url: str) -> dict:
 
 
 def embedding_math() -> dict:
-    from localllm_nb.embed import cosine_similarity, pca_2d
+    from localllm_nb.vectors import cosine_similarity, pca_2d
 
     x = np.random.default_rng(0).standard_normal((5000, 384)).astype(np.float32)
     best = float("inf")

@@ -6,6 +6,8 @@ classes, so notebooks can catch them by kind and the message says what to do nex
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -13,8 +15,38 @@ class LocalLLMError(Exception):
     """Base class of the toolkit's errors."""
 
 
+class SpecProblem(NamedTuple):
+    """One invalid field: where it is, what was given, what is allowed, and the message a
+    form shows beside the field's control."""
+
+    field: str
+    value: Any
+    allowed: str
+    message: str
+
+
 class SpecError(LocalLLMError, ValueError):
-    """A ModelSpec field has a value the backend does not accept."""
+    """A ModelSpec field has a value the backend does not accept.
+
+    `problems` lists one `SpecProblem` per invalid field (empty when the message is not
+    about a field), so an editor can put each message beside its control.
+    """
+
+    def __init__(self, message: str, problems: Sequence[SpecProblem] = ()):
+        super().__init__(message)
+        self.problems = list(problems)
+
+
+class ServerStartError(LocalLLMError, RuntimeError):
+    """The embedded server could not be started (a missing extra, a port, a crash)."""
+
+
+class MissingModelFiles(LocalLLMError, RuntimeError):
+    """The files of a bundled model are not installed; the message says how to get them."""
+
+
+class UnsupportedGGUF(LocalLLMError, ValueError):
+    """A GGUF file the MLX converter cannot read (architecture or quantisation)."""
 
 
 class ServerUnavailableError(LocalLLMError, ConnectionError):

@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from ._spec_rules import FIELD_RULES, MLX_RULES, check_value
-from .errors import SpecError
+from .errors import SpecError, SpecProblem
+from .fields import FIELD_RULES, MLX_RULES, MODEL_FIELD, SpecField, check_value, mlx_fields
 
 Backend = Literal["ollama", "mlx"]
 Kind = Literal["chat", "llm", "embeddings"]
@@ -161,32 +162,22 @@ class ModelSpec(BaseModel):
     def _fits_target(self) -> ModelSpec:
         target = (self.backend, self.kind)
         if target not in FIELDS_BY_TARGET:
-            raise ValueError(
+            kinds = ", ".join(k for b, k in FIELDS_BY_TARGET if b == self.backend)
+            _field_error(
+                "kind",
                 f"kind={self.kind!r} is not available for backend={self.backend!r}; "
-                f"allowed kinds: {', '.join(k for b, k in FIELDS_BY_TARGET if b == self.backend)}"
+                f"allowed kinds: {kinds}",
             )
         allowed = FIELDS_BY_TARGET[target]
         for name in self.set_params():
             if name not in allowed:
-                raise ValueError(
+                _field_error(
+                    name,
                     f"{name} is not a parameter of {TARGET_CLASS[target]} "
-                    f"(backend={self.backend!r}, kind={self.kind!r}); allowed: {', '.join(allowed)}"
+                    f"(backend={self.backend!r}, kind={self.kind!r}); allowed: {', '.join(allowed)}",
                 )
-        if self.kind == "llm" and isinstance(self.reasoning, str):
-            raise ValueError(
-                f"reasoning={self.reasoning!r}: OllamaLLM accepts only True, False or None; "
-                "effort levels ('low', 'medium', 'high') are for ChatOllama (kind='chat')"
-            )
-        if self.kind == "llm" and isinstance(self.format, dict):
-            raise ValueError(
-                "format: OllamaLLM accepts only '' or 'json'; a JSON schema is for "
-                "ChatOllama (kind='chat')"
-            )
-        if self.kind == "embeddings" and isinstance(self.keep_alive, str):
-            raise ValueError(
-                f"keep_alive={self.keep_alive!r}: OllamaEmbeddings takes whole seconds "
-                "(an int), not a duration string"
-            )
+        for name, message in _kind_conflicts(self.kind, self.set_params()):
+            _field_error(name, message)
         return self
 
     # --- views -----------------------------------------------------------------------
@@ -240,15 +231,159 @@ class ModelSpec(BaseModel):
         return self.model_copy(update=changes) if changes else self
 
     def replace(self, **changes: Any) -> ModelSpec:
-        """A validated copy with `changes` applied (None unsets a parameter)."""
+        """A validated copy with `changes` applied (None unsets a parameter).
+
+        Names may be dotted, as `fields()` names MLX settings:
+        `spec.replace(**{"pipeline_kwargs.temp": 0.5})`.
+        """
         data = self.model_dump(exclude_none=True)
-        data.update(changes)
+        for name, value in changes.items():
+            head, _, key = name.partition(".")
+            if key:
+                inner = {**(data.get(head) or {}), key: value}
+                data[head] = {k: v for k, v in inner.items() if v is not None} or None
+            else:
+                data[name] = value
         return ModelSpec.model_validate({k: v for k, v in data.items() if v is not None})
+
+    def get(self, name: str) -> Any:
+        """A field's value by name, dotted names included ('pipeline_kwargs.temp')."""
+        head, _, key = name.partition(".")
+        value = getattr(self, head)
+        return getattr(value, key) if key and value is not None else (None if key else value)
 
     @classmethod
     def fields_for(cls, backend: str = "ollama", kind: str = "chat") -> tuple[str, ...]:
-        """The parameter names a (backend, kind) accepts, for editors such as widgets."""
+        """The parameter names a (backend, kind) accepts (top-level names)."""
         return FIELDS_BY_TARGET[(backend, kind)]
+
+    @classmethod
+    def fields(
+        cls,
+        backend: str = "ollama",
+        kind: str = "chat",
+        server_defaults: dict[str, Any] | None = None,
+    ) -> tuple[SpecField, ...]:
+        """Every field that applies to `backend` and `kind`, as editors read them: name,
+        type, bounds, choices, documented default, help, group (`fields.GROUPS`).
+
+        `server_defaults` (e.g. `ModelInfo.parameters` from `list_models()`) fills each
+        field's `server_default`: what that server does when the field is unset.
+
+        >>> [f.name for f in ModelSpec.fields("mlx", "llm")][:3]
+        ['model', 'pipeline_kwargs.temp', 'pipeline_kwargs.top_p']
+        """
+        if (backend, kind) not in FIELDS_BY_TARGET:
+            raise SpecError(f"no fields for backend={backend!r}, kind={kind!r}")
+        names = FIELDS_BY_TARGET[(backend, kind)]
+        out = [MODEL_FIELD, *(rule for rule in FIELD_RULES.values() if rule.name in names)]
+        if "pipeline_kwargs" in names:
+            out.extend(mlx_fields())
+        defaults = server_defaults or {}
+        return tuple(
+            f.with_server_default(defaults[f.name]) if f.name in defaults else f for f in out
+        )
+
+    def retarget(self, backend: str | None = None, kind: str | None = None) -> Retargeted:
+        """This spec for another backend and/or kind: what applies is kept, equivalent MLX
+        and Ollama settings are carried across (temperature <-> temp, num_predict <->
+        max_tokens, ...), the rest is dropped and listed in `dropped`.
+
+        >>> new = ModelSpec(model="m", temperature=0.2, mirostat=1).retarget(backend="mlx")
+        >>> new.spec.pipeline_kwargs.temp, new.dropped
+        (0.2, {'mirostat': 1})
+        """
+        backend = backend or self.backend
+        kind = kind or self.kind
+        if (backend, kind) not in FIELDS_BY_TARGET:
+            raise SpecError(
+                f"kind={kind!r} is not available for backend={backend!r}",
+                [SpecProblem("kind", kind, "chat, llm or embeddings (mlx: chat, llm)", "")],
+            )
+        return _retarget(self, backend, kind)
+
+
+class Retargeted(NamedTuple):
+    """`ModelSpec.retarget`'s answer: the new spec and the settings it could not keep."""
+
+    spec: ModelSpec
+    dropped: dict[str, Any]
+
+
+# Ollama option -> MLX pipeline_kwargs key with the same meaning.
+_TO_MLX = {
+    "temperature": "temp",
+    "top_p": "top_p",
+    "num_predict": "max_tokens",
+    "repeat_penalty": "repetition_penalty",
+    "repeat_last_n": "repetition_context_size",
+}
+
+
+def _retarget(spec: ModelSpec, backend: str, kind: str) -> Retargeted:
+    allowed = FIELDS_BY_TARGET[(backend, kind)]
+    # New name -> (original name, value): what is dropped is reported as the user set it.
+    params = {name: (name, value) for name, value in spec.set_params().items()}
+    if spec.backend == "mlx" and backend == "ollama":
+        back = {v: k for k, v in _TO_MLX.items()}
+        for key, value in (params.pop("pipeline_kwargs", (None, {}))[1] or {}).items():
+            params[back.get(key, f"pipeline_kwargs.{key}")] = (f"pipeline_kwargs.{key}", value)
+    elif spec.backend == "ollama" and backend == "mlx":
+        params = {
+            f"pipeline_kwargs.{_TO_MLX[k]}" if k in _TO_MLX else k: v for k, v in params.items()
+        }
+    keep: dict[str, Any] = {}
+    dropped: dict[str, Any] = {}
+    for name, (original, value) in params.items():
+        head, _, key = name.partition(".")
+        rule = MLX_RULES.get(key) if key else FIELD_RULES.get(name)
+        try:
+            if head not in allowed or rule is None:
+                raise ValueError(name)
+            keep[name] = check_value(name, value, rule)
+        except ValueError:  # no equivalent, or none for this value (num_predict=-1)
+            dropped[original] = value
+    for name, _ in _kind_conflicts(kind, keep):
+        dropped[params[name][0]] = keep.pop(name)
+    base = ModelSpec(backend=backend, kind=kind, model=spec.model)
+    return Retargeted(base.replace(**keep) if keep else base, dropped)
+
+
+def _kind_conflicts(kind: str, values: dict[str, Any]) -> list[tuple[str, str]]:
+    """Values a field accepts in general but not for this kind: (field, message)."""
+    out = []
+    reasoning, fmt, keep_alive = (values.get(k) for k in ("reasoning", "format", "keep_alive"))
+    if kind == "llm" and isinstance(reasoning, str):
+        out.append(
+            (
+                "reasoning",
+                f"reasoning={reasoning!r}: OllamaLLM accepts only True, False or None; "
+                "effort levels ('low', 'medium', 'high') are for ChatOllama (kind='chat')",
+            )
+        )
+    if kind == "llm" and isinstance(fmt, dict):
+        out.append(
+            (
+                "format",
+                "format: OllamaLLM accepts only '' or 'json'; a JSON schema is for "
+                "ChatOllama (kind='chat')",
+            )
+        )
+    if kind == "embeddings" and isinstance(keep_alive, str):
+        out.append(
+            (
+                "keep_alive",
+                f"keep_alive={keep_alive!r}: OllamaEmbeddings takes whole seconds "
+                "(an int), not a duration string",
+            )
+        )
+    return out
+
+
+def _field_error(name: str, message: str) -> None:
+    # A custom error type keeps the field's name, which a model-level check cannot put
+    # in the error's location.
+    raise PydanticCustomError("spec_field", "{message}", {"field": name, "message": message})
 
 
 def _redact_mapping(value: Any) -> Any:
@@ -267,24 +402,55 @@ def _spec_errors() -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        raise SpecError(_describe(exc)) from None
+        inner = _inner_spec_error(exc)
+        if inner is not None:
+            raise inner from None
+        problems = _problems(exc)
+        raise SpecError(
+            "Invalid ModelSpec: " + "; ".join(p.message for p in problems), problems
+        ) from None
 
 
-def _describe(exc: ValidationError) -> str:
-    """One line per problem: field, value given, what is allowed."""
-    lines = []
+def _inner_spec_error(exc: ValidationError) -> SpecError | None:
+    """The SpecError an overridden `__init__` raised inside pydantic's own validation
+    (model_validate runs through `__init__`), so it is not wrapped a second time."""
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
-        # Union members add their type names to the location; keep the field path only.
-        loc = re.sub(r"\.(bool|int|str|float|dict\[.*|list\[.*|literal\[.*|function-.*)$", "", loc)
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field; ModelSpec forbids fields the references do not document"
-        given = f" (got {err['input']!r})" if err["type"] != "value_error" else ""
-        rule = FIELD_RULES.get(loc.split(".")[0])
-        hint = f"; allowed: {rule.allowed}" if rule and err["type"] != "value_error" else ""
+        inner = (err.get("ctx") or {}).get("error")
+        if isinstance(inner, SpecError):
+            return inner
+    return None
+
+
+def _problems(exc: ValidationError) -> list[SpecProblem]:
+    """One SpecProblem per invalid field: field, value given, what is allowed, message."""
+    problems: dict[str, SpecProblem] = {}
+    for err in exc.errors(include_url=False):
+        ctx = err.get("ctx") or {}
+        if err["type"] == "spec_field":
+            loc, given = ctx["field"], None
+            msg, allowed = ctx["message"], ""
+        else:
+            loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int))
+            # Union members add their type names to the location; keep the field path only.
+            loc = re.sub(
+                r"\.(bool|int|str|float|dict\[.*|list\[.*|literal\[.*|function-.*)$", "", loc
+            )
+            given = err["input"]
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field; ModelSpec forbids fields the references do not document"
+            rule = _rule_for(loc)
+            allowed = rule.allowed if rule else ""
+            if err["type"] != "value_error":
+                msg += f" (got {given!r})" + (f"; allowed: {allowed}" if allowed else "")
         where = f"{loc}: " if loc else ""
-        lines.append(f"{where}{msg}{given}{hint}")
-    # Union types repeat one problem per member; say each once.
-    unique = list(dict.fromkeys(lines))
-    return "Invalid ModelSpec: " + "; ".join(unique)
+        # Union types repeat one problem per member; say each field once.
+        problems.setdefault(loc, SpecProblem(loc, given, allowed, where + msg))
+    return list(problems.values())
+
+
+def _rule_for(loc: str) -> SpecField | None:
+    head, _, key = loc.partition(".")
+    if head == "pipeline_kwargs" and key:
+        return MLX_RULES.get(key)
+    return FIELD_RULES.get(head)

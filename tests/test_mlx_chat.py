@@ -99,3 +99,21 @@ def test_thread_bridge_stops_the_worker_when_left_early():
 
     asyncio.run(main())
     assert closed.wait(5)
+
+
+def test_tracing_parameters_like_other_chat_models():
+    """LangChain's `_get_ls_params`, which its standard unit tests check."""
+    from localllm_nb.backends.mlx import ChatMLX, MLXPipeline
+
+    llm = MLXPipeline(model_id="smollm2:135m", pipeline_kwargs={"temp": 0.2, "max_tokens": 5})
+    assert llm._get_ls_params(stop=["x"]) == {
+        "ls_provider": "mlx",
+        "ls_model_name": "smollm2:135m",
+        "ls_model_type": "llm",
+        "ls_temperature": 0.2,
+        "ls_max_tokens": 5,
+        "ls_stop": ["x"],
+    }
+    params = ChatMLX(llm=llm)._get_ls_params(temp=0.7)
+    assert params["ls_model_type"] == "chat" and params["ls_temperature"] == 0.7
+    assert params["ls_model_name"] == "smollm2:135m" and "ls_stop" not in params

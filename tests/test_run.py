@@ -317,6 +317,8 @@ def test_interrupting_the_kernel_cancels_the_run_and_keeps_its_text(server_url):
     status, tokens, chars = result[1], int(result[2]), int(result[3])
     assert status == "cancelled" and tokens > 0 and chars > 0, output
     assert waited < 5.0  # the interrupt is handled at once, not after 2,000 tokens
-    # The server let go of the abandoned generation: a new answer starts at once.
+    # The server let go of the abandoned generation: a new answer does not queue behind
+    # its 2,000 tokens (measured in the server's own pace, not in seconds).
     chat = build_chat(ModelSpec(model=CHAT, base_url=server_url, **FAST))
-    assert stream_run(chat, "Hi").stats.ttft_s < 5.0
+    after = stream_run(chat, "Hi").stats
+    assert after.ttft_s < 100 / after.server_tps

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import UnsupportedGGUF
+
 # Bump when the directory layout changes, so cached conversions are redone.
 CONVERTER_VERSION = 1
 
@@ -93,10 +95,6 @@ For each function call, return a json object with function name and arguments wi
 <|im_start|>assistant
 {% endif -%}
 """
-
-
-class UnsupportedGGUF(ValueError):
-    """The GGUF file uses an architecture or tokenizer this converter does not handle."""
 
 
 def _scalar(value: Any) -> Any:

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ..embedded.registry import SMOLLM2_GGUF
+from .._wheels import SMOLLM2_GGUF
 from ._gguf_mlx import CONVERTER_VERSION
 
 # Names that mean "the bundled model" to `MLXPipeline.from_model_id` and `build_mlx_chat`,

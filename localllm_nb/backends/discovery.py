@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._host import base_url as _normalise
+from ..fields import parse_parameters
+from ._client import ollama_client, translate_error
 
 _CACHE_SECONDS = 5.0
 _cache: dict[str, tuple[float, list[ModelInfo]]] = {}
@@ -20,7 +22,8 @@ class ModelInfo:
     """One model on a server: identity, size, details and capabilities.
 
     `capabilities` is what `/api/show` reports: 'completion', 'tools', 'thinking',
-    'embedding', 'insert', 'vision'.
+    'embedding', 'insert', 'vision'. `parameters` are the server's defaults for this
+    model; `ModelSpec.fields(..., server_defaults=info.parameters)` shows them.
     """
 
     name: str
@@ -35,6 +38,8 @@ class ModelInfo:
     context_length: int | None = None
     embedding_length: int | None = None
     families: tuple[str, ...] = field(default=())
+    parameters: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    """The server's defaults for this model (`/api/show` parameters), e.g. num_ctx."""
 
     def supports(self, capability: str) -> bool:
         """True when the server lists `capability` for this model."""
@@ -55,8 +60,10 @@ def _info_from(entry: Any, show: Any | None) -> ModelInfo:
     details = getattr(entry, "details", None)
     caps: tuple[str, ...] = ()
     ctx = emb = None
+    params: dict[str, Any] = {}
     if show is not None:
         caps = tuple(show.capabilities or ())
+        params = parse_parameters(show.parameters or "")
         details = show.details or details
         info = show.modelinfo or {}
         arch = info.get("general.architecture", "")
@@ -76,6 +83,7 @@ def _info_from(entry: Any, show: Any | None) -> ModelInfo:
         capabilities=caps,
         context_length=int(ctx) if isinstance(ctx, (int, float)) else None,
         embedding_length=int(emb) if isinstance(emb, (int, float)) else None,
+        parameters=params,
     )
 
 
@@ -91,8 +99,6 @@ def list_models(
     every redraw; `refresh=True` asks the server again. Raises
     `ServerUnavailableError` when nothing answers.
     """
-    from .ollama import ollama_client, translate_error
-
     url = _normalise(base_url)
     key = url + "|" + json.dumps(client_kwargs or {}, sort_keys=True, default=str)
     now = time.monotonic()
@@ -126,11 +132,3 @@ def clear_model_cache() -> None:
     """Forget cached listings (after a pull or delete)."""
     with _cache_lock:
         _cache.clear()
-
-
-def model_names(base_url: str | None = None, client_kwargs: dict | None = None) -> list[str]:
-    """Names only, [] when the server cannot be asked (used in error messages)."""
-    try:
-        return [m.name for m in list_models(base_url, client_kwargs=client_kwargs)]
-    except Exception:
-        return []

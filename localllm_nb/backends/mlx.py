@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, BaseLLM, LanguageModelInput
+from langchain_core.language_models.base import LangSmithParams
 from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import (
     AIMessage,
@@ -77,6 +78,23 @@ def _settings(defaults: dict | None, kwargs: dict[str, Any]) -> GenerationSettin
     return GenerationSettings.from_kwargs(
         defaults, kwargs.get("model_kwargs"), kwargs.get("pipeline_kwargs"), direct
     )
+
+
+def _ls_params(
+    pipeline: MLXPipeline, model_type: str, stop: list | None, kwargs: dict
+) -> LangSmithParams:
+    settings = _settings(pipeline.pipeline_kwargs, kwargs)
+    params = LangSmithParams(
+        ls_provider="mlx",
+        ls_model_name=pipeline.model_id,
+        ls_model_type=model_type,
+        ls_temperature=settings.temp,
+    )
+    if settings.max_tokens > 0:
+        params["ls_max_tokens"] = settings.max_tokens
+    if stop:
+        params["ls_stop"] = stop
+    return params
 
 
 class MLXPipeline(BaseLLM):
@@ -158,6 +176,10 @@ class MLXPipeline(BaseLLM):
     @property
     def _llm_type(self) -> str:
         return "mlx_pipeline"
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """LangChain's tracing parameters, as other models report them."""
+        return _ls_params(self, "llm", stop, kwargs)
 
     def stream_pieces(
         self,
@@ -259,6 +281,10 @@ class ChatMLX(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"llm": self.llm._identifying_params}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        """LangChain's tracing parameters, as other chat models report them."""
+        return _ls_params(self.llm, "chat", stop, kwargs)
 
     def _to_chat_prompt(
         self,

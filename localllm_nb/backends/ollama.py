@@ -1,34 +1,18 @@
-"""The Ollama backend: ChatOllama / OllamaLLM / OllamaEmbeddings from a spec, and the
-translation of ollama-python's and httpx's exceptions into the toolkit's errors."""
+"""The Ollama backend: ChatOllama / OllamaLLM / OllamaEmbeddings from a spec, and a spec
+read back from such an object."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .._host import base_url as _normalise
-from ..errors import (
-    LocalLLMError,
-    ModelNotFoundError,
-    ServerDiedError,
-    ServerError,
-    ServerUnavailableError,
-    SpecError,
-)
+from ..errors import LocalLLMError, ModelNotFoundError, ServerError, SpecError
 from ..spec import FIELDS_BY_TARGET, ModelSpec
+from ._client import ollama_client, server_url, translate_error
+from .discovery import list_models
+
+__all__ = ["build_ollama", "check_model", "ollama_client", "server_url", "spec_from_ollama"]
 
 _CLASSES = {"chat": "ChatOllama", "llm": "OllamaLLM", "embeddings": "OllamaEmbeddings"}
-
-
-def ollama_client(url: str, client_kwargs: dict | None = None) -> Any:
-    """An ollama-python `Client` for `url` (userinfo and headers as langchain passes them)."""
-    from ollama import Client
-
-    return Client(host=url, **(client_kwargs or {}))
-
-
-def server_url(model_or_spec: Any) -> str:
-    """The base URL a model or spec talks to (OLLAMA_HOST when it names none)."""
-    return _normalise(getattr(model_or_spec, "base_url", None))
 
 
 def build_ollama(spec: ModelSpec) -> Any:
@@ -52,8 +36,6 @@ def build_ollama(spec: ModelSpec) -> Any:
 
 def check_model(spec: ModelSpec) -> None:
     """Raise ServerUnavailableError / ModelNotFoundError unless the spec's model is served."""
-    from .discovery import list_models
-
     url = server_url(spec)
     names = [m.name for m in list_models(url, client_kwargs=spec.client_kwargs, refresh=True)]
     if not _name_in(spec.model, names):
@@ -66,57 +48,6 @@ def _name_in(model: str, names: list[str]) -> bool:
         return n if ":" in n.rsplit("/", 1)[-1] else n + ":latest"
 
     return norm(model) in {norm(n) for n in names}
-
-
-def translate_error(
-    exc: BaseException, url: str, model: str | None = None, *, streaming_started: bool = False
-) -> BaseException:
-    """Map one exception from ollama-python/httpx to a toolkit error (or return it as is).
-
-    ollama-python raises the builtin ConnectionError from non-streaming calls but a raw
-    `httpx.ConnectError` from streaming ones (everything ChatOllama does): both mean no
-    server answers. A transport error once bytes have arrived means the server died.
-    """
-    import httpx
-    import ollama
-
-    if isinstance(exc, LocalLLMError):
-        return exc
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) or (
-        isinstance(exc, ConnectionError) and "Failed to connect" in str(exc)
-    ):
-        return ServerUnavailableError(url)
-    if isinstance(
-        exc,
-        (
-            httpx.RemoteProtocolError,
-            httpx.ReadError,
-            httpx.WriteError,
-            ConnectionResetError,
-            BrokenPipeError,
-        ),
-    ):
-        if streaming_started or isinstance(exc, httpx.RemoteProtocolError):
-            return ServerDiedError(url, type(exc).__name__)
-        return ServerUnavailableError(url)
-    if isinstance(exc, ollama.ResponseError):
-        text = str(exc.error)
-        if exc.status_code == 404 and "not found" in text and model:
-            from .discovery import model_names
-
-            return ModelNotFoundError(model, url, model_names(url))
-        if exc.status_code == -1 and not text:
-            return ServerDiedError(url, "empty error line")
-        return ServerError(text, url, exc.status_code)
-    # langchain-ollama's validate_model_on_init wraps both cases in ValueError text.
-    text = str(exc)
-    if "Failed to connect to Ollama" in text:
-        return ServerUnavailableError(url)
-    if model and "not found in Ollama" in text:
-        from .discovery import model_names
-
-        return ModelNotFoundError(model, url, model_names(url))
-    return exc
 
 
 def spec_from_ollama(model: Any) -> ModelSpec:

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .manager import expires_at_iso
+from .options import server_defaults
 from .protocol import ApiError, field, ndjson, parse_body
 from .registry import MissingModelFiles, ModelNotFound
 
@@ -98,9 +99,10 @@ async def show(http: HttpRequest) -> Response:
         info = await asyncio.to_thread(_gguf_info, server, entry)
     except MissingModelFiles as exc:
         raise ApiError(500, str(exc)) from None
+    shown = {**(server_defaults() if entry.kind == "chat" else {}), **entry.parameters}
     params = "\n".join(
         f"{k:<30} {v!r}".replace("'", '"')
-        for k, vals in entry.parameters.items()
+        for k, vals in shown.items()
         for v in (vals if isinstance(vals, list) else [vals])
     )
     modelfile = (

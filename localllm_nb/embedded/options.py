@@ -77,6 +77,15 @@ class Options:
         return self.num_predict if self.num_predict >= 0 else DEFAULT_PREDICT_CAP
 
 
+def server_defaults() -> dict:
+    """What this server does with options a request leaves unset, for `/api/show`'s
+    `parameters` (clients show them as "server default"): Ollama's sampling defaults,
+    plus the context size and the generation cap that differ from Ollama's."""
+    base = Options()
+    names = ("num_ctx", "temperature", "top_k", "top_p", "repeat_penalty", "repeat_last_n")
+    return {"num_predict": DEFAULT_PREDICT_CAP, **{k: getattr(base, k) for k in names}}
+
+
 def _check(key: str, value):
     kind = OPTION_TYPES[key]
     if kind == _INT:

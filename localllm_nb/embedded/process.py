@@ -14,11 +14,7 @@ import time
 from dataclasses import dataclass
 
 from .._host import base_url, is_ollama
-
-
-class ServerStartError(RuntimeError):
-    """The embedded server did not come up."""
-
+from ..errors import ServerStartError
 
 # What the `embedded` extra installs, by import name.
 EXTRA_MODULES = ("llama_cpp", "starlette", "uvicorn", "jinja2", "tokenizers", "safetensors")

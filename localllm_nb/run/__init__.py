@@ -2,10 +2,11 @@
 
 `stream_run` blocks until the end, `start_run` streams in a background thread (so a
 notebook stays responsive and can cancel), `astream_run` is the asyncio form. No
-widget code here: views subscribe to a `Run` and draw what it records.
+widget code here: views `watch` a `Run` in coalesced frames and draw what it records.
 """
 
 from .driver import astream_run, start_run, stream_run
+from .frames import RunFrame
 from .history import RunHistory, run_record
 from .record import Run, RunEvent
 from .stats import RunStats, TimelinePoint, compute_stats, rate_series, server_figures
@@ -13,6 +14,7 @@ from .stats import RunStats, TimelinePoint, compute_stats, rate_series, server_f
 __all__ = [
     "Run",
     "RunEvent",
+    "RunFrame",
     "RunHistory",
     "RunStats",
     "TimelinePoint",

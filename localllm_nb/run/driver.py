@@ -101,7 +101,7 @@ def _server_url(model: Any) -> str:
     inner = _unwrap(model)
     if "ollama" not in type(inner).__module__:
         return ""
-    from ..backends.ollama import server_url
+    from ..backends._client import server_url
 
     return server_url(inner)
 
@@ -110,7 +110,7 @@ def _translate(exc: BaseException, model: Any, run: Run, started: bool) -> BaseE
     url = _server_url(model)
     if not url:
         return exc
-    from ..backends.ollama import translate_error
+    from ..backends._client import translate_error
 
     return translate_error(exc, url, run.model_name, streaming_started=started)
 
@@ -140,11 +140,11 @@ def _check_generates(model: Any) -> None:
 
 
 def _prepare(model: Any, value: Any, on_event: Callable[[RunEvent], None] | None) -> tuple:
+    """(model or spec, run). A spec is checked here but built on the worker, so a slow
+    build (an MLX load, `validate_model_on_init`) never holds up the caller."""
     from ..spec import ModelSpec
 
-    spec = None
     if isinstance(model, ModelSpec):
-        from ..backends import build
         from ..errors import SpecError
 
         if model.kind == "embeddings":
@@ -152,11 +152,11 @@ def _prepare(model: Any, value: Any, on_event: Callable[[RunEvent], None] | None
                 "kind='embeddings': an embeddings model does not generate text; embed with "
                 "build_embeddings(spec).embed_documents(texts), or run a kind='chat' spec"
             )
-        spec, model = model, build(model)
-    inner = _unwrap(model)
-    _check_generates(inner)
-    run = Run(model_name=_model_name(inner), spec=spec, prompt=value)
-    if spec is None:
+        run = Run(model_name=model.model, spec=model, prompt=value)
+    else:
+        inner = _unwrap(model)
+        _check_generates(inner)
+        run = Run(model_name=_model_name(inner), prompt=value)
         with contextlib.suppress(Exception):  # a description is a bonus, not a must
             from ..backends import spec_from_model
 
@@ -166,16 +166,32 @@ def _prepare(model: Any, value: Any, on_event: Callable[[RunEvent], None] | None
     return model, run
 
 
+def _built(model: Any, run: Run) -> Any:
+    """The LangChain model to stream: `model` itself, or built from a spec (on the
+    worker, while the run is pending)."""
+    from ..spec import ModelSpec
+
+    if not isinstance(model, ModelSpec):
+        return model
+    from ..backends import build
+
+    built = build(model)
+    _check_generates(_unwrap(built))
+    run.model_name = _model_name(_unwrap(built))
+    return built
+
+
 def _drive(run: Run, model: Any, value: Any, tools: list | None, kwargs: dict) -> None:
-    """Worker body: stream into `run` until the end, an error or a cancel."""
+    """Worker body: build the model if needed, then stream into `run` until the end, an
+    error or a cancel."""
     _local.run = run
     stream = None
     started = False
     error: BaseException | None = None
     try:
+        model = _built(model, run)
         _install_hook(model)
-        run._start()
-        if not run._cancel_requested.is_set():
+        if run._start() and not run._cancel_requested.is_set():
             stream = _open(model, value, tools, kwargs, asynchronous=False)
             for chunk in stream:
                 started = True
@@ -264,6 +280,11 @@ async def astream_run(
     started = False
     error: BaseException | None = None
     stream = None
+    try:
+        model = await asyncio.to_thread(_built, model, run)
+    except Exception as exc:
+        run._finish(exc)
+        model = None
 
     async def consume() -> None:
         nonlocal started, stream
@@ -274,7 +295,10 @@ async def astream_run(
             if run._cancel_requested.is_set():
                 break
 
-    run._start()
+    if run.done or not run._start():
+        if raise_errors and run.error is not None:
+            raise run.error
+        return run
     task = asyncio.ensure_future(consume())
     with run._lock:
         run._task_cancel = lambda: loop.call_soon_threadsafe(task.cancel)

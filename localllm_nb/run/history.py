@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+import logging
+import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .record import Run
+
+log = logging.getLogger(__name__)
 
 # RunStats fields that get a CSV column of their own.
 STAT_COLUMNS = (
@@ -85,19 +89,53 @@ def run_record(run: Run) -> dict[str, Any]:
         "thinking": run.thinking,
         "tool_calls": run.tool_calls,
         "error": f"{type(run.error).__name__}: {run.error}" if run.error else None,
+        "observer_errors": run.observer_errors,
     }
 
 
 class RunHistory:
-    """Runs in the order they were added; `to_json(path)` / `to_csv(path)` save them."""
+    """Runs in the order they were added; `to_json(path)` / `to_csv(path)` save them.
+
+    `observe(callback)` lets a view follow it: `callback("added", run)` when a run is
+    added, `callback("finished", run)` when a run added unfinished ends.
+    """
 
     def __init__(self, runs: list[Run] | None = None):
         self._runs: list[Run] = list(runs or [])
+        self._observers: list[Callable[[str, Run], None]] = []
 
     def add(self, run: Run) -> Run:
         """Append `run` (finished or not; it is read when saving) and return it."""
         self._runs.append(run)
+        self._notify("added", run)
+        if not run.done:
+            once = threading.Lock()
+
+            def ended(event) -> None:
+                if event.type == "end" and once.acquire(blocking=False):
+                    self._notify("finished", run)
+
+            run.subscribe(ended)
         return run
+
+    def observe(self, callback: Callable[[str, Run], None]) -> Callable[[], None]:
+        """Call `callback(change, run)` on 'added' and 'finished'; returns an unsubscribe
+        function. A failing observer is logged and kept on the run's observer errors."""
+        self._observers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._observers:
+                self._observers.remove(callback)
+
+        return unsubscribe
+
+    def _notify(self, change: str, run: Run) -> None:
+        for callback in list(self._observers):
+            try:
+                callback(change, run)
+            except Exception as exc:
+                run.callback_errors.append(exc)
+                log.exception("history observer %r failed", callback)
 
     def __len__(self) -> int:
         return len(self._runs)

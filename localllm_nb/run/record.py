@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .chunks import split_chunk
+from .frames import FrameFeed, RunFrame
 from .stats import RunStats, TimelinePoint, compute_stats
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Run:
         self._t_end: float | None = None
         self._tokens = 0
         self._subscribers: list[Callable[[RunEvent], None]] = []
+        self._ended = False  # set with the final status, under _lock
         self._finished = threading.Event()
         self._cancel_requested = threading.Event()
         self._lock = threading.Lock()
@@ -112,10 +114,17 @@ class Run:
         end = self._t_end if self._t_end is not None else time.perf_counter()
         return end - self._t0
 
+    @property
+    def observer_errors(self) -> list[str]:
+        """Errors raised by observers (subscribers, frame callbacks), as 'Type: message'.
+        They never stop the run; they are kept here and in the final frame."""
+        return [f"{type(e).__name__}: {e}" for e in list(self.callback_errors)]
+
     def __repr__(self) -> str:
+        extra = f", observer_errors={len(self.callback_errors)}" if self.callback_errors else ""
         return (
             f"Run(id={self.id}, model={self.model_name!r}, status={self.status!r}, "
-            f"tokens={self._tokens}, done_reason={self.done_reason!r})"
+            f"tokens={self._tokens}, done_reason={self.done_reason!r}{extra})"
         )
 
     # --- observing and control -----------------------------------------------------
@@ -132,10 +141,41 @@ class Run:
 
         return unsubscribe
 
+    def watch(
+        self, callback: Callable[[RunFrame], None], every: float = 0.05
+    ) -> Callable[[], None]:
+        """Call `callback(frame)` with coalesced `RunFrame`s: what is new since the last
+        frame, at most one every `every` seconds, and a final frame with the outcome.
+
+        The first frame comes at once and holds everything so far, so a view that
+        starts watching mid-run (or after the end) misses nothing. Frames come from the
+        worker thread (or a timer thread for a trailing piece). Returns an unsubscribe
+        function.
+        """
+        if every < 0:
+            raise ValueError(f"every must be >= 0 seconds, got {every}")
+        feed = FrameFeed(self, callback, every)
+        with self._lock:
+            ended = self._ended
+            if not ended:
+                self._subscribers.append(feed.on_event)
+        feed.flush(final=ended)
+
+        def unsubscribe() -> None:
+            feed.close()
+            if feed.on_event in self._subscribers:
+                self._subscribers.remove(feed.on_event)
+
+        return unsubscribe
+
     def cancel(self) -> None:
         """Stop generating (from any thread). The connection is shut so the server stops
-        too; partial text and stats stay on the run, which ends as 'cancelled'."""
+        too; partial text and stats stay on the run, which ends as 'cancelled'. A run
+        still pending (its model being built) ends at once."""
         self._cancel_requested.set()
+        if self.status == PENDING:
+            self._finish(None)
+            return
         with self._lock:
             sock = self._socket if not self.done else None
             task_cancel = self._task_cancel
@@ -158,19 +198,24 @@ class Run:
 
     # --- feeding (worker side) -----------------------------------------------------
 
-    def _emit(self, event: RunEvent) -> None:
-        for callback in list(self._subscribers):
+    def _emit(self, event: RunEvent, subscribers: list | None = None) -> None:
+        for callback in list(self._subscribers) if subscribers is None else subscribers:
             try:
                 callback(event)
             except Exception as exc:  # an observer bug must not kill the generation
                 self.callback_errors.append(exc)
                 log.exception("run %s: observer %r failed", self.id, callback)
 
-    def _start(self) -> None:
-        self.started_at = time.time()
-        self._t0 = time.perf_counter()
-        self.status = RUNNING
+    def _start(self) -> bool:
+        """Mark the run running; False when it already ended (cancelled while pending)."""
+        with self._lock:
+            if self._ended:
+                return False
+            self.started_at = time.time()
+            self._t0 = time.perf_counter()
+            self.status = RUNNING
         self._emit(RunEvent("start", self))
+        return True
 
     def _feed(self, chunk: Any) -> None:
         """Record one chunk: text, thinking, tool calls, timeline point, metadata."""
@@ -198,6 +243,10 @@ class Run:
 
     def _finish(self, error: BaseException | None = None) -> None:
         with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+            subscribers = list(self._subscribers)
             self._t_end = time.perf_counter()
             self._socket = None
             self._task_cancel = None
@@ -209,5 +258,6 @@ class Run:
             else:
                 self.status = DONE
         # Observers see the final state before waiters wake, so a waiter reads their work.
-        self._emit(RunEvent("end", self, t=self._t_end - self._t0))
+        end = RunEvent("end", self, t=self._t_end - self._t0 if self._t0 else 0.0)
+        self._emit(end, subscribers)
         self._finished.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from localllm_nb.embed import cosine_similarity, normalize, pca_2d, top_k
+from localllm_nb.vectors import cosine_similarity, normalize, pca_2d, top_k
 
 
 def test_cosine_similarity_known_values():

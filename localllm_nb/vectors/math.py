@@ -51,33 +51,46 @@ def cosine_similarity(a: Any, b: Any | None = None) -> np.ndarray:
     return np.clip(sim, -1.0, 1.0, out=sim)
 
 
-def pca_2d(vectors: Any) -> np.ndarray:
-    """Project rows onto their first two principal components, shape (n, 2).
+def pca_fit(vectors: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The mean and the first two principal axes of the rows: (mean (dim,), axes (dim, 2)).
 
-    Uses the dim x dim covariance's eigenvectors, which for n >> dim (5,000 x 384)
-    is much cheaper than an SVD of the data. Signs are fixed so that each column's
-    largest coordinate is positive, making the picture stable between calls.
+    `(x - mean) @ axes` projects any vector of the same space, so a query lands on the
+    same map as the points it is compared with. Uses the dim x dim covariance's
+    eigenvectors, much cheaper than an SVD for n >> dim (5,000 x 384). Signs are fixed so
+    that each axis's largest projected coordinate is positive, making the picture stable
+    between calls.
     """
     arr = _matrix(vectors)
     n, dim = arr.shape
-    out = np.zeros((n, 2), dtype=arr.dtype)
+    mean = arr.mean(axis=0)
+    axes = np.zeros((dim, 2), dtype=arr.dtype)
     if n < 2:
-        return out
-    centered = arr - arr.mean(axis=0)
+        return mean, axes
+    centered = arr - mean
     if n < dim:
-        # Few points: the n x n Gram matrix is the small one.
-        u, s, _ = np.linalg.svd(centered, full_matrices=False)
-        comps = u[:, :2] * s[:2]
+        # Few points: the SVD of the small n x dim data is the cheap one.
+        _, _, vt = np.linalg.svd(centered, full_matrices=False)
+        found = vt[:2].T
     else:
-        cov = centered.T @ centered
-        _, vecs = np.linalg.eigh(cov)
-        comps = centered @ vecs[:, ::-1][:, :2]
+        _, vecs = np.linalg.eigh(centered.T @ centered)
+        found = vecs[:, ::-1][:, :2]
+    comps = centered @ found
     # Eigenvector signs are arbitrary; make each column's largest value positive.
     idx = np.argmax(np.abs(comps), axis=0)
     signs = np.sign(comps[idx, range(comps.shape[1])])
-    comps = comps * np.where(signs == 0, 1, signs)
-    out[:, : comps.shape[1]] = comps
-    return out
+    axes[:, : found.shape[1]] = found * np.where(signs == 0, 1, signs)
+    return mean, axes
+
+
+def pca_2d(vectors: Any) -> np.ndarray:
+    """Project rows onto their first two principal components, shape (n, 2).
+
+    >>> [round(float(x), 1) + 0.0 for x in pca_2d([[0, 0], [2, 0], [4, 0.1]])[:, 0]]
+    [-2.0, 0.0, 2.0]
+    """
+    arr = _matrix(vectors)
+    mean, axes = pca_fit(arr)
+    return (arr - mean) @ axes
 
 
 def top_k(query: Any, vectors: Any, k: int = 5) -> list[tuple[int, float]]:

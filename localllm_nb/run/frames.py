@@ -1,0 +1,143 @@
+"""Coalesced frames of a run, for views: what is new since the last frame, at most one
+frame every `every` seconds, and always a final one.
+
+A view that redraws per token pays a message per token (WIDGETS.md: about 620 bytes of
+Jupyter envelope each), so views follow frames instead. Each subscriber keeps its own
+offsets into the run's append-only records: a subscriber that joins late gets
+everything so far in its first frame, and no piece is sent twice or skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .stats import TimelinePoint
+
+if TYPE_CHECKING:
+    from .record import Run, RunEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunFrame:
+    """What changed in a run since the subscriber's previous frame.
+
+    `content`, `thinking`, `points` (timeline) and `tool_calls` hold only what is new;
+    `seq` counts this subscriber's frames from 1; `final` is True on the last frame,
+    which carries the outcome (`status`, `done_reason`, `error`, `observer_errors`).
+    """
+
+    run_id: int
+    seq: int
+    status: str
+    t: float
+    content: str = ""
+    thinking: str = ""
+    points: tuple[TimelinePoint, ...] = ()
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    final: bool = False
+    done_reason: str | None = None
+    error: str | None = None
+    observer_errors: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """True when the frame carries no new output (a status change only)."""
+        return not (self.content or self.thinking or self.points or self.tool_calls)
+
+
+class FrameFeed:
+    """One subscriber's frames: offsets into the run, throttle, a timer for the tail."""
+
+    def __init__(self, run: Run, callback: Callable[[RunFrame], None], every: float):
+        self.run = run
+        self.callback = callback
+        self.every = every
+        self._offsets = [0, 0, 0, 0]  # content pieces, thinking pieces, points, tool calls
+        self._seq = 0
+        self._status = ""
+        self._last = float("-inf")
+        self._timer: threading.Timer | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def on_event(self, event: RunEvent) -> None:
+        """Run subscriber: flush on start and end, otherwise at most once per `every`."""
+        if event.type == "end":
+            self.flush(final=True)
+        elif event.type == "start" or time.monotonic() - self._last >= self.every:
+            self.flush()
+        elif self._timer is None:
+            # Something new is waiting: make sure it goes out even if no event follows.
+            wait = max(0.0, self.every - (time.monotonic() - self._last))
+            self._timer = threading.Timer(wait, self.flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def flush(self, final: bool = False) -> None:
+        """Send what is new (and the outcome, when `final`)."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            frame = self._next(final)
+            if frame is None:
+                return
+            self._closed = final
+            self._last = time.monotonic()
+            try:
+                self.callback(frame)
+            except Exception as exc:  # a view's bug must not stop the run
+                self.run.callback_errors.append(exc)
+                log.exception("run %s: frame subscriber %r failed", self.run.id, self.callback)
+
+    def close(self) -> None:
+        """Stop sending frames (unsubscribe)."""
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _next(self, final: bool) -> RunFrame | None:
+        run = self.run
+        sources = (run._content, run._thinking, run.timeline, run.tool_calls)
+        ends = [len(s) for s in sources]
+        new = [s[a:b] for s, a, b in zip(sources, self._offsets, ends, strict=False)]
+        status = run.status
+        if not final and not any(new) and status == self._status:
+            return None  # nothing to say
+        self._offsets = ends
+        self._status = status
+        self._seq += 1
+        frame = RunFrame(
+            run_id=run.id,
+            seq=self._seq,
+            status=status,
+            t=run.elapsed(),
+            content="".join(new[0]),
+            thinking="".join(new[1]),
+            points=tuple(new[2]),
+            tool_calls=tuple(new[3]),
+            final=final,
+        )
+        if not final:
+            return frame
+        return RunFrame(
+            **{
+                **frame.__dict__,
+                "done_reason": run.done_reason,
+                "error": str(run.error) if run.error is not None else None,
+                "observer_errors": tuple(
+                    f"{type(e).__name__}: {e}" for e in list(run.callback_errors)
+                ),
+            }
+        )

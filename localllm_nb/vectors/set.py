@@ -1,0 +1,259 @@
+"""`EmbeddingSet`: texts with their vectors, embedded once, in batches, with progress.
+
+The explorer widget is a view of this object: similarity, the 2-D map and neighbour
+lists all come from here, and neighbours are always ranked in the original space (the
+map only places points; distances on it mislead).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .math import cosine_similarity, normalize, pca_fit
+
+DEFAULT_MODEL = "all-minilm"
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Neighbor:
+    """One nearest neighbour: its index in the set, text, label and cosine similarity."""
+
+    index: int
+    text: str
+    score: float
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Where a query text lands: its vector, its point on the set's 2-D map, neighbours."""
+
+    text: str
+    vector: np.ndarray
+    point: tuple[float, float]
+    neighbors: list[Neighbor]
+
+
+class EmbeddingSet:
+    """Texts and their embeddings, with similarity, a 2-D projection and neighbours.
+
+    `model` is a ModelSpec (kind 'embeddings'), a model name ('all-minilm', the
+    default), or any LangChain `Embeddings` object. Texts are embedded `batch_size` at
+    a time; `on_progress(done, total)` is called after each batch. `add()` embeds only
+    texts the set has not seen. Server failures raise the toolkit's typed errors.
+
+    >>> s = EmbeddingSet.from_vectors(["a", "b", "c"], [[1, 0], [0.9, 0.1], [0, 1]])
+    >>> [(n.text, round(n.score, 2)) for n in s.neighbors("a", k=1)]
+    [('b', 0.99)]
+    """
+
+    def __init__(
+        self,
+        texts: Iterable[str] = (),
+        model: Any = DEFAULT_MODEL,
+        *,
+        labels: Sequence[Any] | None = None,
+        batch_size: int = 32,
+        on_progress: Progress | None = None,
+    ):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.batch_size = batch_size
+        self.on_progress = on_progress
+        self._embedder: Any = None
+        self._texts: list[str] = []
+        self._labels: list[str | None] = []
+        self._rows: list[np.ndarray] = []
+        self._cache: dict[str, np.ndarray] = {}
+        self._derived: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.add(texts, labels=labels)
+
+    @classmethod
+    def from_vectors(
+        cls,
+        texts: Sequence[str],
+        vectors: Any,
+        model: Any = None,
+        *,
+        labels: Sequence[Any] | None = None,
+    ) -> EmbeddingSet:
+        """A set from vectors computed elsewhere (`model` embeds later additions)."""
+        arr = np.asarray(vectors, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[0] != len(texts):
+            raise ValueError(f"need one vector per text: {len(texts)} texts, shape {arr.shape}")
+        out = cls(model=model)
+        out._append(list(texts), list(arr), _labels(labels, len(texts)))
+        out._cache.update(zip(out._texts, out._rows, strict=False))
+        return out
+
+    # --- contents -----------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    def __repr__(self) -> str:
+        return f"EmbeddingSet({len(self)} texts, dim={self.dim}, model={self._model_name()!r})"
+
+    @property
+    def texts(self) -> list[str]:
+        """The texts, in the order they were added."""
+        return list(self._texts)
+
+    @property
+    def labels(self) -> list[str | None]:
+        """One label per text (None where none was given)."""
+        return list(self._labels)
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The embeddings as an (n, dim) float32 array."""
+        return self._memo("vectors", lambda: np.array(self._rows, dtype=np.float32))
+
+    @property
+    def dim(self) -> int:
+        """Vector length (0 while the set is empty)."""
+        return int(self._rows[0].shape[0]) if self._rows else 0
+
+    def add(self, texts: Iterable[str], labels: Sequence[Any] | None = None) -> list[int]:
+        """Append texts (embedding only those not seen before); returns their indices."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f"texts must be strings, got {type(text).__name__}: {text!r}")
+        labels_ = _labels(labels, len(texts))
+        with self._lock:
+            new = list(dict.fromkeys(t for t in texts if t not in self._cache))
+            self._embed_into_cache(new)
+            start = len(self._texts)
+            self._append(texts, [self._cache[t] for t in texts], labels_)
+        return list(range(start, start + len(texts)))
+
+    # --- answers ------------------------------------------------------------------
+
+    def similarity(self) -> np.ndarray:
+        """(n, n) cosine similarity of every text with every other."""
+        return self._memo("similarity", lambda: cosine_similarity(self.vectors))
+
+    def projection(self) -> np.ndarray:
+        """(n, 2) coordinates on the first two principal components."""
+        mean, axes = self._pca()
+        return self._memo("projection", lambda: (self.vectors - mean) @ axes)
+
+    def project(self, vectors: Any) -> np.ndarray:
+        """Place other vectors on this set's map (same axes as `projection()`)."""
+        mean, axes = self._pca()
+        return (np.atleast_2d(np.asarray(vectors, dtype=np.float32)) - mean) @ axes
+
+    def neighbors(self, item: int | str, k: int = 5) -> list[Neighbor]:
+        """The `k` texts most similar to text `item` (an index or a text of the set),
+        by cosine similarity in the original space, best first, itself excluded."""
+        index = self.index(item)
+        sims = self.similarity()[index].copy()
+        sims[index] = -np.inf
+        return self._ranked(sims, k)
+
+    def query(self, text: str, k: int = 5) -> QueryResult:
+        """Embed `text` (not added to the set) and find its place and neighbours."""
+        if not self._rows:
+            raise ValueError("the set is empty: add texts before querying it")
+        vector = np.asarray(self._embed_query(text), dtype=np.float32)
+        sims = (normalize(self.vectors) @ normalize(vector)[0]).astype(np.float64)
+        point = self.project(vector)[0]
+        return QueryResult(text, vector, (float(point[0]), float(point[1])), self._ranked(sims, k))
+
+    def index(self, item: int | str) -> int:
+        """The index of `item` (an index, checked, or a text of the set)."""
+        if isinstance(item, str):
+            try:
+                return self._texts.index(item)
+            except ValueError:
+                raise KeyError(f"{item!r} is not a text of this set") from None
+        if not -len(self) <= item < len(self):
+            raise IndexError(f"index {item} out of range for {len(self)} texts")
+        return item % len(self)
+
+    # --- internals ----------------------------------------------------------------
+
+    def _ranked(self, sims: np.ndarray, k: int) -> list[Neighbor]:
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        order = np.argsort(-sims, kind="stable")[: min(k, len(self))]
+        return [
+            Neighbor(int(i), self._texts[i], float(sims[i]), self._labels[i])
+            for i in order
+            if np.isfinite(sims[i])
+        ]
+
+    def _pca(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._memo("pca", lambda: pca_fit(self.vectors))
+
+    def _memo(self, key: str, make: Callable[[], Any]) -> Any:
+        value = self._derived.get(key)
+        if value is None:
+            value = self._derived[key] = make()
+        return value
+
+    def _append(self, texts: list[str], rows: list[np.ndarray], labels: list) -> None:
+        if rows and self._rows and rows[0].shape != self._rows[0].shape:
+            raise ValueError(f"vectors of length {rows[0].shape[0]} do not fit dim={self.dim}")
+        self._texts += texts
+        self._rows += rows
+        self._labels += labels
+        self._derived.clear()
+
+    def _embed_into_cache(self, texts: list[str]) -> None:
+        total = len(texts)
+        for start in range(0, total, self.batch_size):
+            batch = texts[start : start + self.batch_size]
+            vectors = self._call("embed_documents", batch)
+            for text, vector in zip(batch, vectors, strict=False):
+                self._cache[text] = np.asarray(vector, dtype=np.float32)
+            if self.on_progress is not None:
+                self.on_progress(min(start + len(batch), total), total)
+
+    def _embed_query(self, text: str) -> list[float]:
+        return self._call("embed_query", text)
+
+    def _call(self, method: str, arg: Any) -> Any:
+        embedder = self._get_embedder()
+        try:
+            return getattr(embedder, method)(arg)
+        except Exception as exc:
+            from ..backends._client import server_url, translate_error
+
+            if "ollama" not in type(embedder).__module__:
+                raise
+            raise translate_error(exc, server_url(embedder), self._model_name()) from exc
+
+    def _get_embedder(self) -> Any:
+        if self._embedder is None:
+            if self.model is None:
+                raise ValueError("this set has no model to embed new texts with")
+            if hasattr(self.model, "embed_documents"):
+                self._embedder = self.model
+            else:
+                from ..backends import build_embeddings
+
+                self._embedder = build_embeddings(self.model)
+        return self._embedder
+
+    def _model_name(self) -> str:
+        model = self.model
+        return str(getattr(model, "model", model) or "")
+
+
+def _labels(labels: Sequence[Any] | None, n: int) -> list[str | None]:
+    if labels is None:
+        return [None] * n
+    labels = list(labels)
+    if len(labels) != n:
+        raise ValueError(f"need one label per text: {n} texts, {len(labels)} labels")
+    return [None if label is None else str(label) for label in labels]
