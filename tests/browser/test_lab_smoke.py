@@ -53,17 +53,21 @@ probe
 
 
 def smoke_notebook() -> nbformat.NotebookNode:
-    """A slider, the probe widget, and a cell that reports the probe's kernel-side state."""
+    """A slider, the probe widget, and a cell that reports what the kernel sees (the probe, OLLAMA_HOST)."""
     return new_notebook(
         cells=[
             new_code_cell("import ipywidgets\nipywidgets.IntSlider(value=7, description='seven')"),
             new_code_cell(PROBE),
-            new_code_cell("print(f'kernel sees clicks={probe.clicks} state={probe.state}')"),
+            new_code_cell(
+                "import os\n"
+                "print(f'kernel sees clicks={probe.clicks} state={probe.state}')\n"
+                "print('OLLAMA_HOST=' + os.environ['OLLAMA_HOST'])"
+            ),
         ]
     )
 
 
-def test_widgets_round_trip_save_and_export(jupyterlab, lab_page, tmp_path):
+def test_widgets_round_trip_save_and_export(jupyterlab, lab_page, server_url, tmp_path):
     name = jupyterlab.add_notebook(smoke_notebook(), "smoke.ipynb")
     lab_page.open(name)
     lab_page.run_all()
@@ -92,7 +96,9 @@ def test_widgets_round_trip_save_and_export(jupyterlab, lab_page, tmp_path):
     slider_out, probe_out, report_out = (cell.outputs for cell in saved.cells)
     assert "application/vnd.jupyter.widget-view+json" in slider_out[0].data
     assert "application/vnd.jupyter.widget-view+json" in probe_out[0].data
-    assert report_out[0].text == "kernel sees clicks=1 state=clicked-1\n"
+    # Kernels started by JupyterLab use this session's embedded server.
+    report = "".join(output.text for output in report_out)
+    assert report == f"kernel sees clicks=1 state=clicked-1\nOLLAMA_HOST={server_url}\n"
 
     html = jupyterlab.nbconvert_html(name, tmp_path).read_text()
     assert "kernel sees clicks=1 state=clicked-1" in html
