@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from .errors import safe_url
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
@@ -40,6 +44,37 @@ def base_url(host: str | None = None) -> str:
         userinfo = split.username + (f":{split.password}" if split.password else "") + "@"
     path = split.path.rstrip("/")
     return f"{scheme}://{userinfo}{hostname}:{port}{path}"
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """Whether an Ollama-compatible server answers at `url`, and which kind it is."""
+
+    url: str
+    answering: bool
+    kind: str = ""  # "embedded" (localllm_nb's backend) | "ollama" | "" (nothing answers)
+    version: str = ""
+
+    def describe(self) -> str:
+        """One line for people, e.g. 'Ollama 0.12.3 at http://127.0.0.1:11434'."""
+        if not self.answering:
+            return f"No server answers at {safe_url(self.url)}"
+        name = "embedded backend" if self.kind == "embedded" else "Ollama"
+        return f"{name} {self.version} at {safe_url(self.url)}".replace("  ", " ")
+
+
+def server_status(host: str | None = None, timeout: float = 1.0) -> ServerStatus:
+    """Ask `/api/version` at `host` (default OLLAMA_HOST) what answers there."""
+    url = base_url(host)
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/api/version", timeout=timeout) as resp:
+            body = json.loads(resp.read(4096) or b"{}")
+    except (urllib.error.URLError, OSError, ValueError):
+        return ServerStatus(url, False)
+    if not isinstance(body, dict) or "version" not in body:
+        return ServerStatus(url, False)
+    kind = "embedded" if "localllm_nb" in str(body.get("server", "")) else "ollama"
+    return ServerStatus(url, True, kind, str(body.get("version", "")))
 
 
 def is_ollama(url: str, timeout: float = 0.5) -> bool:

@@ -147,7 +147,9 @@ async def root(_: HttpRequest) -> Response:
 
 
 async def version(_: HttpRequest) -> Response:
-    return JSONResponse({"version": OLLAMA_VERSION})
+    # `server` is an extension (clients ignore unknown keys): it lets a client tell the
+    # embedded backend from a real Ollama.
+    return JSONResponse({"version": OLLAMA_VERSION, "server": "localllm_nb embedded"})
 
 
 async def chat(http: HttpRequest) -> Response:

@@ -157,6 +157,7 @@ def _prepare(model: Any, value: Any, on_event: Callable[[RunEvent], None] | None
         inner = _unwrap(model)
         _check_generates(inner)
         run = Run(model_name=_model_name(inner), prompt=value)
+        run.model = model
         with contextlib.suppress(Exception):  # a description is a bonus, not a must
             from ..backends import spec_from_model
 
@@ -178,6 +179,7 @@ def _built(model: Any, run: Run) -> Any:
     built = build(model)
     _check_generates(_unwrap(built))
     run.model_name = _model_name(_unwrap(built))
+    run.model = built
     return built
 
 

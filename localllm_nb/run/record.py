@@ -53,6 +53,7 @@ class Run:
         self.model_name = model_name
         self.spec = spec
         self.prompt = prompt
+        self.model: Any = None  # the LangChain model that runs (set once it is built)
         self.status = PENDING
         self.started_at: float | None = None  # epoch seconds
         self.error: BaseException | None = None

@@ -1,0 +1,97 @@
+"""Static snapshots of a finished run, for saved notebooks: plain HTML and a PNG chart.
+
+A saved notebook reopened without a kernel, converted by nbconvert, or shown on GitHub
+cannot draw a live widget; these outputs travel in the same display and show instead.
+Pure functions of a `Run`, so they are tested without a kernel.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from typing import Any
+
+_STATUS = {"done": "done", "cancelled": "stopped", "error": "error"}
+
+
+def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
+    """The stats strip as (label, value) rows, the same labels the live view shows.
+
+    >>> stats_rows({"ttft_s": 0.25, "client_tps": 80.0, "server_tps": 82.5, "tokens": 12,
+    ...             "prompt_tps": None, "load_s": None, "done_reason": "stop"})[:2]
+    [('TTFT', '0.25 s'), ('tokens/s', '80.0 (server 82.5)')]
+    """
+
+    def num(key: str, digits: int, unit: str = "") -> str:
+        value = stats.get(key)
+        return "-" if value is None else f"{value:.{digits}f}{unit}"
+
+    rows = [
+        ("TTFT", num("ttft_s", 2, " s")),
+        ("tokens/s", f"{num('client_tps', 1)} (server {num('server_tps', 1)})"),
+        ("prompt tok/s", num("prompt_tps", 1)),
+        ("tokens", str(stats.get("tokens", "-"))),
+        ("load", num("load_s", 2, " s")),
+        ("done", str(stats.get("done_reason") or "-")),
+    ]
+    if stats.get("peak_memory_gb") is not None:
+        rows.append(("peak memory", num("peak_memory_gb", 2, " GB")))
+    return rows
+
+
+def view_stats(run: Any) -> dict[str, Any]:
+    """The figures a view shows for `run`: RunStats plus the done reason."""
+    return {**run.stats.to_dict(), "done_reason": run.done_reason}
+
+
+def snapshot_html(run: Any, error: str = "") -> str:
+    """The run as self-contained HTML: answer, thinking (collapsed), tool calls, error,
+    stats table. Everything the model wrote is escaped."""
+    status = _STATUS.get(run.status, run.status)
+    parts = [
+        '<div class="llnb-snapshot" style="border:1px solid #ddd;border-radius:6px;'
+        'padding:8px 10px;font-family:system-ui,sans-serif;font-size:13px">',
+        f"<div><b>{html.escape(run.model_name)}</b> · {html.escape(status)}</div>",
+    ]
+    if run.thinking:
+        thinking_tokens = run.stats.thinking_tokens
+        parts.append(
+            f"<details><summary>Thinking ({thinking_tokens} tokens)</summary>"
+            f'<div style="white-space:pre-wrap;color:#555">{html.escape(run.thinking)}</div>'
+            "</details>"
+        )
+    for call in run.tool_calls:
+        args = json.dumps(call.get("args") or {}, ensure_ascii=False)
+        parts.append(
+            f"<div>🔧 <b>{html.escape(str(call.get('name')))}</b> "
+            f"<code>{html.escape(args)}</code></div>"
+        )
+    if run.content:
+        parts.append(f'<div style="white-space:pre-wrap">{html.escape(run.content)}</div>')
+    if error:
+        parts.append(f'<div role="alert" style="color:#b71c1c">{html.escape(error)}</div>')
+    cells = "".join(
+        f"<tr><th style='text-align:left;padding-right:12px'>{k}</th><td>{html.escape(v)}</td></tr>"
+        for k, v in stats_rows(view_stats(run))
+    )
+    parts.append(f"<table>{cells}</table></div>")
+    return "".join(parts)
+
+
+def snapshot_png(run: Any) -> bytes | None:
+    """The final token-rate chart as PNG bytes (None when the run produced no tokens)."""
+    if len(run.timeline) < 2:
+        return None
+    from ..plots import render_png, token_rate_figure
+
+    return render_png(token_rate_figure(run))
+
+
+def snapshot_bundle(run: Any, error: str = "") -> dict[str, Any]:
+    """`text/html` and, when there is a chart, base64 `image/png`, for a display bundle."""
+    bundle: dict[str, Any] = {"text/html": snapshot_html(run, error)}
+    png = snapshot_png(run)
+    if png is not None:
+        bundle["image/png"] = base64.b64encode(png).decode("ascii")
+    return bundle

@@ -1,0 +1,336 @@
+"""StreamView: one generation (or a chat) streamed live, with Stop, chart and stats.
+
+Generation runs on a worker thread, so the cell ends at once and the Stop button is
+handled while tokens flow (a cell that loops itself blocks widget events). The view
+follows the run in coalesced frames (`Run.watch`): each frame goes to the browser as one
+custom message holding only what is new; the whole text is committed to traits about
+once a second and at the end, so a reloaded page or a view that missed a message
+resynchronises from them. When a run ends, every place the view is displayed is
+updated with a static snapshot (HTML + PNG chart) beside the widget, for saved notebooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import traitlets
+
+from ..run import Run, RunFrame, start_run
+from ._base import View
+from .snapshot import snapshot_bundle, view_stats
+
+# Run status -> the view's state.
+STATES = {"pending": "pending", "running": "running", "done": "done", "cancelled": "stopped"}
+_CHANNEL = {"content": "c", "thinking": "t"}
+_WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def error_message(error: BaseException | None) -> str:
+    """One line for the view: the toolkit's messages as they are, others with their type.
+
+    >>> error_message(ValueError("bad"))
+    'ValueError: bad'
+    """
+    if error is None:
+        return ""
+    from ..errors import LocalLLMError
+
+    if isinstance(error, LocalLLMError):
+        return str(error)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def frame_message(frame: RunFrame) -> dict[str, Any]:
+    """The custom message a frame becomes: only what is new, points as [t, tokens, ch]."""
+    return {
+        "type": "frame",
+        "run_id": frame.run_id,
+        "seq": frame.seq,
+        "status": frame.status,
+        "content": frame.content,
+        "thinking": frame.thinking,
+        "points": [
+            [round(p.t, 4), p.tokens, _CHANNEL[p.channel]]
+            for p in frame.points
+            if p.channel in _CHANNEL
+        ],
+        "tool_calls": [dict(c) for c in frame.tool_calls],
+        "final": frame.final,
+    }
+
+
+class StreamView(View):
+    """A live view of generations: `view.run(prompt)` starts one and returns its `Run`.
+
+    `model` is a ModelSpec, a model name or a LangChain chat model/LLM. With
+    `chat=True` each run continues the conversation (`messages`, `clear()`). Keyword
+    arguments (e.g. `reasoning=True`) go to every run; `tools` are bound to chat runs.
+    """
+
+    _kind = traitlets.Unicode("stream").tag(sync=True)
+    state = traitlets.Unicode("idle", help="idle | pending | running | done | stopped | error").tag(
+        sync=True
+    )
+    run_id = traitlets.Int(0, help="Id of the run shown (0: none yet).").tag(sync=True)
+    seq = traitlets.Int(0, help="Last frame included in content/thinking.").tag(sync=True)
+    model_name = traitlets.Unicode("", help="The model of the run shown.").tag(sync=True)
+    content = traitlets.Unicode("", help="Answer text as of frame `seq`.").tag(sync=True)
+    thinking = traitlets.Unicode("", help="Reasoning text as of frame `seq`.").tag(sync=True)
+    tool_calls = traitlets.List(help="Tool calls as of frame `seq`.").tag(sync=True)
+    points = traitlets.List(help="[t, tokens, channel] of the run, set when it ends.").tag(
+        sync=True
+    )
+    stats = traitlets.Dict(help="Final figures of the run (RunStats + done_reason).").tag(sync=True)
+    error = traitlets.Unicode("", help="What went wrong, in one message.").tag(sync=True)
+    transcript = traitlets.List(help="Chat turns shown above the current answer.").tag(sync=True)
+
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        chat: bool = False,
+        tools: list | None = None,
+        every: float = 0.1,
+        commit_every: float = 1.0,
+        **run_kwargs: Any,
+    ):
+        super().__init__()
+        self.model = model
+        self.chat = chat
+        self.tools = tools
+        self.every = every
+        self.commit_every = commit_every
+        self.run_kwargs = run_kwargs
+        self.history: Any = None  # a RunHistory that receives every run, if set
+        self._messages: list[dict[str, Any]] = []
+        self._run: Run | None = None
+        self._built: tuple[Any, Any] | None = None  # (spec, model built from it)
+        self._handles: list[Any] = []
+        self._acc = ["", "", []]  # content, thinking, tool calls up to the last frame
+        self._last_commit = 0.0
+        self._unwatch = None
+        self.on_msg(self._on_msg)
+
+    # --- public API -----------------------------------------------------------------
+
+    @property
+    def last_run(self) -> Run | None:
+        """The run shown (live or finished)."""
+        return self._run
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The conversation so far (chat mode): role/content dicts."""
+        return [dict(m) for m in self._messages]
+
+    @property
+    def running(self) -> bool:
+        """True while a run is pending or generating."""
+        return self._run is not None and not self._run.done
+
+    def run(self, prompt_or_messages: Any) -> Run:
+        """Start a generation off the cell and return its `Run` at once.
+
+        Errors (no server, missing model, bad input) end the run and show in the view;
+        they are also on `run.error`.
+        """
+        if self.running:
+            raise RuntimeError("a run is in progress: call view.stop() first, or view.wait()")
+        value = self._input(prompt_or_messages)
+        model = self._model()
+        kwargs = dict(self.run_kwargs)
+        try:
+            run = start_run(model, value, tools=self.tools, **kwargs)
+        except Exception as exc:  # refused before it started: show it like any failure
+            run = Run(model_name=str(getattr(model, "model", model)), prompt=value)
+            run._finish(exc)
+        self._show(run)
+        return run
+
+    def wait(self, timeout: float | None = None) -> Run | None:
+        """Block until the run shown ends (or `timeout` seconds pass); return it."""
+        if self._run is not None:
+            self._run.wait(timeout)
+        return self._run
+
+    async def arun(self, prompt_or_messages: Any) -> Run:
+        """`run` for async code: awaits the end without blocking the event loop."""
+        run = self.run(prompt_or_messages)
+        loop = asyncio.get_running_loop()
+        ended = loop.create_future()
+
+        def on_frame(frame: RunFrame) -> None:
+            if frame.final:
+                loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
+
+        run.watch(on_frame, every=1.0)
+        await ended
+        return run
+
+    def stop(self) -> None:
+        """Stop the run shown; its partial text and stats stay."""
+        if self._run is not None:
+            self._run.cancel()
+
+    def clear(self) -> None:
+        """Forget the conversation and the answer shown (stops a live run first)."""
+        self.stop()
+        self._messages.clear()
+        with self.hold_sync():
+            self.transcript = []
+            self.content = self.thinking = self.error = ""
+            self.tool_calls, self.points, self.stats = [], [], {}
+            self.state = "idle"
+        self._update_displays(None)
+
+    def __repr__(self) -> str:
+        name = self.model_name or _model_label(self.model)
+        mode = ", chat=True" if self.chat else ""
+        return f"StreamView(model={name!r}, state={self.state!r}{mode})"
+
+    # --- display and snapshot -------------------------------------------------------
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        handle = display(self._bundle(self._finished_run()), raw=True, display_id=True)
+        if handle is not None:
+            self._handles.append(handle)
+
+    def _bundle(self, run: Run | None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "text/plain": repr(self),
+            _WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.model_id},
+        }
+        if run is not None:
+            data.update(snapshot_bundle(run, self.error))
+        return data
+
+    def _finished_run(self) -> Run | None:
+        return self._run if self._run is not None and self._run.done else None
+
+    def _update_displays(self, run: Run | None) -> None:
+        if not self._handles:
+            return
+        bundle = self._bundle(run)
+        for handle in self._handles:
+            with contextlib.suppress(Exception):  # a closed front end must not fail a run
+                handle.update(bundle, raw=True)
+
+    # --- internals ------------------------------------------------------------------
+
+    def _model(self) -> Any:
+        from ..spec import ModelSpec
+
+        model = self.model
+        if model is None:
+            raise ValueError("StreamView needs a model: StreamView(ModelSpec(model=...))")
+        if isinstance(model, str):
+            model = ModelSpec(model=model)
+        if isinstance(model, ModelSpec) and self._built and self._built[0] == model:
+            return self._built[1]  # built on an earlier run (MLX loads are slow)
+        return model
+
+    def _input(self, value: Any) -> Any:
+        if not self.chat:
+            return value
+        if isinstance(value, str):
+            self._messages.append({"role": "user", "content": value})
+        elif isinstance(value, (list, tuple)):
+            self._messages.extend(_as_dict(m) for m in value)
+        else:
+            raise TypeError(f"a chat takes a string or a list of messages, not {type(value)}")
+        return self.messages
+
+    def _show(self, run: Run) -> None:
+        if self._unwatch is not None:
+            self._unwatch()
+        self._run = run
+        self._acc = ["", "", []]
+        self._last_commit = time.monotonic()
+        with self.hold_sync():
+            self.run_id = run.id
+            self.seq = 0
+            self.model_name = run.model_name
+            self.content = self.thinking = self.error = ""
+            self.tool_calls, self.points, self.stats = [], [], {}
+            self.transcript = [
+                {"role": m["role"], "content": str(m.get("content") or "")}
+                for m in self._messages
+                if m.get("role") in ("user", "assistant")
+            ]
+            self.state = STATES.get(run.status, "error")
+        self._update_displays(None)
+        if self.history is not None:
+            self.history.add(run)
+        self._unwatch = run.watch(self._on_frame, every=self.every)
+
+    def _on_frame(self, frame: RunFrame) -> None:
+        if frame.run_id != self.run_id:
+            return  # a frame of a run no longer shown
+        self.send(frame_message(frame))
+        acc = self._acc
+        acc[0] += frame.content
+        acc[1] += frame.thinking
+        acc[2] = acc[2] + [dict(c) for c in frame.tool_calls]
+        if frame.final:
+            self._end(frame)
+            return
+        state = STATES.get(frame.status, frame.status)
+        now = time.monotonic()
+        if state != self.state or now - self._last_commit >= self.commit_every:
+            self._last_commit = now
+            with self.hold_sync():
+                self.content, self.thinking, self.tool_calls = acc[0], acc[1], acc[2]
+                self.seq = frame.seq
+                self.state = state
+
+    def _end(self, frame: RunFrame) -> None:
+        run = self._run
+        if run is None:
+            return
+        from ..spec import ModelSpec
+
+        if isinstance(self.model, ModelSpec) and run.model is not None and run.spec == self.model:
+            self._built = (run.spec, run.model)
+        with self.hold_sync():
+            self.content, self.thinking, self.tool_calls = run.content, run.thinking, self._acc[2]
+            self.points = [
+                [round(p.t, 4), p.tokens, _CHANNEL[p.channel]]
+                for p in run.timeline
+                if p.channel in _CHANNEL
+            ]
+            self.stats = _jsonable(view_stats(run))
+            self.error = error_message(run.error)
+            self.seq = frame.seq
+            self.state = STATES.get(run.status, "error")
+        if self.chat:
+            if run.content or run.tool_calls:
+                self._messages.append({"role": "assistant", "content": run.content})
+            elif run.status == "error" and self._messages and self._messages[-1]["role"] == "user":
+                self._messages.pop()  # nothing came back: a retry sends the turn again
+        self._update_displays(run)
+
+    def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "stop":
+            self.stop()
+
+
+def _as_dict(message: Any) -> dict[str, Any]:
+    if isinstance(message, dict):
+        return dict(message)
+    if isinstance(message, (tuple, list)) and len(message) == 2:
+        return {"role": str(message[0]), "content": message[1]}
+    role = {"human": "user", "ai": "assistant"}.get(getattr(message, "type", ""), "user")
+    return {"role": role, "content": getattr(message, "content", str(message))}
+
+
+def _model_label(model: Any) -> str:
+    return str(getattr(model, "model", None) or getattr(model, "model_id", None) or model or "")
+
+
+def _jsonable(stats: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in stats.items() if v is None or isinstance(v, (int, float, str))}
