@@ -1,4 +1,5 @@
-"""Notebook views over the core: StreamView, ControlPanel, Playground.
+"""Notebook views over the core: StreamView, ControlPanel, Playground, Compare, Sweep,
+EmbeddingExplorer.
 
 Thin views: the logic lives in `spec`, `run` and `vectors`; these classes wire traits
 and front-end messages to it. anywidget loads one shared front-end module
@@ -16,6 +17,9 @@ _LAZY = {
     "HistoryTable": "localllm_nb.widgets.playground",
     "PromptBox": "localllm_nb.widgets._base",
     "CodeBox": "localllm_nb.widgets._base",
+    "Compare": "localllm_nb.widgets.compare",
+    "Sweep": "localllm_nb.widgets.sweep",
+    "EmbeddingExplorer": "localllm_nb.widgets.explorer",
 }
 
 __all__ = list(_LAZY)
