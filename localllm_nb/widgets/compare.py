@@ -170,9 +170,7 @@ class Compare(SnapshotDisplay, W.VBox):
             )
             for label, view in zip(self.labels, self.views, strict=True)
         ]
-        super().__init__(
-            [self.bar, W.HBox(cells, layout=W.Layout(width="100%"))], **self._layout()
-        )
+        super().__init__([self.bar, W.HBox(cells, layout=W.Layout(width="100%"))], **self._layout())
         self.add_class("llnb-compare-box")
         self._handles = []
         self._progress()

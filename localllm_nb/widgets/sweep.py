@@ -87,9 +87,7 @@ class Sweep(Compare):
     @property
     def rows(self) -> list[dict[str, Any]]:
         """One dict per run with the swept `value`, in (repeat, column) order."""
-        return [
-            {"field": self.field, "value": self.values[r["column"]], **r} for r in super().rows
-        ]
+        return [{"field": self.field, "value": self.values[r["column"]], **r} for r in super().rows]
 
     def figure(self) -> Any:
         """The summary chart as a matplotlib figure."""
