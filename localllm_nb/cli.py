@@ -41,12 +41,20 @@ def _lab(args) -> int:
 
     url = ensure_running()
     print(f"Ollama API at {url}", flush=True)
+    # `jupyter lab FILE` would serve FILE's folder only; serve where we are, so the
+    # notebooks/ and widgets/ folders (and their relative links) are all reachable.
+    root = (
+        []
+        if any("root_dir" in a for a in args.jupyter_args)
+        else [f"--ServerApp.root_dir={os.getcwd()}"]
+    )
     cmd = [
         sys.executable,
         "-m",
         "jupyter",
         "lab",
         *([args.notebook] if args.notebook else []),
+        *root,
         *args.jupyter_args,
     ]
     if args.no_browser:

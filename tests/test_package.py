@@ -52,7 +52,8 @@ def test_cli_help_names_the_commands():
 
 def test_lab_starts_a_backend_and_jupyterlab(tmp_path):
     """What `make demo` runs: with no Ollama answering, the embedded backend starts and
-    JupyterLab opens the quickstart notebook, with OLLAMA_HOST pointing at the backend."""
+    JupyterLab serves the repository root and opens the playground, with OLLAMA_HOST
+    pointing at the backend."""
     import json
     import os
     import signal
@@ -73,7 +74,7 @@ def test_lab_starts_a_backend_and_jupyterlab(tmp_path):
             "-m",
             "localllm_nb.cli",
             "lab",
-            "notebooks/01_quickstart.ipynb",
+            "widgets/playground.ipynb",
             "--no-browser",
             f"--port={port}",
             "--IdentityProvider.token=",
@@ -101,10 +102,11 @@ def test_lab_starts_a_backend_and_jupyterlab(tmp_path):
                 assert proc.poll() is None, proc.stdout.read()
                 assert time.monotonic() < deadline, "JupyterLab did not answer"
                 time.sleep(0.5)
-        # Jupyter serves the notebook's folder, with the notebook in it.
-        listing = f"http://127.0.0.1:{port}/api/contents/01_quickstart.ipynb?content=0"
-        with urllib.request.urlopen(listing, timeout=10) as r:
-            assert json.load(r)["type"] == "notebook"
+        # Jupyter serves the repository root: the playground and the tutorials.
+        for path in ("widgets/playground.ipynb", "notebooks/01_quickstart.ipynb"):
+            listing = f"http://127.0.0.1:{port}/api/contents/{path}?content=0"
+            with urllib.request.urlopen(listing, timeout=10) as r:
+                assert json.load(r)["type"] == "notebook"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)

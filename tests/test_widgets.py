@@ -173,7 +173,7 @@ def test_snapshot_bundle_for_saved_notebooks(spec):
     assert "<details>" in page and "Thinking" in page  # collapsed by default
     assert "TTFT" in page and "tokens/s" in page
     assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
-    full = view._bundle(run)
+    full = view._bundle()
     assert "application/vnd.jupyter.widget-view+json" in full and "image/png" in full
     assert full["text/plain"] == "StreamView(model='smollm2:135m-think', state='done')"
     escaped = snapshot_bundle(type(run)(model_name="<b>x</b>"))["text/html"]
@@ -234,3 +234,5 @@ def test_playground_sends_with_the_panel_spec_and_records_runs(server_url, tmp_p
     playground.send("Hi")
     assert "does not chat" in playground.notice.value and len(playground.history) == 1
     assert isinstance(playground.history, RunHistory)
+    snapshot = playground._bundle()
+    assert "image/png" in snapshot and "<table class='llnb-history'>" in snapshot["text/html"]

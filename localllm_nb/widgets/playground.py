@@ -10,10 +10,10 @@ import ipywidgets as W
 
 from ..run import RunHistory
 from ..spec import ModelSpec
-from ._base import PromptBox
+from ._base import PromptBox, SnapshotDisplay
 from .controls import ControlPanel
-from .snapshot import view_stats
-from .stream import STATES, StreamView
+from .snapshot import snapshot_bundle, view_stats
+from .stream import STATES, StreamView, ended, error_message
 
 # Spec fields a history row leaves out: where the server is, not how the model ran.
 _NOT_SETTINGS = {"base_url", "client_kwargs", "sync_client_kwargs", "async_client_kwargs"}
@@ -89,7 +89,7 @@ class HistoryTable(W.VBox):
         return path
 
 
-class Playground(W.VBox):
+class Playground(SnapshotDisplay, W.VBox):
     """ControlPanel + prompt box + chat StreamView + the session's runs.
 
     Enter sends the prompt with the panel's current spec; the conversation continues
@@ -118,6 +118,8 @@ class Playground(W.VBox):
             [W.HBox([controls, chat]), W.HTML("<b>Runs</b>"), self.table],
             layout=W.Layout(width="100%"),
         )
+        self._handles = []
+        self.history.observe(self._on_history)
 
     def send(self, text: str) -> None:
         """Send `text` with the panel's spec (what pressing Enter does)."""
@@ -135,6 +137,18 @@ class Playground(W.VBox):
         self.view.model = spec
         self.view.chat = spec.kind == "chat"
         self.view.run(text)
+
+    def _snapshot(self) -> dict[str, Any] | None:
+        finished = [run for run in self.history if ended(run)]
+        if not finished:
+            return None
+        bundle = snapshot_bundle(finished[-1], error_message(finished[-1].error))
+        bundle["text/html"] += f"<p><b>Runs</b></p>{self.table.table.value}"
+        return bundle
+
+    def _on_history(self, change: str, _run: Any) -> None:
+        if change == "finished":  # the table has redrawn itself already
+            self._update_displays()
 
     def _on_state(self, change: dict) -> None:
         self.prompt.disabled = change["new"] in ("pending", "running")

@@ -41,8 +41,10 @@ def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def view_stats(run: Any) -> dict[str, Any]:
-    """The figures a view shows for `run`: RunStats plus the done reason."""
-    return {**run.stats.to_dict(), "done_reason": run.done_reason}
+    """The figures a view shows for `run`: RunStats plus why it ended (the server's done
+    reason, or 'stopped'/'error' when it ended otherwise)."""
+    reason = run.done_reason or {"cancelled": "stopped", "error": "error"}.get(run.status)
+    return {**run.stats.to_dict(), "done_reason": reason}
 
 
 def snapshot_html(run: Any, error: str = "") -> str:

@@ -12,20 +12,24 @@ updated with a static snapshot (HTML + PNG chart) beside the widget, for saved n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
 import traitlets
 
 from ..run import Run, RunFrame, start_run
-from ._base import View
+from ._base import SnapshotDisplay, View
 from .snapshot import snapshot_bundle, view_stats
 
 # Run status -> the view's state.
 STATES = {"pending": "pending", "running": "running", "done": "done", "cancelled": "stopped"}
 _CHANNEL = {"content": "c", "thinking": "t"}
-_WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def ended(run: Run) -> bool:
+    """True once the run has its final status (observers of its end see it before
+    `run.done`, which wakes waiters after them)."""
+    return run.status not in ("pending", "running")
 
 
 def error_message(error: BaseException | None) -> str:
@@ -62,7 +66,7 @@ def frame_message(frame: RunFrame) -> dict[str, Any]:
     }
 
 
-class StreamView(View):
+class StreamView(SnapshotDisplay, View):
     """A live view of generations: `view.run(prompt)` starts one and returns its `Run`.
 
     `model` is a ModelSpec, a model name or a LangChain chat model/LLM. With
@@ -184,41 +188,18 @@ class StreamView(View):
             self.content = self.thinking = self.error = ""
             self.tool_calls, self.points, self.stats = [], [], {}
             self.state = "idle"
-        self._update_displays(None)
+        self._update_displays(with_snapshot=False)
 
     def __repr__(self) -> str:
         name = self.model_name or _model_label(self.model)
         mode = ", chat=True" if self.chat else ""
         return f"StreamView(model={name!r}, state={self.state!r}{mode})"
 
-    # --- display and snapshot -------------------------------------------------------
+    # --- snapshot -------------------------------------------------------------------
 
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        handle = display(self._bundle(self._finished_run()), raw=True, display_id=True)
-        if handle is not None:
-            self._handles.append(handle)
-
-    def _bundle(self, run: Run | None) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "text/plain": repr(self),
-            _WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.model_id},
-        }
-        if run is not None:
-            data.update(snapshot_bundle(run, self.error))
-        return data
-
-    def _finished_run(self) -> Run | None:
-        return self._run if self._run is not None and self._run.done else None
-
-    def _update_displays(self, run: Run | None) -> None:
-        if not self._handles:
-            return
-        bundle = self._bundle(run)
-        for handle in self._handles:
-            with contextlib.suppress(Exception):  # a closed front end must not fail a run
-                handle.update(bundle, raw=True)
+    def _snapshot(self) -> dict[str, Any] | None:
+        run = self._run
+        return snapshot_bundle(run, self.error) if run is not None and ended(run) else None
 
     # --- internals ------------------------------------------------------------------
 
@@ -263,7 +244,7 @@ class StreamView(View):
                 if m.get("role") in ("user", "assistant")
             ]
             self.state = STATES.get(run.status, "error")
-        self._update_displays(None)
+        self._update_displays(with_snapshot=False)
         if self.history is not None:
             self.history.add(run)
         self._unwatch = run.watch(self._on_frame, every=self.every)
@@ -312,7 +293,7 @@ class StreamView(View):
                 self._messages.append({"role": "assistant", "content": run.content})
             elif run.status == "error" and self._messages and self._messages[-1]["role"] == "user":
                 self._messages.pop()  # nothing came back: a retry sends the turn again
-        self._update_displays(run)
+        self._update_displays()
 
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "stop":

@@ -158,13 +158,22 @@ function renderStream({ model, el }) {
   stop.addEventListener("click", () => { stop.disabled = true; stop.textContent = "Stopping…"; model.send({ type: "stop" }); });
 
   const atBottom = () => answer.scrollHeight - answer.scrollTop - answer.clientHeight < 24;
-  function showText(final) {
+  // Live text: new pieces are appended as plain text at once; the whole answer is
+  // rendered as Markdown at most every 300 ms and at the end (no flicker per frame).
+  function renderMarkdown() {
+    mdTimer = null;
     const follow = atBottom();
-    if (final) { answer.innerHTML = markdown(content); answer.classList.remove("llnb-live"); }
-    else {
-      answer.classList.add("llnb-live");
-      answer.textContent = content;
-      if (!mdTimer) mdTimer = setTimeout(() => { mdTimer = null; if (answer.classList.contains("llnb-live")) answer.innerHTML = markdown(content); }, 300);
+    answer.innerHTML = markdown(content);
+    if (follow) answer.scrollTop = answer.scrollHeight;
+  }
+  function showText(final, delta) {
+    const follow = atBottom();
+    if (final || delta === undefined) {
+      clearTimeout(mdTimer); mdTimer = null;
+      answer.innerHTML = markdown(content);
+    } else if (delta) {
+      answer.append(delta);
+      if (!mdTimer) mdTimer = setTimeout(renderMarkdown, 300);
     }
     if (follow) answer.scrollTop = answer.scrollHeight;
     thinkText.textContent = thinking;
@@ -195,7 +204,8 @@ function renderStream({ model, el }) {
   }
   function showStats(state) {
     const s = model.get("stats") || {};
-    if (["done", "stopped", "error"].includes(state) && Object.keys(s).length) {
+    if (state === "error" && !points.length) stats.replaceChildren();
+    else if (["done", "stopped", "error"].includes(state) && Object.keys(s).length) {
       stats.replaceChildren(...statsRows(s).map(([k, v]) => h("span", { class: "llnb-stat" }, h("b", {}, k), ` ${v}`)));
     } else if (points.length) {
       const last = points[points.length - 1], first = points[0];
@@ -226,7 +236,7 @@ function renderStream({ model, el }) {
     empty.hidden = state !== "idle" || (model.get("transcript") || []).length > 0;
     const message = model.get("error");
     error.hidden = !message; error.textContent = message || "";
-    canvas.hidden = state === "idle";
+    canvas.hidden = state === "idle" || (state === "error" && points.length < 2);
     thinkingHeader(state);
     showStats(state);
   }
@@ -236,7 +246,7 @@ function renderStream({ model, el }) {
     points = (model.get("points") || []).slice(); tools = (model.get("tool_calls") || []).slice();
     waiting = false;
     const final = ["done", "stopped", "error"].includes(model.get("state"));
-    showText(final); showTools(); showChart(final); showState();
+    showText(true); showTools(); showChart(final); showState();
   }
 
   model.on("msg:custom", (msg) => {
@@ -255,7 +265,7 @@ function renderStream({ model, el }) {
     root.dataset.state = STATES[msg.status] || msg.status;
     root.dataset.runId = String(runId);
     root.dataset.seq = String(seq);
-    showText(false);
+    showText(false, msg.content);
     if (msg.tool_calls.length) showTools();
     showChart(false);
     thinkingHeader(root.dataset.state);

@@ -1,0 +1,123 @@
+"""StreamView in a real kernel with the view rendered in JupyterLab (headless Chromium):
+tokens/s through the view against a bare `stream_run` in the same kernel, same server,
+prompt and seed; and the websocket traffic of a long answer (target: <= 20 messages per
+second of generation, <= 400 KB in all for 2,000 tokens)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from nbformat.v4 import new_code_cell, new_notebook
+
+PAIRS = 7
+PAIR_TOKENS = 128
+LONG_TOKENS = 2000
+
+SETUP = f"""
+import json
+from localllm_nb import ModelSpec, build_chat, stream_run
+from localllm_nb.widgets import StreamView
+spec = ModelSpec(model="smollm2:135m", temperature=0, seed=7, num_predict={PAIR_TOKENS})
+chat = build_chat(spec)
+PROMPT = "Write a long story about a lighthouse keeper."
+view = StreamView(chat)
+view
+"""
+PAIRED = f"""
+ratios, bare_tps, view_tps = [], [], []
+for i in range({PAIRS}):
+    order = ("bare", "view") if i % 2 == 0 else ("view", "bare")
+    got = {{}}
+    for side in order:
+        run = stream_run(chat, PROMPT) if side == "bare" else view.run(PROMPT)
+        if side == "view":
+            view.wait()
+        got[side] = run.stats.client_tps
+    bare_tps.append(got["bare"]); view_tps.append(got["view"])
+    ratios.append(got["view"] / got["bare"])
+print(json.dumps({{"ratios": ratios, "bare": bare_tps, "view": view_tps}}))
+"""
+LONG = f"""
+long = StreamView(ModelSpec(model="smollm2:135m", temperature=0.8, seed=3, num_predict={LONG_TOKENS}))
+long
+"""
+LONG_RUN = """
+run = long.run("Write a very long and detailed story about the history of the sea, chapter by chapter.")
+"""
+LONG_REPORT = """
+print(json.dumps({"tokens": run.stats.tokens, "duration_s": run.stats.duration_s}))
+"""
+
+
+def _printed(notebook, index: int) -> dict:
+    text = "".join(o.get("text", "") for o in notebook.cells[index].outputs)
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def run() -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from localllm_nb.embedded import start_server
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+    from tests.browser.lab import start_jupyterlab
+    from tests.browser.labpage import LabPage
+
+    server = start_server()
+    os.environ["OLLAMA_HOST"] = server.url  # the kernels JupyterLab starts use it
+    base = Path(tempfile.mkdtemp(prefix="bench-widgets-"))
+    lab = start_jupyterlab(base)
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport=VIEWPORT).new_page()
+        lab_page = LabPage(page, lab.url)
+        cells = [SETUP, PAIRED, LONG, LONG_RUN, LONG_REPORT]
+        name = lab.add_notebook(new_notebook(cells=[new_code_cell(c) for c in cells]), "b.ipynb")
+        lab_page.open(name)
+        for index in (0, 1, 2):
+            lab_page.run_cell(index)
+            lab_page.wait_run_done(timeout=1_800_000)
+        page.wait_for_function(
+            "() => (document.querySelectorAll('.llnb-stream')[1] || {dataset: {}})"
+            ".dataset.state === 'idle'"
+        )
+        before = lab_page.traffic.snapshot()
+        started = time.monotonic()
+        lab_page.run_cell(3)
+        lab_page.wait_run_done()
+        page.wait_for_function(
+            "() => ['done','stopped','error'].includes("
+            "document.querySelectorAll('.llnb-stream')[1].dataset.state)",
+            timeout=1_800_000,
+        )
+        traffic = lab_page.traffic.since(before)
+        wall = time.monotonic() - started
+        lab_page.run_cell(4)
+        lab_page.wait_run_done()
+        lab_page.save()
+        saved = lab.read_notebook(name)
+        browser.close()
+    finally:
+        playwright.stop()
+        lab.stop()
+        server.stop()
+    paired = _printed(saved, 1)
+    long = _printed(saved, 4)
+    seconds = long["duration_s"] or wall
+    return {
+        "tps_ratio_view_over_bare (>= 0.97)": round(statistics.median(paired["ratios"]), 3),
+        "tps_bare_median": round(statistics.median(paired["bare"]), 1),
+        "tps_view_median": round(statistics.median(paired["view"]), 1),
+        "pairs": PAIRS,
+        "long_tokens": long["tokens"],
+        "long_seconds": round(seconds, 1),
+        "ws_frames_from_kernel": traffic.frames_received,
+        "ws_messages_per_s (<= 20)": round(traffic.frames_received / seconds, 1),
+        "ws_kb_total (<= 400 for 2,000 tokens)": round(traffic.bytes / 1024, 1),
+        "ws_kb_per_1000_tokens": round(traffic.bytes / 1024 / max(1, long["tokens"]) * 1000, 1),
+    }

@@ -1,0 +1,22 @@
+"""The committed notebooks stay small and render on GitHub: no saved widget state (the
+views' snapshots are what a reader without a kernel sees), bounded size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted([*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("widgets/*.ipynb")])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_notebook_file_is_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    # Saved widget state is ~1 MB per app notebook, and GitHub refuses notebooks whose
+    # metadata.widgets lacks it: keep neither.
+    assert "widgets" not in nb.metadata, f"{path.name}: strip metadata.widgets"
+    assert path.stat().st_size < 600_000, f"{path.name}: {path.stat().st_size} bytes"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
