@@ -5,7 +5,7 @@ Heavy modules (langchain, llama_cpp, mlx, matplotlib) load lazily, on first use.
 
 from __future__ import annotations
 
-import importlib
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "ensure_running": "localllm_nb.embedded",
     "start_server": "localllm_nb.embedded",
+    "server_status": "localllm_nb._host",
     # Core library: specs, builders, discovery, runs, errors.
     "ModelSpec": "localllm_nb.spec",
     "build": "localllm_nb.backends",
@@ -47,14 +48,4 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'localllm_nb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports("localllm_nb", _LAZY, globals())
