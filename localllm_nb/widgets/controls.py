@@ -278,6 +278,9 @@ class ControlPanel(W.VBox):
         self.groups.children = [W.VBox(rows) for _, rows in groups]
         for i, (group, _) in enumerate(groups):
             self.groups.set_title(i, group.capitalize())
+        # The settings people change most stay open.
+        names = [g for g, _ in groups]
+        self.groups.selected_index = names.index("sampling") if "sampling" in names else 0
         self._load(self.spec)
 
     def _on_field(self, row: _FieldRow) -> None:
