@@ -1,0 +1,103 @@
+"""What the embedding explorer sends and answers, as plain numpy: the 2-D map as binary
+buffers, label codes, row-wise nearest neighbours and box selections.
+
+Neighbours are ranked by cosine similarity in the original space, one row at a time
+(`unit @ unit[i]`): never from the full n x n matrix, which at 50,000 texts would take
+10 GB. No widget code here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+HEATMAP_LIMIT = 50
+"""Up to this many texts the explorer shows a similarity heatmap with readable labels."""
+
+TEXT_WIDTH = 200
+"""Characters of each text the browser keeps for hover tooltips."""
+
+
+def unit_rows(vectors: Any) -> np.ndarray:
+    """float32 rows scaled to unit length (zero rows stay zero).
+
+    >>> unit_rows([[3, 4], [0, 0]]).tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
+    """
+    arr = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    return arr / np.where(norms == 0, 1, norms)
+
+
+def nearest(
+    unit: np.ndarray, query: Any, k: int, exclude: int | None = None
+) -> list[tuple[int, float]]:
+    """The `k` rows of `unit` most similar to `query` (a unit vector, or an index into
+    `unit`), best first, as (index, cosine); `exclude` (default: the query's index) left out.
+
+    >>> u = unit_rows([[1, 0], [0.9, 0.1], [0, 1]])
+    >>> [(i, round(s, 2)) for i, s in nearest(u, 0, k=2)]
+    [(1, 0.99), (2, 0.0)]
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if isinstance(query, (int, np.integer)):
+        exclude = int(query) if exclude is None else exclude
+        query = unit[int(query)]
+    sims = unit @ np.asarray(query, dtype=np.float32).ravel()
+    if exclude is not None:
+        sims[exclude] = -np.inf
+    k = min(k, int(np.isfinite(sims).sum()))
+    if k == 0:
+        return []
+    idx = np.argpartition(-sims, k - 1)[:k]
+    idx = idx[np.argsort(-sims[idx], kind="stable")]
+    return [(int(i), float(sims[i])) for i in idx]
+
+
+def label_codes(labels: Sequence[str | None]) -> tuple[np.ndarray, list[str]]:
+    """Labels as uint16 codes (0: no label) and the names of codes 1, 2, ... in first-seen order.
+
+    >>> codes, names = label_codes(["b", None, "a", "b"])
+    >>> codes.tolist(), names
+    ([1, 0, 2, 1], ['b', 'a'])
+    """
+    names: dict[str, int] = {}
+    codes = np.zeros(len(labels), dtype=np.uint16)
+    for i, label in enumerate(labels):
+        if label is not None:
+            codes[i] = names.setdefault(label, len(names) + 1)
+    if len(names) >= 2**16:
+        raise ValueError(f"too many distinct labels to colour ({len(names)})")
+    return codes, list(names)
+
+
+def text_blob(texts: Sequence[str], width: int = TEXT_WIDTH) -> bytes:
+    """The texts, each cut to `width` characters, as UTF-8 joined by NUL (one buffer).
+
+    >>> text_blob(["héllo", "a\\x00b", "long text"], width=4).split(b"\\x00")
+    [b'h\\xc3\\xa9llo', b'a b', b'long\\xe2\\x80\\xa6']
+    """
+    cut = [t.replace("\x00", " ") for t in texts]
+    cut = [t if len(t) <= width else t[:width] + "…" for t in cut]
+    return "\x00".join(cut).encode("utf-8")
+
+
+def points_blob(points: Any) -> bytes:
+    """(n, 2) coordinates as little-endian float32 x0, y0, x1, y1, ... (one buffer)."""
+    return np.ascontiguousarray(np.asarray(points, dtype="<f4")[:, :2]).tobytes()
+
+
+def in_box(points: Any, x0: float, y0: float, x1: float, y1: float) -> list[int]:
+    """Indices of the points inside the box (corners in any order), in index order.
+
+    >>> in_box([[0, 0], [1, 1], [2, 2]], 2.5, 0.5, 0.5, 2.5)
+    [1, 2]
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    lo_x, hi_x = sorted((x0, x1))
+    lo_y, hi_y = sorted((y0, y1))
+    inside = (pts[:, 0] >= lo_x) & (pts[:, 0] <= hi_x) & (pts[:, 1] >= lo_y) & (pts[:, 1] <= hi_y)
+    return [int(i) for i in np.flatnonzero(inside)]

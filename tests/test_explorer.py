@@ -1,0 +1,111 @@
+"""EmbeddingExplorer in plain pytest with a recording comm: the map goes out once as
+binary buffers, clicks and queries come back with neighbours ranked in the original
+space, box selections land in `explorer.selection`, the snapshot. Real server."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+from test_widgets import RecordingComm
+
+from localllm_nb.vectors import EmbeddingSet
+from localllm_nb.vectors.explore import in_box, nearest, unit_rows
+from localllm_nb.widgets import EmbeddingExplorer
+
+TEXTS = [
+    "The cat sat on the mat.",
+    "A kitten sleeps on a rug.",
+    "Stock markets fell sharply today.",
+    "Shares dropped as investors worried.",
+    "The recipe needs two eggs and flour.",
+    "Bake the cake for forty minutes.",
+]
+LABELS = ["pets", "pets", "finance", "finance", "cooking", "cooking"]
+
+
+@pytest.fixture(scope="module")
+def explorer(server_url):
+    return EmbeddingExplorer(TEXTS, "all-minilm", labels=LABELS)
+
+
+def test_buffers_sent_once_heatmap_and_labels(explorer):
+    assert repr(explorer) == "EmbeddingExplorer(6 texts, dim=384)"
+    xy = np.frombuffer(explorer.xy, dtype="<f4").reshape(-1, 2)
+    assert np.allclose(xy, explorer.set.projection(), atol=1e-5)
+    assert explorer.texts.split(b"\x00")[2].decode() == TEXTS[2]
+    assert np.frombuffer(explorer.codes, dtype="<u2").tolist() == [1, 1, 2, 2, 3, 3]
+    assert explorer.label_names == ["pets", "finance", "cooking"]
+    assert len(explorer.heatmap) == 36 and explorer.heatmap[0] == pytest.approx(1.0, abs=1e-3)
+    # The state holds the map as binary buffers, not JSON lists.
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    _state, paths, buffers = _remove_buffers(explorer.get_state())
+    assert ["xy"] in paths and ["texts"] in paths and ["codes"] in paths
+    assert sum(len(b) for b in buffers) < 1000
+
+
+def test_click_lists_neighbours_from_the_original_space(explorer):
+    comm = explorer.comm = RecordingComm()
+    explorer._on_msg(explorer, {"type": "focus", "index": 0}, [])
+    assert explorer.focus == 0
+    rows = explorer.neighbors
+    assert rows[0]["index"] == 1 and rows[0]["label"] == "pets"
+    expected = explorer.set.neighbors(0, k=explorer.k)
+    assert [r["index"] for r in rows] == [n.index for n in expected]
+    assert [r["score"] for r in rows] == pytest.approx([n.score for n in expected], abs=1e-4)
+    assert any("neighbors" in u for u in comm.updates())
+    assert all("xy" not in u for u in comm.updates())  # the map is not sent again
+    explorer._on_msg(explorer, {"type": "focus", "index": -1}, [])
+    assert explorer.focus == -1 and explorer.neighbors == []
+
+
+def test_query_lands_on_the_map_with_neighbours(explorer):
+    explorer._on_msg(explorer, {"type": "query", "text": "My dog loves its bed."}, [])
+    assert explorer.query["text"] == "My dog loves its bed." and explorer.error == ""
+    assert explorer.neighbors[0]["label"] == "pets"
+    html = explorer._snapshot()["text/html"]
+    assert "Nearest to query" in html and "My dog loves its bed." in html
+
+
+def test_selection_from_the_browser_is_validated(explorer):
+    explorer.selection = [3, 1, 99, 1]
+    assert explorer.selection == [1, 3]
+
+
+def test_snapshot_heatmap_png_and_neighbour_html(explorer):
+    explorer.show_neighbors(2)
+    snap = explorer._snapshot()
+    assert base64.b64decode(snap["image/png"])[:4] == b"\x89PNG"
+    assert "Stock markets" in snap["text/html"] and "<ol>" in snap["text/html"]
+
+
+def test_large_sets_skip_the_heatmap_and_rank_row_by_row():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 16)).astype(np.float32)
+    texts = [f"text {i}" for i in range(3000)]
+    explorer = EmbeddingExplorer(EmbeddingSet.from_vectors(texts, vectors))
+    assert explorer.heatmap == [] and explorer.count == 3000
+    assert len(explorer.xy) == 3000 * 8
+    rows = explorer.show_neighbors(5)
+    unit = unit_rows(vectors)
+    best = np.argsort(-(unit @ unit[5]))[1]
+    assert rows[0]["index"] == best
+    assert "no heatmap" in explorer._snapshot()["text/html"]
+
+
+def test_errors_are_one_message(server_url):
+    explorer = EmbeddingExplorer(
+        EmbeddingSet.from_vectors(["a", "b"], [[1, 0], [0, 1]], model="no-such-model")
+    )
+    explorer.ask("hello")
+    assert explorer.error and "Traceback" not in explorer.error
+    with pytest.raises(ValueError, match="labels come with"):
+        EmbeddingExplorer(explorer.set, labels=["x", "y"])
+
+
+def test_pure_helpers():
+    unit = unit_rows([[1, 0], [0, 1], [1, 1]])
+    assert [i for i, _ in nearest(unit, np.array([1, 0.1]), k=2)] == [0, 2]
+    assert in_box([[0, 0], [5, 5]], -1, -1, 1, 1) == [0]
