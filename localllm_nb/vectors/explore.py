@@ -77,8 +77,8 @@ def label_codes(labels: Sequence[str | None]) -> tuple[np.ndarray, list[str]]:
 def text_blob(texts: Sequence[str], width: int = TEXT_WIDTH) -> bytes:
     """The texts, each cut to `width` characters, as UTF-8 joined by NUL (one buffer).
 
-    >>> text_blob(["héllo", "a\\x00b", "long text"], width=4).split(b"\\x00")
-    [b'h\\xc3\\xa9llo', b'a b', b'long\\xe2\\x80\\xa6']
+    >>> text_blob(["héll", "a\\x00b", "long text"], width=4).split(b"\\x00")
+    [b'h\\xc3\\xa9ll', b'a b', b'long\\xe2\\x80\\xa6']
     """
     cut = [t.replace("\x00", " ") for t in texts]
     cut = [t if len(t) <= width else t[:width] + "…" for t in cut]
