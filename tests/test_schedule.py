@@ -55,7 +55,9 @@ def test_plan_interleaves_repeats_and_places_columns_on_hosts(spec):
     assert [(j.repeat, j.column) for j in jobs] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
     assert [j.host for j in jobs[:3]] == ["http://a:1", "http://b:2", "http://a:1"]
     assert jobs[0].spec.base_url == "http://a:1" and jobs[3].host == jobs[0].host
-    assert jobs[0].label == f"{CHAT} @ http://a:1" and jobs[2].label == "other"
+    assert jobs[0].label == f"{CHAT} · temperature=0.0 @ http://a:1"
+    assert jobs[1].label == f"{CHAT} · temperature=1.0 @ http://b:2"
+    assert jobs[2].label == "other · temperature=0.0 @ http://a:1"
     with pytest.raises(ValueError, match="repeats"):
         plan_jobs(specs, repeats=0)
     with pytest.raises(ValueError, match="one label per spec"):

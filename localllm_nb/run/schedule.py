@@ -34,6 +34,11 @@ FIGURES = {
 }
 
 
+# Run statuses whose figures a summary counts: a stopped run's TTFT and speed were
+# measured all the same; a failed run's were not.
+MEASURED = ("done", "cancelled")
+
+
 @dataclass(frozen=True)
 class Job:
     """One run to make: column `column` (a spec), repeat `repeat`, on server `host`."""
@@ -69,7 +74,7 @@ def plan_jobs(
         if hosts:
             spec = spec.replace(base_url=hosts[i % len(hosts)])
         placed.append(spec)
-    names = list(labels) if labels is not None else [_label(s, placed) for s in placed]
+    names = list(labels) if labels is not None else column_labels(placed)
     return [
         Job(column, repeat, spec, _host_of(spec), names[column])
         for repeat in range(repeats)
@@ -83,10 +88,36 @@ def _host_of(spec: Any) -> str:
     return (getattr(spec, "base_url", None) or base_url()).rstrip("/")
 
 
-def _label(spec: Any, specs: list[Any]) -> str:
-    """The model name, with the host when two columns share a model."""
-    same = [s for s in specs if s.model == spec.model]
-    return spec.model if len(same) == 1 else f"{spec.model} @ {_host_of(spec)}"
+# Spec fields that say where a server is, not how the model runs.
+_WHERE = {"base_url", "client_kwargs", "sync_client_kwargs", "async_client_kwargs"}
+
+
+def column_labels(specs: Sequence[Any]) -> list[str]:
+    """A short name per spec: the model, the settings that differ between the specs,
+    and the server when there are several.
+
+    >>> from localllm_nb import ModelSpec
+    >>> a = ModelSpec(model="m", temperature=0, num_predict=8)
+    >>> column_labels([a, a.replace(temperature=1.0)])
+    ['m · temperature=0.0', 'm · temperature=1.0']
+    """
+    params = [{k: v for k, v in s.set_params().items() if k not in _WHERE} for s in specs]
+    keys = sorted({k for p in params for k in p})
+    differ = [k for k in keys if len({repr(p.get(k)) for p in params}) > 1]
+    several_hosts = len({_host_of(s) for s in specs}) > 1
+    names = []
+    for spec, p in zip(specs, params, strict=True):
+        name = spec.model
+        settings = ", ".join(f"{k}={p.get(k)}" for k in differ)
+        name += f" · {settings}" if settings else ""
+        name += f" @ {_host_of(spec)}" if several_hosts else ""
+        names.append(name)
+    counts: dict[str, int] = {}
+    for i, name in enumerate(names):  # identical specs: number them
+        if names.count(name) > 1:
+            counts[name] = counts.get(name, 0) + 1
+            names[i] = f"{name} #{counts[name]}"
+    return names
 
 
 def loaded_models(host: str, timeout: float = 2.0) -> list[dict[str, Any]] | str:
@@ -146,7 +177,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         group = columns[column]
         summary: dict[str, Any] = {"column": column, "label": group[0]["label"], "runs": len(group)}
         for name in FIGURES:
-            values = [r[name] for r in group if r.get(name) is not None and r["status"] == "done"]
+            values = [r[name] for r in group if r.get(name) is not None and r["status"] in MEASURED]
             summary[name] = statistics.fmean(values) if values else None
             summary[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else None
         reasons = sorted({str(r["done_reason"]) for r in group})

@@ -578,6 +578,7 @@ function renderExplorer({ model, el }) {
     root.dataset.renderMs = String(Math.round(performance.now() - t0));
     root.dataset.state = "drawn";
   });
+  canvas.llnbScreen = (i) => [sx[i], sy[i]]; // where point i is drawn (for tests and tools)
   return () => window.removeEventListener("mouseup", onUp);
 }
 

@@ -1,0 +1,176 @@
+"""EmbeddingExplorer and Compare in a real JupyterLab: points drawn, hover shows a text,
+a click lists neighbours, a box selection reaches Python; Compare runs two specs with
+per-column figures, Stop all stops every column; saved notebooks carry the snapshots."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+pytestmark = pytest.mark.browser
+
+EXPLORER = ".llnb-explorer"
+
+TEXTS = [
+    "The cat sat on the mat.",
+    "A kitten sleeps on a rug.",
+    "Dogs love long walks.",
+    "Stock markets fell sharply today.",
+    "Shares dropped as investors worried.",
+    "The central bank raised rates.",
+    "The recipe needs two eggs and flour.",
+    "Bake the cake for forty minutes.",
+]
+LABELS = ["pets"] * 3 + ["finance"] * 3 + ["cooking"] * 2
+
+
+def explorer_notebook() -> nbformat.NotebookNode:
+    return new_notebook(
+        cells=[
+            new_code_cell(
+                "from localllm_nb.widgets import EmbeddingExplorer\n"
+                f"explorer = EmbeddingExplorer({TEXTS!r}, labels={LABELS!r})\n"
+                "explorer"
+            ),
+            new_code_cell("import json; print(json.dumps(explorer.selection))"),
+        ]
+    )
+
+
+def screen(page, index: int) -> tuple[float, float]:
+    box = page.locator(f"{EXPLORER} .llnb-map").bounding_box()
+    x, y = page.evaluate(
+        "(i) => document.querySelector('.llnb-explorer .llnb-map').llnbScreen(i)", index
+    )
+    return box["x"] + x, box["y"] + y
+
+
+def test_explorer_hover_click_query_selection_and_snapshot(jupyterlab, lab_page, tmp_path):
+    name = jupyterlab.add_notebook(explorer_notebook(), "explorer.ipynb")
+    lab_page.open(name)
+    page = lab_page.page
+    lab_page.run_cell(0)
+    assert lab_page.wait_run_done(timeout=120_000)
+    view = lab_page.wait_for(f'{EXPLORER}[data-state="drawn"]')
+    assert view.get_attribute("data-points") == "8"
+    assert view.locator(".llnb-map").get_attribute("data-drawn") == "8"
+    assert not view.locator(".llnb-heatmap").is_hidden()  # 8 texts: heatmap first
+    assert "pets" in view.locator(".llnb-legend").inner_text()
+
+    # Hover shows the text.
+    page.mouse.move(*screen(page, 3))
+    tip = view.locator(".llnb-tip")
+    tip.wait_for(state="visible", timeout=5_000)
+    assert TEXTS[3] in tip.inner_text() and "finance" in tip.inner_text()
+
+    # Click lists neighbours (ranked in the kernel, in the original space).
+    page.mouse.click(*screen(page, 0))
+    page.wait_for_function(
+        "() => document.querySelectorAll('.llnb-explorer .llnb-neighbor').length > 0",
+        timeout=30_000,
+    )
+    assert view.get_attribute("data-focus") == "0"
+    listed = view.locator(".llnb-neighbors").inner_text()
+    assert "Nearest to" in listed and TEXTS[0][:20] in listed
+    first = view.locator(".llnb-neighbor").first.get_attribute("data-index")
+    assert first in {"1", "2"}  # another pet sentence
+
+    # The query box: a sentence lands and lists its neighbours.
+    query = view.locator(".llnb-query")
+    query.fill("Interest rates and inflation")
+    query.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-explorer .llnb-neighbors').textContent"
+        ".includes('your query')",
+        timeout=30_000,
+    )
+    assert "finance" in view.locator(".llnb-neighbor").first.inner_text()
+
+    # A box around the whole map selects every point; Python sees explorer.selection.
+    box = view.locator(".llnb-map").bounding_box()
+    page.mouse.move(box["x"] + 2, box["y"] + 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=4)
+    page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] - 2, steps=4)
+    page.mouse.up()
+    assert "8 selected" in view.locator(".llnb-selinfo").inner_text()
+    lab_page.screenshot(tmp_path / "explorer.png")
+    lab_page.run_cell(1)
+    assert lab_page.wait_run_done()
+    page.wait_for_timeout(1_000)  # the display update after the last click is debounced
+    lab_page.save()
+    saved = jupyterlab.read_notebook(name)
+    printed = "".join(o.get("text", "") for o in saved.cells[1].outputs)
+    assert json.loads(printed.strip()) == list(range(8))
+    data = saved.cells[0].outputs[-1]["data"]
+    assert "image/png" in data and "Nearest to query" in data["text/html"]
+
+
+def compare_notebook(server_url: str) -> nbformat.NotebookNode:
+    spec = "ModelSpec(model='smollm2:135m', temperature=0, seed=1, num_predict=4)"
+    return new_notebook(
+        cells=[
+            new_code_cell(
+                "from localllm_nb import ModelSpec\n"
+                "from localllm_nb.widgets import Compare\n"
+                f"spec = {spec}\n"
+                "compare = Compare([spec, spec.replace(temperature=1.0)], 'Say hi.')\n"
+                "compare"
+            ),
+            new_code_cell(
+                "long = spec.replace(num_predict=2000)\n"
+                "stopper = Compare([long, long.replace(seed=2)], 'Write a long story.', "
+                "concurrency=2)\n"
+                "stopper"
+            ),
+        ]
+    )
+
+
+def test_compare_two_columns_figures_stop_all_and_snapshot(
+    jupyterlab, lab_page, server_url, tmp_path
+):
+    name = jupyterlab.add_notebook(compare_notebook(server_url), "compare.ipynb")
+    lab_page.open(name)
+    page = lab_page.page
+    lab_page.run_cell(0)
+    assert lab_page.wait_run_done()
+    page.wait_for_function(
+        "() => { const c = document.querySelector('.llnb-compare');"
+        " return c && c.dataset.state === 'done'; }",
+        timeout=300_000,
+    )
+    bar = page.locator(".llnb-compare").first
+    assert bar.locator("th[scope=col]").count() == 2
+    assert bar.locator('td[data-figure="client_tps"]').count() == 2
+    assert bar.locator("td.llnb-best").count() >= 3  # TTFT, tokens/s, total at least
+    assert "one run at a time per server" in bar.locator(".llnb-compare-mode").inner_text()
+    streams = page.locator(".llnb-stream")
+    assert [streams.nth(i).get_attribute("data-state") for i in range(2)] == ["done", "done"]
+
+    # Stop all: both columns generate at once (concurrency=2); one click stops both.
+    lab_page.run_cell(1)
+    assert lab_page.wait_run_done()
+    page.wait_for_function(
+        "() => { const s = document.querySelectorAll('.llnb-stream');"
+        " return s.length === 4 && s[2].dataset.state === 'running'"
+        " && s[3].dataset.state === 'running'; }",
+        timeout=300_000,
+    )
+    page.locator(".llnb-compare").nth(1).locator(".llnb-stop-all").click()
+    page.wait_for_function(
+        "() => { const s = document.querySelectorAll('.llnb-stream');"
+        " const c = document.querySelectorAll('.llnb-compare')[1];"
+        " return s[2].dataset.state === 'stopped' && s[3].dataset.state === 'stopped'"
+        " && c.dataset.state === 'stopped'; }",
+        timeout=30_000,
+    )
+    lab_page.screenshot(tmp_path / "compare.png")
+    lab_page.save()
+    saved = jupyterlab.read_notebook(name)
+    first = saved.cells[0].outputs[-1]["data"]["text/html"]
+    assert "llnb-compare-table" in first and "TTFT" in first and "done" in first
+    assert "stopped" in saved.cells[1].outputs[-1]["data"]["text/html"]
