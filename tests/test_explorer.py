@@ -109,3 +109,28 @@ def test_pure_helpers():
     unit = unit_rows([[1, 0], [0, 1], [1, 1]])
     assert [i for i, _ in nearest(unit, np.array([1, 0.1]), k=2)] == [0, 2]
     assert in_box([[0, 0], [5, 5]], -1, -1, 1, 1) == [0]
+
+
+class CountingEmbedder:
+    """Any object with embed_documents works as the model (no server needed)."""
+
+    def embed_documents(self, texts):
+        return [[len(t), 1.0 + i % 3] for i, t in enumerate(texts)]
+
+    def embed_query(self, text):
+        return [len(text), 1.0]
+
+
+def test_many_texts_embed_with_a_progress_bar(monkeypatch):
+    import IPython
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", lambda bar: shown.append(bar))
+    texts = [f"text number {i}" for i in range(100)]
+    explorer = EmbeddingExplorer(texts, CountingEmbedder())
+    assert len(shown) == 1
+    bar = shown[0]
+    assert (bar.value, bar.max, bar.description) == (100, 100, "100/100")
+    assert explorer.count == 100 and explorer.heatmap == []  # over 50: no heatmap
