@@ -133,6 +133,9 @@ def browser_figures() -> dict:
             for i in range(20):  # hover sweep: 20 moves across the map
                 page.mouse.move(box["x"] + 20 + i * (box["width"] - 40) / 20, box["y"] + y)
             out[f"hover_move_ms_{n}"] = round((time.monotonic() - started) * 1000 / 20, 1)
+            shot = Path("bench-results") / f"explorer-{n}.png"  # for a person to look at
+            shot.parent.mkdir(exist_ok=True)
+            view.screenshot(path=str(shot))
         lab_page.save()
         saved = lab.read_notebook(name)
         for index, n in enumerate(SIZES, start=1):

@@ -37,6 +37,7 @@ def test_compare_columns_bar_figures_and_exports(spec, tmp_path):
     assert len(df) == 4 and {"ttft_s", "client_tps", "host", "concurrency", "content"} <= set(
         df.columns
     )
+    assert df.attrs["mode"]["concurrency"] == 1 and df.attrs["mode"]["ps_after"]
     assert list(compare.summary().index) == compare.labels
     assert compare.to_csv(tmp_path / "c.csv").read_text().startswith("column,label,repeat")
     md = compare.to_markdown()

@@ -208,10 +208,13 @@ class Compare(SnapshotDisplay, W.VBox):
 
     @property
     def results(self) -> Any:
-        """The runs as a pandas DataFrame (one row per run)."""
+        """The runs as a pandas DataFrame (one row per run); `.attrs["mode"]` says how
+        they were taken (concurrency, hosts, `/api/ps` before and after)."""
         import pandas as pd
 
-        return pd.DataFrame(self.rows)
+        frame = pd.DataFrame(self.rows)
+        frame.attrs["mode"] = self.mode
+        return frame
 
     def summary(self) -> Any:
         """Per column mean and spread of each figure, as a DataFrame."""

@@ -51,6 +51,7 @@ def sweep_figure(field: str, values: Sequence[Any], summary: Sequence[dict[str, 
             ax.set_xticks(xs, [repr(v) for v in values], fontsize=8)
         ax.set_xlabel(field)
         ax.set_title(label, fontsize=10)
+        ax.margins(y=0.15)
         ax.set_ylim(bottom=0)
     return fig
 
