@@ -83,3 +83,24 @@ def test_sweep_values_as_columns_chart_and_value_column(spec):
     assert "image/png" in snap and "Sweep · temperature" in snap["text/html"]
     with pytest.raises(SpecError):
         Sweep(spec, "temperature", [-1.0], "x", start=False)
+
+
+def test_sweep_grid_of_two_fields(spec):
+    from localllm_nb.widgets.sweep import sweep_figure
+
+    sweep = Sweep(spec, ("temperature", "top_k"), ([0.0, 1.0], [10, 40]), "x", start=False)
+    assert sweep.labels == [
+        "temperature=0.0, top_k=10",
+        "temperature=0.0, top_k=40",
+        "temperature=1.0, top_k=10",
+        "temperature=1.0, top_k=40",
+    ]
+    assert [v.model.top_k for v in sweep.views] == [10, 40, 10, 40]
+    summary = [{"column": c, "client_tps": 1.0 + c, "ttft_s": 0.1, "tokens": 5} for c in range(4)]
+    fig = sweep_figure(sweep.fields, sweep.grid, summary)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "top_k=10",
+        "top_k=40",
+    ]
+    with pytest.raises(ValueError, match="two fields"):
+        Sweep(spec, ("temperature", "top_k"), ([0.0],), "x", start=False)

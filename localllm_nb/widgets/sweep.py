@@ -9,6 +9,7 @@ is measured the same way a comparison's is.
 from __future__ import annotations
 
 import base64
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,72 +31,119 @@ def numeric(values: Sequence[Any]) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
-def sweep_figure(field: str, values: Sequence[Any], summary: Sequence[dict[str, Any]]) -> Any:
-    """Tokens/s, TTFT and output length against the value, mean with a ± std bar."""
+def grid_of(
+    field: str | Sequence[str], values: Sequence[Any]
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The swept fields and one value tuple per column (the product for two fields).
+
+    >>> grid_of("temperature", [0, 1])
+    (('temperature',), [(0,), (1,)])
+    >>> grid_of(("temperature", "top_k"), ([0, 1], [10, 40]))[1]
+    [(0, 10), (0, 40), (1, 10), (1, 40)]
+    """
+    if isinstance(field, str):
+        if not values:
+            raise ValueError("a sweep needs at least one value")
+        return (field,), [(v,) for v in values]
+    fields = tuple(field)
+    if len(fields) != 2 or len(values) != 2 or not all(values):
+        raise ValueError("a grid sweep takes two fields and two lists of values")
+    return fields, list(itertools.product(*values))
+
+
+def sweep_figure(
+    fields: Sequence[str], grid: Sequence[tuple[Any, ...]], summary: Sequence[dict[str, Any]]
+) -> Any:
+    """Tokens/s, TTFT and output length against the first field's value, mean with a
+    ± std bar; one line per value of the second field in a grid."""
     from ..plots import new_figure
 
     fig = new_figure((9.0, 2.8))
     by_column = {s["column"]: s for s in summary}
-    xs = list(values) if numeric(values) else list(range(len(values)))
+    firsts = list(dict.fromkeys(combo[0] for combo in grid))
+    seconds = list(dict.fromkeys(combo[1] for combo in grid)) if len(fields) > 1 else [None]
+    at = {v: (v if numeric(firsts) else i) for i, v in enumerate(firsts)}
     for i, (name, label) in enumerate(PANELS):
         ax = fig.add_subplot(1, len(PANELS), i + 1)
-        points = [
-            (xs[c], s[name], s.get(f"{name}_std") or 0.0)
-            for c, s in sorted(by_column.items())
-            if s.get(name) is not None
-        ]
-        if points:
-            x, y, err = zip(*points, strict=True)
-            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, color="#1f77b4")
-        if not numeric(values):
-            ax.set_xticks(xs, [repr(v) for v in values], fontsize=8)
-        ax.set_xlabel(field)
+        for second in seconds:
+            points = [
+                (at[combo[0]], s[name], s.get(f"{name}_std") or 0.0)
+                for c, combo in enumerate(grid)
+                if (s := by_column.get(c)) is not None
+                and s.get(name) is not None
+                and (second is None or combo[1] == second)
+            ]
+            if points:
+                x, y, err = zip(*points, strict=True)
+                tag = None if second is None else f"{fields[1]}={second!r}"
+                ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=tag)
+        if not numeric(firsts):
+            ax.set_xticks(list(at.values()), [repr(v) for v in firsts], fontsize=8)
+        ax.set_xlabel(fields[0])
         ax.set_title(label, fontsize=10)
         ax.margins(y=0.15)
         ax.set_ylim(bottom=0)
+        if i == 0 and len(seconds) > 1:
+            ax.legend(fontsize=7)
     return fig
 
 
 class Sweep(Compare):
     """`Sweep(spec, "temperature", [0, 0.5, 1.0], prompt, repeats=3)`: a column per value.
 
-    Any numeric or choice field of the spec (dotted names for MLX settings). `results`
-    has a `value` column; `chart` shows tokens/s, TTFT and output length against the value.
+    Any numeric or choice field of the spec (dotted names for MLX settings); two fields
+    make a grid: `Sweep(spec, ("temperature", "top_k"), ([0, 1], [10, 40]), prompt)`.
+    `results` has a `value` column (and one per field); `chart` shows tokens/s, TTFT and
+    output length against the (first) value.
     Other keyword arguments are Compare's (`hosts`, `concurrency`, `start`, run kwargs).
     """
 
     def __init__(
         self,
         spec: Any,
-        field: str,
+        field: str | Sequence[str],
         values: Sequence[Any],
         prompt: Any,
         *,
         repeats: int = 3,
         **kwargs: Any,
     ):
-        if not values:
-            raise ValueError("a sweep needs at least one value")
-        self.field = field
-        self.values = list(values)
-        specs = [spec.replace(**{field: value}) for value in self.values]  # SpecError if invalid
+        self.fields, self.grid = grid_of(field, values)
+        self.field = self.fields[0]
+        self.values = [combo[0] for combo in self.grid]
+        specs = [spec.replace(**dict(zip(self.fields, combo, strict=True))) for combo in self.grid]
         self.chart = W.Image(format="png", layout=W.Layout(max_width="900px"))
         self.chart.layout.display = "none"
-        labels = [f"{field}={value!r}" for value in self.values]
+        labels = [
+            ", ".join(f"{f}={v!r}" for f, v in zip(self.fields, combo, strict=True))
+            for combo in self.grid
+        ]
         super().__init__(specs, prompt, labels=labels, repeats=repeats, **kwargs)
         self.children = (*self.children, self.chart)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
-        """One dict per run with the swept `value`, in (repeat, column) order."""
-        return [{"field": self.field, "value": self.values[r["column"]], **r} for r in super().rows]
+        """One dict per run with the swept `value` (and a column per swept field), in
+        (repeat, column) order."""
+        out = []
+        for r in super().rows:
+            combo = self.grid[r["column"]]
+            out.append(
+                {
+                    "field": self.field,
+                    "value": combo[0],
+                    **dict(zip(self.fields, combo, strict=True)),
+                    **r,
+                }
+            )
+        return out
 
     def figure(self) -> Any:
         """The summary chart as a matplotlib figure."""
-        return sweep_figure(self.field, self.values, summarize(self.rows))
+        return sweep_figure(self.fields, self.grid, summarize(self.rows))
 
     def _title(self) -> str:
-        return f"Sweep · {self.field} over {len(self.values)} values"
+        return f"Sweep · {' and '.join(self.fields)} over {len(self.grid)} values"
 
     def _refresh(self) -> None:
         super()._refresh()
