@@ -21,7 +21,7 @@ class ServerStartError(RuntimeError):
 
 
 # What the `embedded` extra installs, by import name.
-EXTRA_MODULES = ("llama_cpp", "starlette", "uvicorn", "jinja2", "tokenizers", "safetensors")
+EXTRA_MODULES = ("xllamacpp", "starlette", "uvicorn", "jinja2", "tokenizers", "safetensors")
 
 
 def _check_extra() -> None:
