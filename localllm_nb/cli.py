@@ -13,7 +13,7 @@ def _serve(args) -> int:
     from .embedded.server import serve
 
     with contextlib.suppress(KeyboardInterrupt):
-        serve(host=args.host, port=args.port, threads=args.threads)
+        serve(host=args.host, port=args.port, threads=args.threads, num_parallel=args.parallel)
     return 0
 
 
@@ -73,7 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the embedded Ollama-compatible server")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     serve.add_argument("--port", type=int, default=11434, help="port (default: 11434)")
-    serve.add_argument("--threads", type=int, default=0, help="llama.cpp threads (default: cores)")
+    serve.add_argument(
+        "--threads", type=int, default=0, help="llama.cpp threads (default: usable CPUs)"
+    )
+    serve.add_argument(
+        "--parallel",
+        type=int,
+        default=0,
+        help="requests one model serves at once (default: $OLLAMA_NUM_PARALLEL or 1)",
+    )
     serve.set_defaults(func=_serve)
     models = sub.add_parser("models", help="list the bundled models and their files")
     models.set_defaults(func=_models)

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from . import generation as gen
 from .embed_routes import EMBED_ROUTES
+from .llama_server import reclaim_signals
 from .manager import KeepAliveError, ModelManager, parse_keep_alive
 from .model_routes import MODEL_ROUTES
 from .options import OptionError, parse_options
@@ -34,9 +35,9 @@ from .templates import TemplateError, render_go_template
 class Server:
     """State shared by the routes: the model names and the loaded engines."""
 
-    def __init__(self, registry: Registry | None = None, threads: int = 0):
+    def __init__(self, registry: Registry | None = None, threads: int = 0, num_parallel: int = 1):
         self.registry = registry or Registry()
-        self.models = ModelManager(threads=threads)
+        self.models = ModelManager(threads=threads, num_parallel=num_parallel)
 
     def resolve(self, name: str):
         try:
@@ -44,13 +45,14 @@ class Server:
         except ModelNotFound:
             raise not_found(name) from None
 
-    async def engine(self, entry, num_ctx: int, name: str):
+    async def engine(self, entry, num_ctx: int, name: str, num_thread: int = 0):
         """The engine for a model, loaded off the event loop; returns (engine, load ns)."""
         started = time.perf_counter()
         try:
-            engine = await asyncio.to_thread(self.models.engine, entry, num_ctx, name)
+            engine = await asyncio.to_thread(self.models.engine, entry, num_ctx, name, num_thread)
         except MissingModelFiles as exc:
             raise ApiError(500, str(exc)) from None
+        reclaim_signals()  # back on the event loop's thread after loading llama.cpp
         return engine, int((time.perf_counter() - started) * 1e9)
 
 
@@ -172,7 +174,7 @@ async def chat(http: HttpRequest) -> Response:
             )
     opts = _options(entry, body)
     req = gen.Request(name=name, entry=entry, options=opts, kind="chat")
-    engine, req.load_duration = await server.engine(entry, opts.num_ctx, name)
+    engine, req.load_duration = await server.engine(entry, opts.num_ctx, name, opts.num_thread)
     if not messages:
         server.models.touch(entry, keep_alive)
         return JSONResponse(_load_reply(entry, name, "chat", keep_alive))
@@ -213,7 +215,7 @@ async def generate(http: HttpRequest) -> Response:
         name=name, entry=entry, options=opts, kind="generate", include_context=not raw
     )
     gen.steer(req, fmt, think, raw=raw or bool(template))
-    engine, req.load_duration = await server.engine(entry, opts.num_ctx, name)
+    engine, req.load_duration = await server.engine(entry, opts.num_ctx, name, opts.num_thread)
     if not prompt and not suffix:
         server.models.touch(entry, keep_alive)
         return JSONResponse(_load_reply(entry, name, "generate", keep_alive))

@@ -1,5 +1,5 @@
 """Engines that embed: the numpy MiniLM encoder for embedding models, and a llama.cpp
-embedding context for chat models (Ollama lets any model embed).
+embedding instance for chat models (Ollama lets any model embed).
 
 Both expose `embed(texts, truncate, normalize) -> (vectors [n, dim] float32, token counts)`
 and raise `InputTooLong` when an input exceeds the context and truncation is off.
@@ -60,48 +60,33 @@ class EmbeddingEngine:
 
 
 class LlamaEmbedder:
-    """A second llama.cpp context on a chat model's GGUF, in embedding mode with mean pooling.
+    """A second llama.cpp instance on a chat model's GGUF, in embedding mode with mean pooling.
 
-    A context cannot both generate and embed, so this one is separate; the owner makes
-    sure it never runs while the generation context does.
-    """
+    An instance cannot both generate and embed, so this one is separate."""
 
     def __init__(self, model_path: str, num_ctx: int, threads: int):
-        import llama_cpp
+        from .llama_server import LlamaInstance
 
         self.num_ctx = num_ctx
-        # A pooled sequence must fit in one micro-batch: llama.cpp pools per ubatch.
-        self.llm = llama_cpp.Llama(
-            model_path=model_path,
-            embedding=True,
-            pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
-            n_ctx=num_ctx,
-            n_batch=num_ctx,
-            n_ubatch=num_ctx,
-            n_threads=threads,
-            n_threads_batch=threads,
-            verbose=False,
-        )
+        self.llama = LlamaInstance(model_path, num_ctx, threads, embedding=True)
 
     def embed(
         self, texts: list[str], truncate: bool = True, normalize: bool = True
     ) -> tuple[np.ndarray, list[int]]:
         """Mean-pooled hidden states of each text, L2-normalised unless told otherwise."""
-        counts = []
+        inputs = []
         for text in texts:
-            n = len(self.llm.tokenize(text.encode("utf-8")))
-            if n > self.num_ctx and not truncate:
+            tokens = self.llama.tokenize(text)
+            if len(tokens) > self.num_ctx and not truncate:
                 raise InputTooLong("the input length exceeds the context length")
-            counts.append(min(n, self.num_ctx))
+            inputs.append(tokens[: self.num_ctx])  # llama-server refuses what does not fit
+        counts = [len(t) for t in inputs]
         if not texts:
-            return np.zeros((0, self.llm.n_embd()), dtype=np.float32), []
-        # llama-cpp-python truncates to n_batch (= num_ctx) itself.
-        vectors = np.asarray(
-            self.llm.embed(list(texts), normalize=False, truncate=True), dtype=np.float32
-        )
+            return np.zeros((0, 0), dtype=np.float32), []
+        vectors = np.asarray(self.llama.embeddings(inputs), dtype=np.float32)
         if normalize:
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return vectors, counts
 
     def close(self) -> None:
-        self.llm.close()
+        self.llama.close()

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .embed_engine import InputTooLong, context_length
+from .llama_server import reclaim_signals
 from .manager import KeepAliveError, parse_keep_alive
 from .options import OptionError, parse_options
 from .protocol import ApiError, field, parse_body, require_model
@@ -67,6 +68,7 @@ async def _embed_texts(
         if not texts:
             return np.zeros((0, 0), dtype=np.float32), [], load_ns
         vectors, counts = await asyncio.to_thread(engine.embed, texts, truncate, normalize)
+        reclaim_signals()  # a chat model's first embedding loads a llama.cpp instance
     except InputTooLong as exc:
         raise ApiError(400, str(exc)) from None
     finally:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._blas import single_threaded_blas
+from .threads import default_threads
 
 # Tokens per forward batch (rows x padded length). Small enough that the [tokens, 1536]
 # intermediate stays near cache size, large enough that matmuls run at full speed.
@@ -184,7 +184,7 @@ class MiniLMEncoder:
         # truncate to max_seq_length ourselves, as sentence-transformers does.
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()
-        self.workers = threads or min(os.cpu_count() or 1, 8)
+        self.workers = threads or default_threads()  # the CPUs we may really use
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="minilm")
 
     @staticmethod

@@ -1,26 +1,24 @@
-"""llama.cpp inference for one model: a single context, a FIFO job queue served by one
-worker thread, token streaming with stop strings, cancellation and Ollama's timings."""
+"""llama.cpp inference for one model: an xllamacpp instance, a FIFO job queue served by
+worker threads (one per parallel slot), token streaming with stop strings, cancellation,
+the thinking budget's interventions and Ollama's timings."""
 
 from __future__ import annotations
 
-import codecs
-import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .gguf import read_metadata
+from .llama_server import LlamaInstance, error_message
 from .options import Options
 from .registry import ModelEntry
 from .steering import Intervention
 from .streams import StopMatcher
+from .threads import default_threads
 
-LLAMA_DEFAULT_SEED = 0xFFFFFFFF
-
-
-def default_threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
+__all__ = ["Job", "LlamaEngine", "default_threads", "sampling"]
 
 
 @dataclass
@@ -29,62 +27,80 @@ class Job:
 
     prompt_tokens: list[int]
     options: Options
-    emit: Callable[[dict], None]  # receives event dicts, called from the worker thread
-    grammar: object | None = None
-    steer: object | None = None  # e.g. a ThinkSteer, asked after every token
+    emit: Callable[[dict], None]  # receives event dicts, called from a worker thread
+    grammar: str | None = None
+    steer: object | None = None  # e.g. a ThinkSteer, asked after every piece of text
     cancel: threading.Event = field(default_factory=threading.Event)
     queued_at: float = field(default_factory=time.perf_counter)
 
 
-class LlamaEngine:
-    """A loaded GGUF model and the single worker thread that runs its jobs in order."""
+def sampling(opts: Options) -> dict:
+    """Ollama's options as llama-server request fields.
 
-    def __init__(self, entry: ModelEntry, num_ctx: int, num_thread: int = 0):
+    >>> sampling(Options(seed=-1, top_k=0))["top_k"], "seed" in sampling(Options())
+    (0, False)
+    """
+    body = {
+        "temperature": opts.temperature,
+        "top_k": opts.top_k,  # 0: the whole vocabulary, as in Ollama
+        "top_p": opts.top_p,
+        "min_p": opts.min_p,
+        "typical_p": opts.typical_p,
+        "repeat_penalty": opts.repeat_penalty,
+        "repeat_last_n": opts.repeat_last_n,  # -1: the whole context
+        "presence_penalty": opts.presence_penalty,
+        "frequency_penalty": opts.frequency_penalty,
+    }
+    if opts.seed >= 0:  # otherwise llama.cpp draws a random seed
+        body["seed"] = opts.seed
+    return body
+
+
+@dataclass
+class _Phase:
+    """What one engine request produced."""
+
+    tokens: list[int] = field(default_factory=list)
+    finish: str | None = None  # llama-server's finish_reason: "stop" (end of turn), "length"
+    action: Intervention | None = None
+    stopped: bool = False  # by a stop string
+    cancelled: bool = False
+    error: str | None = None
+    last_empty: bool = False  # the last token decoded to no bytes (e.g. end of turn)
+
+
+class LlamaEngine:
+    """A loaded GGUF model and the worker threads that run its jobs in order."""
+
+    def __init__(self, entry: ModelEntry, num_ctx: int, num_thread: int = 0, parallel: int = 1):
         self.entry = entry
         self.num_ctx = num_ctx
         self.threads = num_thread or default_threads()
-        self.llm = self._load(entry, num_ctx, self.threads)
-        import llama_cpp
-
-        self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
+        self.parallel = max(1, parallel)
+        self.llama = LlamaInstance(str(entry.path()), num_ctx, self.threads, parallel=self.parallel)
         self._jobs: queue.Queue[Job | None] = queue.Queue()
-        # llama.cpp is not thread-safe: generation and embedding never overlap.
-        self._busy = threading.Lock()
-        self._embedder = None  # a second context in embedding mode, made on first use
-        self._worker = threading.Thread(target=self._serve, name=f"llama:{entry.name}", daemon=True)
-        self._worker.start()
-
-    @staticmethod
-    def _load(entry: ModelEntry, num_ctx: int, threads: int):
-        from llama_cpp import Llama
-
-        return Llama(
-            model_path=str(entry.path()),
-            n_ctx=num_ctx,
-            n_batch=512,
-            n_threads=threads,
-            n_threads_batch=threads,
-            verbose=False,
-        )
+        self._embed_lock = threading.Lock()
+        self._embedder = None  # a second instance in embedding mode, made on first use
+        self._workers = [
+            threading.Thread(target=self._serve, name=f"llama:{entry.name}:{i}", daemon=True)
+            for i in range(self.parallel)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     # -- tokens ------------------------------------------------------------------------
 
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
-        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
-
-    def is_eog(self, token: int) -> bool:
-        import llama_cpp
-
-        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+        return self.llama.tokenize(text, add_bos=add_bos)
 
     def metadata(self) -> dict:
-        return dict(self.llm.metadata)
+        return dict(read_metadata(str(self.entry.path())))
 
     def embed(self, texts: list[str], truncate: bool = True, normalize: bool = True):
         """Mean-pooled embeddings from this model, as Ollama gives any model: (vectors, counts)."""
         from .embed_engine import LlamaEmbedder
 
-        with self._busy:
+        with self._embed_lock:
             if self._embedder is None:
                 self._embedder = LlamaEmbedder(str(self.entry.path()), self.num_ctx, self.threads)
             return self._embedder.embed(texts, truncate=truncate, normalize=normalize)
@@ -95,10 +111,12 @@ class LlamaEngine:
         self._jobs.put(job)
 
     def close(self) -> None:
-        self._jobs.put(None)
-        self._worker.join(timeout=30)
-        self.llm.close()
-        with self._busy:
+        for _ in self._workers:
+            self._jobs.put(None)
+        for worker in self._workers:
+            worker.join(timeout=30)
+        self.llama.close()
+        with self._embed_lock:
             if self._embedder is not None:
                 self._embedder.close()
 
@@ -110,27 +128,65 @@ class LlamaEngine:
             if job.cancel.is_set():
                 continue
             try:
-                with self._busy:
-                    self._run(job)
+                self._run(job)
             except Exception as exc:  # surfaced to the client as Ollama's error line
                 job.emit({"type": "error", "error": str(exc)})
 
+    def _phase(self, job: Job, context: list[int], n_predict: int, grammar, emit) -> _Phase:
+        """One llama-server completion from `context`, streamed token by token until it
+        ends, a stop string or the steer intervenes, or the client goes away."""
+        out = _Phase()
+        body = {
+            **sampling(job.options),
+            "prompt": context,
+            "n_predict": n_predict,
+            # Always evaluate the whole prompt: a cached prefix changes the batch shape of
+            # the prompt's last token, and with it the logits, so the same seed and prompt
+            # would not always give the same text.
+            "cache_prompt": False,
+            "n_probs": 1,  # each piece then names its token ids: for `context` and continuing
+        }
+        if grammar:
+            body["grammar"] = grammar
+
+        def on_chunk(chunk: dict) -> bool:
+            if "choices" not in chunk:
+                out.error = error_message(chunk)
+                return True
+            if job.cancel.is_set():
+                out.cancelled = True
+                return True
+            choice = chunk["choices"][0]
+            pieces = (choice.get("logprobs") or {}).get("content") or []
+            ids = [t["id"] for t in pieces]
+            out.tokens += ids
+            if pieces:
+                out.last_empty = not pieces[-1]["bytes"]
+            text = choice.get("text") or ""
+            if choice.get("finish_reason"):
+                out.finish = choice["finish_reason"]
+                if out.finish == "stop" and out.last_empty:
+                    # The end-of-turn token streams as an empty piece: not part of the
+                    # answer, its context or its count (the model stopped before it).
+                    out.tokens.pop()
+            if text and emit(text):
+                out.stopped = True
+                return True
+            if text and job.steer is not None:
+                out.action = job.steer.on_text(text, max(1, len(ids)))
+                return out.action is not None
+            return False
+
+        self.llama.complete(body, on_chunk)
+        return out
+
     def _run(self, job: Job) -> None:
-        import llama_cpp
-
         opts = job.options
-        llm = self.llm
-        threads = opts.num_thread or self.threads
-        llama_cpp.llama_set_n_threads(llm.ctx, threads, threads)
-        llm.set_seed(opts.seed if opts.seed >= 0 else LLAMA_DEFAULT_SEED)
-        llm.last_n_tokens_size = opts.num_ctx if opts.repeat_last_n < 0 else opts.repeat_last_n
-
         prompt = job.prompt_tokens
         limit = opts.predict_limit()
         context = list(prompt)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = StopMatcher(opts.stop)
-        generated: list[int] = []
+        generated = 0
         done_reason = "stop"
         stopped_by_string = False
         started = time.perf_counter()
@@ -138,68 +194,55 @@ class LlamaEngine:
         grammar = job.grammar
 
         def emit(text: str) -> bool:
+            nonlocal first_token_at
+            if first_token_at is None:
+                first_token_at = time.perf_counter()
             out, stopped = stops.feed(text)
             if out:
                 job.emit({"type": "text", "text": out})
             return stopped
 
-        # Always evaluate the whole prompt: reusing a cached prefix changes the batch shape
-        # of the prompt's last token, and with it the logits, so the same seed and prompt
-        # would not always give the same text.
-        llm.reset()
-        if limit == 0 or len(context) >= self.num_ctx:
-            done_reason = "length"
-        # Each pass decodes until the end or until the steer intervenes (inject text,
-        # change grammar); the next pass continues from the context so far.
-        while done_reason == "stop":
-            action: Intervention | None = None
-            tokens = llm.generate(
-                context,
-                top_k=opts.top_k if opts.top_k > 0 else llm.n_vocab(),
-                top_p=opts.top_p,
-                min_p=opts.min_p,
-                typical_p=opts.typical_p,
-                temp=opts.temperature,
-                repeat_penalty=opts.repeat_penalty,
-                frequency_penalty=opts.frequency_penalty,
-                presence_penalty=opts.presence_penalty,
-                grammar=grammar,
-            )
-            for token in tokens:
-                if first_token_at is None:
-                    first_token_at = time.perf_counter()
-                if job.cancel.is_set():
-                    done_reason = "cancelled"
-                    break
-                if self.is_eog(token):
-                    action = job.steer.on_end() if job.steer is not None else None
-                    break
-                generated.append(token)
-                context.append(token)
-                text = decoder.decode(llm.detokenize([token], special=True))
-                if emit(text):
-                    stopped_by_string = True
-                    break
-                if len(generated) >= limit or len(context) >= self.num_ctx:
-                    done_reason = "length"
-                    break
-                if job.steer is not None and (action := job.steer.on_text(text)):
-                    break
-            tokens.close()
-            if action is None:
+        # Each phase decodes until the end or until the steer intervenes (inject text,
+        # change grammar); the next phase continues from the context so far.
+        while True:
+            room = min(limit - generated, self.num_ctx - len(context))
+            if room <= 0:
+                done_reason = "length"
                 break
+            budget = job.steer.remaining() if job.steer is not None else None
+            n_predict = room if budget is None else max(1, min(room, budget))
+            phase = self._phase(job, context, n_predict, grammar, emit)
+            if phase.error is not None:
+                job.emit({"type": "error", "error": phase.error})
+                return
+            if first_token_at is None and phase.tokens:
+                first_token_at = time.perf_counter()
+            generated += len(phase.tokens)
+            context += phase.tokens
+            if phase.cancelled:
+                done_reason = "cancelled"
+                break
+            if phase.stopped:
+                stopped_by_string = True
+                break
+            action = phase.action
+            if action is None and phase.finish == "stop":  # the model ended its turn
+                action = job.steer.on_end() if job.steer is not None else None
+                if action is None:
+                    break
+            if action is None:  # the phase's n_predict ran out
+                continue
             injected = self.tokenize(action.inject, add_bos=False) if action.inject else []
             if len(context) + len(injected) >= self.num_ctx:
                 done_reason = "length"
                 break
             context += injected
             grammar = action.grammar
-            if action.inject and emit(decoder.decode(action.inject.encode())):
+            if action.inject and emit(action.inject):
                 stopped_by_string = True
                 break
         if not stopped_by_string and done_reason != "cancelled":
-            text, hit = stops.feed(decoder.decode(b"", final=True))
-            tail = text + ("" if hit else stops.flush())
+            tail = stops.flush()
             if tail:
                 job.emit({"type": "text", "text": tail})
         ended = time.perf_counter()
@@ -210,7 +253,7 @@ class LlamaEngine:
                 "done_reason": done_reason,
                 "prompt_eval_count": len(prompt),
                 "prompt_eval_duration": int((first - started) * 1e9),
-                "eval_count": len(generated),
+                "eval_count": generated,
                 "eval_duration": int((ended - first) * 1e9),
                 "context": context,
             }

@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from .engine import Job
+from .grammars import format_grammar, tool_grammar
 from .options import Options
 from .protocol import ApiError, now_iso
 from .registry import ModelEntry
-from .steering import ThinkSteer, format_grammar, think_budget, tool_grammar
+from .steering import ThinkSteer, think_budget
 from .streams import OutputParser
 from .templates import render_chat
 

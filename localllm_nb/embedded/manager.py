@@ -69,8 +69,9 @@ class Loaded:
 class ModelManager:
     """Loads engines on demand and unloads them when their keep-alive runs out."""
 
-    def __init__(self, threads: int = 0):
+    def __init__(self, threads: int = 0, num_parallel: int = 1):
         self.threads = threads
+        self.num_parallel = max(1, num_parallel)
         self._loaded: dict[str, Loaded] = {}
         self._lock = threading.RLock()
 
@@ -79,20 +80,29 @@ class ModelManager:
         # Variants of one weights file (e.g. smollm2 and its thinking template) share an engine.
         return entry.weights
 
-    def engine(self, entry: ModelEntry, num_ctx: int, name: str):
-        """Return the engine for `entry`, loading it (or reloading at a new num_ctx)."""
-        from .engine import LlamaEngine
+    def engine(self, entry: ModelEntry, num_ctx: int, name: str, num_thread: int = 0):
+        """Return the engine for `entry`, loading it (or reloading at a new num_ctx or,
+        for a chat model, a new thread count: llama.cpp fixes both at load, as Ollama's
+        runner does)."""
+        from .engine import LlamaEngine, default_threads
 
+        threads = num_thread or self.threads or default_threads()
         with self._lock:
             current = self._loaded.get(self._key(entry))
-            if current is not None and getattr(current.engine, "num_ctx", num_ctx) == num_ctx:
+            if (
+                current is not None
+                and getattr(current.engine, "num_ctx", num_ctx) == num_ctx
+                and getattr(current.engine, "threads", threads) == threads
+            ):
                 current.name = name
                 return current.engine
             if current is not None:
                 current.engine.close()
                 del self._loaded[self._key(entry)]
             if entry.kind == "chat":
-                engine = LlamaEngine(entry, num_ctx=num_ctx, num_thread=self.threads)
+                engine = LlamaEngine(
+                    entry, num_ctx=num_ctx, num_thread=threads, parallel=self.num_parallel
+                )
             elif entry.kind == "embedding":
                 from .embed_engine import EmbeddingEngine
 

@@ -66,7 +66,7 @@ _META_CACHE: dict[str, dict] = {}
 
 
 def _read_metadata(entry) -> dict:
-    """GGUF metadata without loading the weights (vocab only)."""
+    """GGUF metadata without loading the weights (the file's header only)."""
     if entry.name not in _META_CACHE:
         if entry.kind == "embedding":
             from .embedder import model_info  # config.json only: no weights loaded
@@ -74,11 +74,9 @@ def _read_metadata(entry) -> dict:
             return model_info(entry.path())
         if entry.kind != "chat":
             return {}
-        from llama_cpp import Llama
+        from .gguf import read_metadata
 
-        llm = Llama(model_path=str(entry.path()), vocab_only=True, verbose=False)
-        _META_CACHE[entry.name] = dict(llm.metadata)
-        llm.close()
+        _META_CACHE[entry.name] = dict(read_metadata(str(entry.path())))
     return _META_CACHE[entry.name]
 
 

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
 import time
 
 
+def num_parallel_from_env() -> int:
+    """Requests one model serves at once: Ollama's `OLLAMA_NUM_PARALLEL`, 1 by default so
+    that one request's timings are not shared with another's."""
+    try:
+        return max(1, int(os.environ.get("OLLAMA_NUM_PARALLEL", "1")))
+    except ValueError:
+        return 1
+
+
 def serve(
-    host: str = "127.0.0.1", port: int = 11434, threads: int = 0, log_level: str = "warning"
+    host: str = "127.0.0.1",
+    port: int = 11434,
+    threads: int = 0,
+    log_level: str = "warning",
+    num_parallel: int = 0,
 ) -> None:
-    """Serve Ollama's API until interrupted. Binds loopback unless told otherwise."""
+    """Serve Ollama's API until interrupted. Binds loopback unless told otherwise.
+    `num_parallel` 0 reads `OLLAMA_NUM_PARALLEL`."""
     import uvicorn
 
     from .app import Server, create_app
 
-    logging.getLogger("llama_cpp").setLevel(logging.ERROR)
     _exit_with_parent()
-    app = create_app(Server(threads=threads))
+    app = create_app(Server(threads=threads, num_parallel=num_parallel or num_parallel_from_env()))
     uvicorn.run(
         app,
         host=host,

@@ -1,14 +1,25 @@
-"""Constraints and interventions during generation: JSON/schema grammars for `format`,
-the tool-call grammar, and the thinking budget that closes a think block the model
-leaves open. The engine asks a `ThinkSteer` after each token whether to intervene."""
+"""Interventions during generation: the thinking budget that closes a think block the
+model leaves open, then switches to the answer's grammar (grammars.py). The engine asks a `ThinkSteer` after each streamed piece whether to
+intervene; an intervention ends the engine's current request and starts the next
+from the context so far."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from functools import lru_cache
 
-from .streams import THINK_CLOSE, TOOL_CLOSE, TOOL_OPEN
+from .grammars import format_grammar, tool_call_schema, tool_grammar
+from .streams import THINK_CLOSE
+
+# The grammar helpers lived here before they moved to grammars.py.
+__all__ = [
+    "THINK_BUDGETS",
+    "Intervention",
+    "ThinkSteer",
+    "format_grammar",
+    "think_budget",
+    "tool_call_schema",
+    "tool_grammar",
+]
 
 # Thinking budgets in generated tokens, by Ollama's think levels (`true` is medium).
 THINK_BUDGETS = {"low": 48, "medium": 128, "high": 384}
@@ -39,10 +50,16 @@ class ThinkSteer:
         self.tail = ""
         self.done = False
 
-    def on_text(self, text: str) -> Intervention | None:
+    def remaining(self) -> int | None:
+        """Tokens left in the budget while thinking (None once thinking is over): the
+        engine asks for no more than this in one request."""
+        return None if self.done else max(0, self.budget - self.tokens)
+
+    def on_text(self, text: str, tokens: int = 1) -> Intervention | None:
+        """`text` is what `tokens` new tokens decoded to."""
         if self.done:
             return None
-        self.tokens += 1
+        self.tokens += tokens
         self.tail = (self.tail + text)[-2 * len(THINK_CLOSE) :]
         if THINK_CLOSE in self.tail:
             self.done = True
@@ -66,62 +83,3 @@ def think_budget(think, options_budget: int | None) -> int:
         return options_budget
     level = think if isinstance(think, str) else "medium"
     return THINK_BUDGETS[level]
-
-
-@lru_cache(maxsize=64)
-def _compile(gbnf: str):
-    from llama_cpp import LlamaGrammar
-
-    return LlamaGrammar.from_string(gbnf, verbose=False)
-
-
-def format_grammar(fmt):
-    """A grammar constraining output to any JSON (`"json"`) or to a JSON schema."""
-    if fmt is None:
-        return None
-    from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
-
-    if fmt == "json":
-        return _compile(JSON_GBNF)
-    return _compile(_strict_strings(json_schema_to_gbnf(json.dumps(fmt))))  # keeps key order
-
-
-def _strict_strings(gbnf: str) -> str:
-    r"""JSON strings may not hold raw control characters; llama-cpp-python's schema
-    converter allows them, and a newline inside a string makes the output invalid JSON.
-
-    >>> from llama_cpp.llama_grammar import json_schema_to_gbnf
-    >>> "\\x00-\\x1F" in _strict_strings(json_schema_to_gbnf('{"type": "string"}'))
-    True
-    """
-    return gbnf.replace('char ::= [^"\\\\]', 'char ::= [^"\\\\\\x7F\\x00-\\x1F]', 1)
-
-
-def tool_call_schema(tools: list[dict]) -> dict:
-    """JSON schema of one call to any of the offered tools: `{"name", "arguments"}`."""
-    options = []
-    for tool in tools:
-        fn = tool.get("function", tool)
-        params = fn.get("parameters") or {"type": "object", "properties": {}}
-        options.append(
-            {
-                "type": "object",
-                "properties": {"name": {"const": fn["name"]}, "arguments": params},
-                "required": ["name", "arguments"],
-            }
-        )
-    return options[0] if len(options) == 1 else {"anyOf": options}
-
-
-def tool_grammar(tools: list[dict]):
-    """Output must be one tool call, `<tool_call>\\n{json}\\n</tool_call>`, whose JSON
-    validates against one offered tool's parameters: a 135M model cannot be trusted to
-    write a well-formed call unaided."""
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    schema = json.dumps(tool_call_schema(tools))
-    body = _strict_strings(json_schema_to_gbnf(schema, prop_order=["name", "arguments"])).replace(
-        "root ::=", "tool-call-json ::=", 1
-    )
-    head = f"root ::= {json.dumps(TOOL_OPEN + chr(10))} tool-call-json {json.dumps(chr(10) + TOOL_CLOSE)}\n"
-    return _compile(head + body)

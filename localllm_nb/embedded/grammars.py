@@ -1,0 +1,118 @@
+"""Grammars that constrain output: JSON or a JSON schema for `format`, and one call to an
+offered tool. The JSON part is always llama.cpp's own converter's (what llama-server's
+`json_schema` field uses); only the tool call's wrapping rule is ours.
+
+The published xllamacpp wheels convert schemas to llguidance grammars. llama.cpp ignores
+an llguidance grammar it cannot compile and answers unconstrained, so every grammar is
+compiled here first (with llguidance's own checker) and a bad one is the client's 400.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+
+from .streams import TOOL_CLOSE, TOOL_OPEN
+
+# Compact JSON with Ollama's usual separators. llguidance's flexible whitespace allows
+# any run of it, and a small model then fills its num_predict with newlines (measured,
+# also with a whitespace pattern copied from llama.cpp's GBNF converter).
+_JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
+
+
+class GrammarError(ValueError):
+    """A schema or grammar the engine cannot compile."""
+
+
+def closed_objects(schema):
+    """Objects admit only their listed properties unless they say otherwise, as in
+    llama.cpp's GBNF converter (which Ollama uses); llguidance follows JSON Schema's
+    default (anything extra allowed), and a small model then invents keys.
+
+    >>> closed_objects({"type": "object", "properties": {"a": {"type": "integer"}}})
+    {'type': 'object', 'properties': {'a': {'type': 'integer'}}, 'additionalProperties': False}
+    """
+    if isinstance(schema, list):
+        return [closed_objects(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    for key in _SUBSCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {k: closed_objects(v) for k, v in out[key].items()}
+    for key in (*_SUBSCHEMA_LISTS, "items", "additionalProperties"):
+        if key in out:
+            out[key] = closed_objects(out[key])
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+def _converted(schema) -> str:
+    from xllamacpp import json_schema_to_grammar
+
+    if isinstance(schema, dict):
+        schema = {**closed_objects(schema), "x-guidance": _JSON_OPTIONS}
+    return json_schema_to_grammar(json.dumps(schema))  # json.dumps keeps key order
+
+
+@lru_cache(maxsize=128)
+def _checked(grammar: str) -> str:
+    if grammar.startswith("%llguidance"):
+        from llguidance import LLMatcher
+
+        error = LLMatcher.validate_grammar(grammar)
+        if error:
+            raise GrammarError(error.strip().splitlines()[0])
+    # A GBNF grammar (a build without llguidance) is checked by llama.cpp itself, which
+    # reports it as an error rather than ignoring it.
+    return grammar
+
+
+@lru_cache(maxsize=64)
+def _format_grammar(fmt_json: str) -> str:
+    return _checked(_converted(json.loads(fmt_json)))
+
+
+def format_grammar(fmt) -> str | None:
+    """A grammar constraining output to a JSON object (`"json"`) or to a JSON schema."""
+    if fmt is None:
+        return None
+    if not isinstance(fmt, (dict, str)) or (isinstance(fmt, str) and fmt != "json"):
+        raise GrammarError('format must be "json" or a JSON schema object')
+    # Ollama's "json" is llama.cpp's json.gbnf: one object.
+    schema = {"type": "object"} if fmt == "json" else fmt
+    return _format_grammar(json.dumps(schema))
+
+
+def tool_call_schema(tools: list[dict]) -> dict:
+    """JSON schema of one call to any of the offered tools: `{"name", "arguments"}`."""
+    options = []
+    for tool in tools:
+        fn = tool.get("function", tool)
+        params = fn.get("parameters") or {"type": "object", "properties": {}}
+        options.append(
+            {
+                "type": "object",
+                "properties": {"name": {"const": fn["name"]}, "arguments": params},
+                "required": ["name", "arguments"],
+            }
+        )
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def tool_grammar(tools: list[dict]) -> str:
+    """Output must be one tool call, `<tool_call>\\n{json}\\n</tool_call>`, whose JSON
+    validates against one offered tool's parameters: a 135M model cannot be trusted to
+    write a well-formed call unaided."""
+    body = _converted(tool_call_schema(tools))
+    head, tail = json.dumps(TOOL_OPEN + "\n"), json.dumps("\n" + TOOL_CLOSE)
+    if body.startswith("%llguidance"):
+        directive, _, rules = body.partition("\n")
+        rules = re.sub(r"^start:", "tool_call_json:", rules, count=1, flags=re.M)
+        return _checked(f"{directive}\nstart: {head} tool_call_json {tail}\n{rules}")
+    rules = re.sub(r"^root ::=", "tool-call-json ::=", body, count=1, flags=re.M)
+    return f"root ::= {head} tool-call-json {tail}\n{rules}"

@@ -1,0 +1,99 @@
+"""How many threads llama.cpp should use: the CPUs this process may really run on.
+
+Why not `os.cpu_count()`: a container (a Binder pod, a CI runner) sees every core of its
+host but may use only its affinity mask, and its cgroup CPU quota caps it further. Two
+decoding threads on one CPU's worth of quota were measured 4-8x slower than one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+MAX_THREADS = 8  # a model this small stops getting faster well before that
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def parse_cpu_max(text: str) -> float | None:
+    """CPUs allowed by a cgroup v2 `cpu.max` line, None when unlimited.
+
+    >>> parse_cpu_max("max 100000"), parse_cpu_max("150000 100000")
+    (None, 1.5)
+    """
+    quota, _, period = text.strip().partition(" ")
+    if quota == "max" or not period:
+        return None
+    return int(quota) / int(period)
+
+
+def parse_cfs(quota: str, period: str) -> float | None:
+    """CPUs allowed by cgroup v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`.
+
+    >>> parse_cfs("-1", "100000"), parse_cfs("200000", "100000")
+    (None, 2.0)
+    """
+    q, p = int(quota), int(period)
+    return None if q <= 0 or p <= 0 else q / p
+
+
+def _own_cgroups(root: Path) -> list[Path]:
+    """This process's cgroup directories (v2 and v1 `cpu`), deepest first, with their parents:
+    a quota set on any ancestor applies too."""
+    dirs = []
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            base = root
+        elif "cpu" in controllers.split(","):
+            base = root / "cpu"
+        else:
+            continue
+        here = base / path.lstrip("/")
+        while True:
+            dirs.append(here)
+            if here == base:
+                break
+            here = here.parent
+    return dirs
+
+
+def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> float | None:
+    """The tightest CPU quota over this process's cgroups (v2 or v1), None if unlimited."""
+    limits = []
+    for d in _own_cgroups(root):
+        try:
+            if (d / "cpu.max").is_file():
+                limits.append(parse_cpu_max((d / "cpu.max").read_text()))
+            elif (d / "cpu.cfs_quota_us").is_file():
+                limits.append(
+                    parse_cfs(
+                        (d / "cpu.cfs_quota_us").read_text(), (d / "cpu.cfs_period_us").read_text()
+                    )
+                )
+        except (OSError, ValueError):
+            continue
+    found = [x for x in limits if x is not None]
+    return min(found) if found else None
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by its cgroup quota (rounded
+    down, at least 1: a pod with 1.5 CPUs of quota gets one thread, not two fighting)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS, Windows: no affinity API
+        cpus = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        cpus = min(cpus, math.floor(limit))
+    return max(1, cpus)
+
+
+def default_threads() -> int:
+    """llama.cpp's thread count when none is given (`num_thread`, `serve --threads`)."""
+    return min(available_cpus(), MAX_THREADS)

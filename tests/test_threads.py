@@ -1,0 +1,43 @@
+"""The default thread count follows the CPUs this process may really use."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from localllm_nb.embedded import threads
+
+
+@pytest.mark.parametrize(
+    ("affinity", "quota", "expected"),
+    [
+        ({0, 1, 2, 3}, None, 4),  # no quota: the affinity mask
+        ({0, 1, 2, 3}, 2.0, 2),  # a cgroup quota below the mask wins
+        ({0, 1}, 1.0, 1),  # a 1-CPU Binder pod on a 2-core host
+        ({0, 1}, 1.5, 1),  # rounded down: two threads would fight over 1.5 CPUs
+        ({0, 1}, 0.5, 1),  # never fewer than one
+        (set(range(32)), None, threads.MAX_THREADS),
+    ],
+)
+def test_default_threads(monkeypatch, affinity, quota, expected):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: affinity, raising=False)
+    monkeypatch.setattr(threads, "cgroup_cpu_limit", lambda: quota)
+    assert threads.default_threads() == expected
+
+
+def test_cgroup_quota_is_read_from_v2_and_v1_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(threads, "_own_cgroups", lambda root: [root / "a", root / "cpu"])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "cpu.max").write_text("max 100000\n")
+    assert threads.cgroup_cpu_limit(tmp_path) is None
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("150000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert threads.cgroup_cpu_limit(tmp_path) == 1.5
+    (tmp_path / "a" / "cpu.max").write_text("100000 100000\n")
+    assert threads.cgroup_cpu_limit(tmp_path) == 1.0
+
+
+def test_this_machine_gets_at_least_one_thread():
+    assert 1 <= threads.default_threads() <= (os.cpu_count() or 1)
