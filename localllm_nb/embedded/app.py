@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from . import generation as gen
 from .embed_routes import EMBED_ROUTES
+from .json_close import close_json
 from .llama_server import reclaim_signals
 from .manager import KeepAliveError, ModelManager, parse_keep_alive
 from .model_routes import MODEL_ROUTES
@@ -100,6 +101,7 @@ async def _respond(
     """Run the job and answer as NDJSON lines or as one merged object."""
 
     async def lines():
+        answer: list[str] = []  # content so far, for closing a JSON answer cut short
         try:
             async for event in gen.run_job(engine, tokens, req):
                 if event["type"] == "error":
@@ -108,8 +110,13 @@ async def _respond(
                 done = event["type"] == "done"
                 delta = req.parser.finish() if done else req.parser.feed(event["text"])
                 if delta:
+                    answer.append(delta.content)
                     yield gen.line(req, delta.content, delta.thinking, delta.tool_calls)
                 if done:
+                    if req.json_answer and event.get("done_reason") == "length":
+                        tail = close_json("".join(answer))
+                        if tail:
+                            yield gen.line(req, tail)
                     yield gen.final_line(req, event)
         finally:
             server.models.touch(req.entry, keep_alive)

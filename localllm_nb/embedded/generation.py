@@ -34,6 +34,7 @@ class Request:
     grammar: object = None
     steer: object = None
     thinking: bool | None = None  # passed to the template: False closes the think block
+    json_answer: bool = False  # the answer is constrained to JSON (`format`)
 
 
 def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bool = False) -> None:
@@ -43,14 +44,17 @@ def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bo
     off into `thinking` and closed by the budget if the model does not close it.
     With tools offered on a user turn, the answer is a tool call constrained to the
     tools' schemas (unless the `tool_choice` option is "auto"); after a tool result
-    the model answers in text. `format` constrains the answer (after any thinking)."""
+    the model answers in text. `format` constrains the answer (after any thinking); an
+    answer cut short by the token budget is closed so that it parses (`json_close`)."""
     can_think = "thinking" in req.entry.capabilities and not raw
     thinking = can_think and think is not False
     try:
         answer = format_grammar(fmt)
     except Exception as exc:  # llama.cpp's converter asserts on schemas it cannot express
         raise ApiError(400, f"invalid format: {json.dumps(fmt)}; {exc}") from None
+    req.json_answer = answer is not None
     if tools and last_role != "tool" and req.options.tool_choice != "auto":
+        req.json_answer = False
         try:
             answer = tool_grammar(tools)
         except Exception as exc:
