@@ -31,7 +31,7 @@ browser:
 	  fi; }
 
 test: setup browser
-	$(BIN)/python -m pytest tests notebooks widgets localllm_nb --doctest-modules --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+	$(BIN)/python -m pytest tests notebooks widgets localllm_nb --doctest-modules --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg --durations=25
 
 bench: setup
 	$(BIN)/python -m benchmarks
