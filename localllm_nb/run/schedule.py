@@ -34,9 +34,15 @@ FIGURES = {
 }
 
 
-# Run statuses whose figures a summary counts: a stopped run's TTFT and speed were
-# measured all the same; a failed run's were not.
-MEASURED = ("done", "cancelled")
+def measured(row: dict[str, Any]) -> bool:
+    """Whether a summary counts this run's figures: a finished run, or a stopped one that
+    produced tokens (its TTFT and speed were measured all the same); not a failed run,
+    nor one stopped before its first token.
+
+    >>> measured({"status": "cancelled", "tokens": 0}), measured({"status": "done"})
+    (False, True)
+    """
+    return row["status"] == "done" or (row["status"] == "cancelled" and bool(row.get("tokens")))
 
 
 @dataclass(frozen=True)
@@ -177,7 +183,7 @@ def summarize(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         group = columns[column]
         summary: dict[str, Any] = {"column": column, "label": group[0]["label"], "runs": len(group)}
         for name in FIGURES:
-            values = [r[name] for r in group if r.get(name) is not None and r["status"] in MEASURED]
+            values = [r[name] for r in group if r.get(name) is not None and measured(r)]
             summary[name] = statistics.fmean(values) if values else None
             summary[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else None
         reasons = sorted({str(r["done_reason"]) for r in group})

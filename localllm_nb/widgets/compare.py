@@ -43,6 +43,8 @@ def cell_text(summary: dict[str, Any], name: str, digits: int, unit: str = "") -
     mean, std = summary.get(name), summary.get(f"{name}_std")
     if mean is None:
         return "-"
+    if name == "tokens" and std is None:
+        digits = 0  # one run: a count, not a mean
     spread = f" ± {std:.{digits}f}" if std is not None else ""
     return f"{mean:.{digits}f}{spread}{unit}"
 

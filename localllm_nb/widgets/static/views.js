@@ -336,6 +336,7 @@ const COMPARE_ROWS = [
 function spreadText(s, name, digits, unit) {
   const mean = s[name], std = s[`${name}_std`];
   if (mean == null) return "–";
+  if (name === "tokens" && std == null) digits = 0; // one run: a count, not a mean
   return `${Number(mean).toFixed(digits)}${std != null ? ` ± ${Number(std).toFixed(digits)}` : ""}${unit}`;
 }
 
