@@ -51,11 +51,37 @@ def closed_objects(schema):
     return out
 
 
+def bounded_numbers(schema):
+    """Numbers without bounds get +-10^15, as llama.cpp's GBNF converter caps integers at
+    16 digits: llguidance allows any length, and a small model then repeats a digit until
+    num_predict runs out (seen: "population": 1111111...).
+
+    >>> bounded_numbers({"type": "object", "properties": {"n": {"type": "integer"}}})
+    {'type': 'object', 'properties': {'n': {'type': 'integer', 'minimum': -1000000000000000, 'maximum': 1000000000000000}}}
+    """
+    if isinstance(schema, list):
+        return [bounded_numbers(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: bounded_numbers(v) if isinstance(v, (dict, list)) else v for k, v in schema.items()}
+    kinds = out.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "integer" in kinds or "number" in kinds:
+        if not any(k in out for k in ("minimum", "exclusiveMinimum")):
+            out["minimum"] = -_NUMBER_BOUND
+        if not any(k in out for k in ("maximum", "exclusiveMaximum")):
+            out["maximum"] = _NUMBER_BOUND
+    return out
+
+
+_NUMBER_BOUND = 10**15
+
+
 def _converted(schema) -> str:
     from xllamacpp import json_schema_to_grammar
 
     if isinstance(schema, dict):
-        schema = {**closed_objects(schema), "x-guidance": _JSON_OPTIONS}
+        schema = {**bounded_numbers(closed_objects(schema)), "x-guidance": _JSON_OPTIONS}
     return json_schema_to_grammar(json.dumps(schema))  # json.dumps keeps key order
 
 
