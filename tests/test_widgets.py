@@ -236,3 +236,15 @@ def test_playground_sends_with_the_panel_spec_and_records_runs(server_url, tmp_p
     assert isinstance(playground.history, RunHistory)
     snapshot = playground._bundle()
     assert "image/png" in snapshot and "<table class='llnb-history'>" in snapshot["text/html"]
+
+
+def test_empty_state_text(server_url):
+    from localllm_nb.widgets import Compare
+
+    assert StreamView(CHAT).empty_text == "No run yet: call view.run(prompt)."
+    specs = [ModelSpec(model=CHAT, base_url=server_url, temperature=t) for t in (0.0, 1.0)]
+    compare = Compare(specs, "Hi", start=False)
+    assert all(
+        v.empty_text == "Waiting for its turn (one run at a time per server)."
+        for v in compare.views
+    )

@@ -158,6 +158,9 @@ class Compare(SnapshotDisplay, W.VBox):
         columns = {job.column: job for job in self.jobs}
         self.labels = [columns[i].label for i in sorted(columns)]
         self.views = [StreamView(columns[i].spec, **run_kwargs) for i in sorted(columns)]
+        at_once = "one run" if concurrency == 1 else f"{concurrency} runs"
+        for view in self.views:
+            view.empty_text = f"Waiting for its turn ({at_once} at a time per server)."
         self.bar = CompareBar(title=self._title())
         self.bar._on_stop.append(self.stop)
         self.schedule = Schedule(

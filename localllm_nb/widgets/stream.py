@@ -90,6 +90,9 @@ class StreamView(SnapshotDisplay, View):
     stats = traitlets.Dict(help="Final figures of the run (RunStats + done_reason).").tag(sync=True)
     error = traitlets.Unicode("", help="What went wrong, in one message.").tag(sync=True)
     transcript = traitlets.List(help="Chat turns shown above the current answer.").tag(sync=True)
+    empty_text = traitlets.Unicode(
+        "No run yet: call view.run(prompt).", help="What the view says before its first run."
+    ).tag(sync=True)
 
     def __init__(
         self,

@@ -151,7 +151,8 @@ function renderStream({ model, el }) {
   const error = h("div", { class: "llnb-error", role: "alert" });
   const canvas = h("canvas", { class: "llnb-chart", "aria-label": "tokens per second over time" });
   const stats = h("div", { class: "llnb-stats" });
-  const empty = h("div", { class: "llnb-empty" }, "No run yet: call view.run(prompt).");
+  const empty = h("div", { class: "llnb-empty" }, model.get("empty_text"));
+  model.on("change:empty_text", () => { empty.textContent = model.get("empty_text"); });
   root.append(h("div", { class: "llnb-head" }, title, status, stop), transcript, empty, think, toolBox, answer, error, canvas, stats);
   el.append(root);
   think.addEventListener("toggle", () => { if (document.activeElement === thinkSummary) userToggled = true; });
