@@ -3,8 +3,8 @@
 Generation runs on a worker thread, so the cell ends at once and the Stop button is
 handled while tokens flow (a cell that loops itself blocks widget events). The view
 follows the run in coalesced frames (`Run.watch`): each frame goes to the browser as one
-custom message holding only what is new; the whole text is committed to traits about
-once a second and at the end, so a reloaded page or a view that missed a message
+custom message holding only what is new; the whole text is committed to traits every
+two seconds and at the end, so a reloaded page or a view that missed a message
 resynchronises from them. When a run ends, every place the view is displayed is
 updated with a static snapshot (HTML + PNG chart) beside the widget, for saved notebooks.
 """
@@ -72,6 +72,9 @@ class StreamView(SnapshotDisplay, View):
     `model` is a ModelSpec, a model name or a LangChain chat model/LLM. With
     `chat=True` each run continues the conversation (`messages`, `clear()`). Keyword
     arguments (e.g. `reasoning=True`) go to every run; `tools` are bound to chat runs.
+    `every` is the frame period (at most 10 messages a second by default);
+    `commit_every` how often the whole text is committed to the traits (each commit
+    resends it, so this sets most of a long answer's traffic).
     """
 
     _kind = traitlets.Unicode("stream").tag(sync=True)
@@ -101,7 +104,7 @@ class StreamView(SnapshotDisplay, View):
         chat: bool = False,
         tools: list | None = None,
         every: float = 0.1,
-        commit_every: float = 1.0,
+        commit_every: float = 2.0,
         **run_kwargs: Any,
     ):
         super().__init__()
@@ -166,15 +169,9 @@ class StreamView(SnapshotDisplay, View):
     async def arun(self, prompt_or_messages: Any) -> Run:
         """`run` for async code: awaits the end without blocking the event loop."""
         run = self.run(prompt_or_messages)
-        loop = asyncio.get_running_loop()
-        ended = loop.create_future()
-
-        def on_frame(frame: RunFrame) -> None:
-            if frame.final:
-                loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
-
-        run.watch(on_frame, every=1.0)
-        await ended
+        # Observers (this view included) see the end before `run.done`: wait for the
+        # run itself, on an executor thread, so the caller gets a finished run.
+        await asyncio.get_running_loop().run_in_executor(None, run.wait)
         return run
 
     def stop(self) -> None:
