@@ -202,3 +202,18 @@ def test_history_notifies_when_runs_are_added_and_finish(short):
     while len(changes) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert changes == [("added", first.id), ("finished", first.id), ("added", second.id)]
+
+
+def test_min_tokens_makes_frames_follow_the_tokens_not_the_clock():
+    run = Run(model_name="m")
+    rec = Recorder()
+    run.watch(rec, every=0.0, min_tokens=8, max_wait=0.3)
+    run._start()
+    for _ in range(20):
+        run._feed("x")
+    sizes = [len(f.points) for f in rec.frames]
+    assert sizes == [0, 0, 8, 8]  # pending, running, then every 8th token
+    time.sleep(0.6)  # the 4 left over go out after max_wait, without another token
+    assert [len(f.points) for f in rec.frames][-1] == 4
+    run._finish()
+    assert rec.joined("content") == "x" * 20 and rec.frames[-1].final

@@ -55,10 +55,19 @@ class RunFrame:
 class FrameFeed:
     """One subscriber's frames: offsets into the run, throttle, a timer for the tail."""
 
-    def __init__(self, run: Run, callback: Callable[[RunFrame], None], every: float):
+    def __init__(
+        self,
+        run: Run,
+        callback: Callable[[RunFrame], None],
+        every: float,
+        min_tokens: int = 1,
+        max_wait: float | None = None,
+    ):
         self.run = run
         self.callback = callback
         self.every = every
+        self.min_tokens = min_tokens
+        self.max_wait = every if max_wait is None else max(every, max_wait)
         self._offsets = [0, 0, 0, 0]  # content pieces, thinking pieces, points, tool calls
         self._seq = 0
         self._status = ""
@@ -69,13 +78,17 @@ class FrameFeed:
 
     def on_event(self, event: RunEvent) -> None:
         """Run subscriber: flush on start and end, otherwise at most once per `every`."""
+        waited = time.monotonic() - self._last
+        pending = len(self.run.timeline) - self._offsets[2]
         if event.type == "end":
             self.flush(final=True)
-        elif event.type == "start" or time.monotonic() - self._last >= self.every:
+        elif event.type == "start" or (
+            waited >= self.every and (pending >= self.min_tokens or waited >= self.max_wait)
+        ):
             self.flush()
         elif self._timer is None:
             # Something new is waiting: make sure it goes out even if no event follows.
-            wait = max(0.0, self.every - (time.monotonic() - self._last))
+            wait = max(0.0, self.max_wait - waited)
             self._timer = threading.Timer(wait, self.flush)
             self._timer.daemon = True
             self._timer.start()

@@ -143,19 +143,27 @@ class Run:
         return unsubscribe
 
     def watch(
-        self, callback: Callable[[RunFrame], None], every: float = 0.05
+        self,
+        callback: Callable[[RunFrame], None],
+        every: float = 0.05,
+        *,
+        min_tokens: int = 1,
+        max_wait: float | None = None,
     ) -> Callable[[], None]:
         """Call `callback(frame)` with coalesced `RunFrame`s: what is new since the last
         frame, at most one every `every` seconds, and a final frame with the outcome.
 
-        The first frame comes at once and holds everything so far, so a view that
+        With `min_tokens`, a frame also waits for that many new chunks, or `max_wait`
+        seconds: the number of frames then follows the tokens, not the clock, which
+        bounds a slow answer's traffic. The first frame comes at once and holds
+        everything so far, so a view that
         starts watching mid-run (or after the end) misses nothing. Frames come from the
         worker thread (or a timer thread for a trailing piece). Returns an unsubscribe
         function.
         """
         if every < 0:
             raise ValueError(f"every must be >= 0 seconds, got {every}")
-        feed = FrameFeed(self, callback, every)
+        feed = FrameFeed(self, callback, every, min_tokens, max_wait)
         with self._lock:
             ended = self._ended
             if not ended:

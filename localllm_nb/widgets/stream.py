@@ -247,7 +247,9 @@ class StreamView(SnapshotDisplay, View):
         self._update_displays(with_snapshot=False)
         if self.history is not None:
             self.history.add(run)
-        self._unwatch = run.watch(self._on_frame, every=self.every)
+        # At most one message per `every`, and at least 8 new tokens (or 0.5 s) in each:
+        # a message costs ~750 bytes of envelope whatever it carries.
+        self._unwatch = run.watch(self._on_frame, every=self.every, min_tokens=8, max_wait=0.5)
 
     def _on_frame(self, frame: RunFrame) -> None:
         if frame.run_id != self.run_id:
