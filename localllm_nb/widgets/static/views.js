@@ -8,6 +8,8 @@
 // frames in sequence; after a gap (or a page reload) it waits for the next commit.
 
 const STATES = { cancelled: "stopped" };
+const MARKDOWN_EVERY_MS = 1000;
+const LIVE_EVERY_MS = 500;
 const COLORS = { c: "#1f77b4", t: "#ff7f0e", server: "#2ca02c", ttft: "#888" };
 
 function h(tag, attrs = {}, ...children) {
@@ -136,7 +138,7 @@ function renderStream({ model, el }) {
   let content = model.get("content"), thinking = model.get("thinking");
   let points = (model.get("points") || []).slice(), tools = (model.get("tool_calls") || []).slice();
   let waiting = false; // a gap: wait for the next committed state
-  let userToggled = false, mdTimer = null, chartTimer = null;
+  let userToggled = false, mdTimer = null, chartTimer = null, liveTimer = null;
 
   const root = h("div", { class: "llnb-stream", role: "region", "aria-label": "model output" });
   const title = h("span", { class: "llnb-title" });
@@ -160,24 +162,27 @@ function renderStream({ model, el }) {
 
   const atBottom = () => answer.scrollHeight - answer.scrollTop - answer.clientHeight < 24;
   // Live text: new pieces are appended as plain text at once; the whole answer is
-  // rendered as Markdown at most every 300 ms and at the end (no flicker per frame).
+  // rendered as Markdown at most once a second and at the end, and the chart, the stats
+  // strip and the thinking header at most twice a second: on two cores the browser's
+  // painting competes with the model for the CPU (benchmarks/bench_widgets.py).
   function renderMarkdown() {
     mdTimer = null;
     const follow = atBottom();
     answer.innerHTML = markdown(content);
     if (follow) answer.scrollTop = answer.scrollHeight;
   }
-  function showText(final, delta) {
+  function showText(final, delta, thinkingDelta) {
     const follow = atBottom();
     if (final || delta === undefined) {
       clearTimeout(mdTimer); mdTimer = null;
       answer.innerHTML = markdown(content);
-    } else if (delta) {
-      answer.append(delta);
-      if (!mdTimer) mdTimer = setTimeout(renderMarkdown, 300);
+      thinkText.textContent = thinking;
+    } else {
+      if (delta) answer.append(delta);
+      if (thinkingDelta) thinkText.append(thinkingDelta);
+      if (delta && !mdTimer) mdTimer = setTimeout(renderMarkdown, MARKDOWN_EVERY_MS);
     }
-    if (follow) answer.scrollTop = answer.scrollHeight;
-    thinkText.textContent = thinking;
+    if (follow && (delta || final || delta === undefined)) answer.scrollTop = answer.scrollHeight;
   }
   function thinkingHeader(state) {
     const tp = points.filter((p) => p[2] === "t");
@@ -201,7 +206,16 @@ function renderStream({ model, el }) {
   function showChart(final) {
     const s = model.get("stats") || {};
     const draw = () => { chartTimer = null; drawChart(canvas, points, points.length ? points[0][0] : null, final ? s.server_tps : null); };
-    if (final) { clearTimeout(chartTimer); draw(); } else if (!chartTimer) chartTimer = setTimeout(draw, 200);
+    if (final) { clearTimeout(chartTimer); draw(); } else if (!chartTimer) chartTimer = setTimeout(draw, LIVE_EVERY_MS);
+  }
+  function showLive() { // the chart, the stats strip and the thinking header, while a run streams
+    if (liveTimer) return;
+    liveTimer = setTimeout(() => {
+      liveTimer = null;
+      if (!["running", "pending"].includes(root.dataset.state)) return;
+      thinkingHeader(root.dataset.state);
+      showStats(root.dataset.state);
+    }, LIVE_EVERY_MS);
   }
   function showStats(state) {
     const s = model.get("stats") || {};
@@ -266,11 +280,11 @@ function renderStream({ model, el }) {
     root.dataset.state = STATES[msg.status] || msg.status;
     root.dataset.runId = String(runId);
     root.dataset.seq = String(seq);
-    showText(false, msg.content);
+    const firstAnswer = msg.content && content.length === msg.content.length;
+    showText(false, msg.content, msg.thinking);
     if (msg.tool_calls.length) showTools();
     showChart(false);
-    thinkingHeader(root.dataset.state);
-    showStats(root.dataset.state);
+    if (msg.seq === 1 || firstAnswer) { thinkingHeader(root.dataset.state); showStats(root.dataset.state); } else showLive();
   });
   // Committed state: the truth after a gap, a reload, or the end of a run.
   model.on("change:seq", () => { if (waiting || model.get("seq") >= seq || model.get("run_id") !== runId) resync(); });
@@ -280,7 +294,7 @@ function renderStream({ model, el }) {
   model.on("change:transcript", () => { showTranscript(); showState(); });
   showTranscript();
   resync();
-  return () => { clearTimeout(mdTimer); clearTimeout(chartTimer); };
+  return () => { clearTimeout(mdTimer); clearTimeout(chartTimer); clearTimeout(liveTimer); };
 }
 
 function renderPrompt({ model, el }) {
