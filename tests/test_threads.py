@@ -12,8 +12,9 @@ from localllm_nb.embedded import threads
 @pytest.mark.parametrize(
     ("affinity", "quota", "expected"),
     [
-        ({0, 1, 2, 3}, None, 4),  # no quota: the affinity mask
-        ({0, 1, 2, 3}, 2.0, 2),  # a cgroup quota below the mask wins
+        ({0, 1, 2, 3}, None, 3),  # no quota: the affinity mask, less one for the notebook
+        ({0, 1, 2, 3}, 2.0, 1),  # a cgroup quota below the mask wins
+        ({0, 1}, None, 1),  # 2 cores: one for the model, one for the kernel and browser
         ({0, 1}, 1.0, 1),  # a 1-CPU Binder pod on a 2-core host
         ({0, 1}, 1.5, 1),  # rounded down: two threads would fight over 1.5 CPUs
         ({0, 1}, 0.5, 1),  # never fewer than one

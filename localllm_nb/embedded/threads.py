@@ -95,5 +95,14 @@ def available_cpus() -> int:
 
 
 def default_threads() -> int:
-    """llama.cpp's thread count when none is given (`num_thread`, `serve --threads`)."""
-    return min(available_cpus(), MAX_THREADS)
+    """llama.cpp's thread count when none is given (`num_thread`, `serve --threads`):
+    one CPU is left for the notebook around the model (kernel, JupyterLab, the browser
+    drawing the stream).
+
+    llama.cpp's threads meet at a spinning barrier several hundred times per token, so
+    when any other process wants a core they all wait for the one that was preempted.
+    Measured on 2 cores: 2 threads give 80-100 tokens/s idle but 2.5-18 with a second
+    busy process, 1 thread 60 idle and 37-49 busy; with a StreamView rendering in
+    Chromium, 2 threads lost 15% of their rate and 1 thread nothing
+    (benchmarks/bench_widgets.py)."""
+    return max(1, min(available_cpus() - 1, MAX_THREADS))
