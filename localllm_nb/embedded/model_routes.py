@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..errors import ModelDownloadError
 from .manager import expires_at_iso
 from .options import server_defaults
 from .protocol import ApiError, field, ndjson, parse_body
+from .pull import pull_steps
 from .registry import MissingModelFiles, ModelNotFound
 
 
@@ -149,30 +152,27 @@ async def pull(http: HttpRequest) -> Response:
     if not server.registry.restore(name):
         raise ApiError(500, "pull model manifest: file does not exist")
     entry = server.resolve(name)
-    try:
-        size = entry.size()
-        entry.path()
-    except MissingModelFiles as exc:
-        raise ApiError(500, str(exc)) from None
-    digest = "sha256:" + entry.digest()
-    steps = [
-        {"status": "pulling manifest"},
-        {
-            "status": f"pulling {entry.digest()[:12]}",
-            "digest": digest,
-            "total": size,
-            "completed": size,
-        },
-        {"status": "verifying sha256 digest"},
-        {"status": "writing manifest"},
-        {"status": "success"},
-    ]
+    steps = pull_steps(entry)
     if not stream:
-        return JSONResponse(steps[-1])
+        last = None
+        try:
+            while (step := await asyncio.to_thread(next, steps, None)) is not None:
+                last = step
+        except ModelDownloadError as exc:
+            raise ApiError(500, str(exc)) from None
+        return JSONResponse(last)
 
     async def body_lines():
-        for step in steps:
-            yield ndjson(step)
+        # A download runs off the event loop, one step at a time; a client that goes away
+        # closes the generator, which stops pip and removes the partial files.
+        try:
+            while (step := await asyncio.to_thread(next, steps, None)) is not None:
+                yield ndjson(step)
+        except ModelDownloadError as exc:
+            yield ndjson({"error": str(exc)})
+        finally:
+            with contextlib.suppress(ValueError):  # still running in its thread: GC closes it
+                steps.close()
 
     return StreamingResponse(body_lines(), media_type="application/x-ndjson")
 

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .._host import base_url, is_ollama
+from .._host import base_url, is_ollama, server_status
 from ..errors import ServerStartError
 
 # What the `embedded` extra installs, by import name.
@@ -105,14 +105,22 @@ _started: EmbeddedServer | None = None
 def ensure_running(timeout: float = 120) -> str:
     """Return the base URL of an Ollama-compatible server: the one at OLLAMA_HOST if it
     answers, otherwise the embedded server, started once for this process on a free
-    loopback port. Sets OLLAMA_HOST so that ollama-python and langchain-ollama use it."""
+    loopback port. Sets OLLAMA_HOST so that ollama-python and langchain-ollama use it.
+
+    When the server is the embedded one, the bundled models it lacks are pulled through it
+    (about 90 MB each, once per machine), with a progress bar."""
     global _started
     with _lock:
         if _started is not None and _started.running:
             return _started.url
+        from .pull import pull_through
+
         url = base_url()
         if is_ollama(url):
+            if server_status(url).kind == "embedded":
+                pull_through(url)
             return url
         _started = start_server(timeout=timeout)
         os.environ["OLLAMA_HOST"] = _started.url
+        pull_through(_started.url)
         return _started.url
