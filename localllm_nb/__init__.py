@@ -38,6 +38,7 @@ _LAZY = {
     "SpecProblem": "localllm_nb.errors",
     "ServerStartError": "localllm_nb.errors",
     "MissingModelFiles": "localllm_nb.errors",
+    "ModelDownloadError": "localllm_nb.errors",
     "UnsupportedGGUF": "localllm_nb.errors",
     "ServerUnavailableError": "localllm_nb.errors",
     "ModelNotFoundError": "localllm_nb.errors",

