@@ -1,4 +1,4 @@
-"""`localllm-nb serve | models | pull | lab`."""
+"""`localllm-nb serve | models | pull | doctor | lab`."""
 
 from __future__ import annotations
 
@@ -53,6 +53,14 @@ def _pull(args) -> int:
     return 0
 
 
+def _doctor(args) -> int:
+    from .doctor import report
+
+    text, healthy = report()
+    print(text)
+    return 0 if healthy else 1
+
+
 def _lab(args) -> int:
     from .embedded import ensure_running
 
@@ -105,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     pull = sub.add_parser("pull", help="download bundled models whose files are missing")
     pull.add_argument("names", nargs="*", help="model names (default: every bundled model)")
     pull.set_defaults(func=_pull)
+    doctor = sub.add_parser("doctor", help="what is installed and answering, and what to do")
+    doctor.set_defaults(func=_doctor)
     lab = sub.add_parser("lab", help="start a backend if none answers, then JupyterLab")
     lab.add_argument("notebook", nargs="?", help="notebook to open")
     lab.add_argument("--no-browser", action="store_true", help="do not open a browser")
