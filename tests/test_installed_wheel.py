@@ -8,7 +8,6 @@ Slow (a fresh virtual environment, ~1-3 min from pip's cache), so one test does 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,16 +17,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests.venvs import RUN_NOTEBOOK, clean_env, fresh_venv, outputs_of
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "notebooks" / "01_quickstart.ipynb"
-
-RUN_NOTEBOOK = """
-import sys, nbformat
-from nbclient import NotebookClient
-nb = nbformat.read(sys.argv[1], as_version=4)
-NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": sys.argv[3]}}).execute()
-nbformat.write(nb, sys.argv[2])
-"""
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +50,8 @@ def test_the_wheel_carries_the_front_end_and_no_tests(wheel):
 @pytest.mark.slow
 def test_pip_install_in_a_notebook_then_the_quickstart_pulls_models_and_runs(wheel, tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
     # What a new user's kernel has before our package: a kernel (and nbclient to drive it).
-    subprocess.run(
-        [python, "-m", "pip", "install", "-q", "ipykernel", "nbclient"], check=True, timeout=600
-    )
+    python = fresh_venv(venv, "ipykernel", "nbclient") / "python"
     nb = nbformat.read(QUICKSTART, as_version=4)
     install = next(c for c in nb.cells if c.cell_type == "code" and "%pip install" in c.source)
     # The same cell, with the wheel in place of the package index's release.
@@ -70,16 +59,8 @@ def test_pip_install_in_a_notebook_then_the_quickstart_pulls_models_and_runs(whe
     source = tmp_path / "quickstart.ipynb"
     nbformat.write(nb, source)
     models = tmp_path / "models"
-    env = {
-        **{
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("VIRTUAL_ENV", "PYTHON", "LOCALLLM"))
-        },
-        "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
-        "LOCALLLM_NB_MODELS": str(models),
-        "OLLAMA_HOST": "http://127.0.0.1:9",  # nothing answers: the embedded server starts
-    }
+    # Nothing answers at OLLAMA_HOST: the quickstart starts the embedded server.
+    env = clean_env(venv / "bin", LOCALLLM_NB_MODELS=str(models), OLLAMA_HOST="http://127.0.0.1:9")
     executed = tmp_path / "executed.ipynb"
     started = time.monotonic()
     subprocess.run(
@@ -91,7 +72,7 @@ def test_pip_install_in_a_notebook_then_the_quickstart_pulls_models_and_runs(whe
     )
     print(f"%pip install + quickstart: {time.monotonic() - started:.0f} s")
     out = nbformat.read(executed, as_version=4)
-    errors = [o for c in out.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    errors = [o for o in outputs_of(out) if o.output_type == "error"]
     assert not errors, errors
     # Installed, not editable: the kernel imported the package from the venv.
     probe = subprocess.run(
@@ -113,5 +94,5 @@ def test_pip_install_in_a_notebook_then_the_quickstart_pulls_models_and_runs(whe
     # An answer streamed, and the figures were drawn.
     answer = next(c for c in out.cells if "print(run.content)" in c.source)
     assert "".join(o.get("text", "") for o in answer.outputs).strip()
-    pngs = [o for c in out.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    pngs = [o for o in outputs_of(out) if "image/png" in o.get("data", {})]
     assert len(pngs) >= 2
