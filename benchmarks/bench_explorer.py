@@ -15,6 +15,7 @@ figures measure the explorer, not an embedding server.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import tempfile
@@ -32,13 +33,8 @@ import json, time
 import numpy as np
 from localllm_nb.vectors import EmbeddingSet
 from localllm_nb.widgets import EmbeddingExplorer
-def synthetic(n, dim={dim}, clusters=20, seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(clusters, dim)).astype(np.float32)
-    which = rng.integers(0, clusters, n)
-    vectors = centres[which] + 0.6 * rng.normal(size=(n, dim)).astype(np.float32)
-    texts = [f"synthetic text number {{i}} in cluster {{c}}" for i, c in enumerate(which)]
-    return EmbeddingSet.from_vectors(texts, vectors, labels=[f"c{{c}}" for c in which])
+DIM = {dim}
+{synthetic}
 sets = {{n: synthetic(n) for n in {sizes}}}
 """
 SHOW = """
@@ -103,7 +99,8 @@ def browser_figures() -> dict:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_context(viewport=VIEWPORT).new_page()
         lab_page = LabPage(page, lab.url)
-        cells = [MAKE.format(dim=DIM, sizes=SIZES)] + [SHOW.format(n=n) for n in SIZES]
+        make = MAKE.format(dim=DIM, sizes=SIZES, synthetic=inspect.getsource(synthetic))
+        cells = [make] + [SHOW.format(n=n) for n in SIZES]
         name = lab.add_notebook(new_notebook(cells=[new_code_cell(c) for c in cells]), "e.ipynb")
         lab_page.open(name)
         lab_page.run_cell(0)
