@@ -102,3 +102,20 @@ PULL_REQUEST = Struct(
 )
 COPY_REQUEST = Struct("CopyRequest", {"source": STRING, "destination": STRING})
 DELETE_REQUEST = Struct("DeleteRequest", {"model": STRING, "name": STRING})
+
+
+def go_message(message: dict) -> dict:
+    """A checked message as Go holds it: missing or null fields are zero values, and the
+    role lower-cased (api.Message.UnmarshalJSON)."""
+    out = {k: v for k, v in message.items() if v is not None}
+    out["role"] = (out.get("role") or "").lower()
+    out["content"] = out.get("content") or ""
+    if "tool_calls" in out:
+        calls = []
+        for call in out["tool_calls"]:
+            function = {
+                k: v for k, v in ((call or {}).get("function") or {}).items() if v is not None
+            }
+            calls.append({**(call or {}), "function": {"name": "", "arguments": {}, **function}})
+        out["tool_calls"] = calls
+    return out

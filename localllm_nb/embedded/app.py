@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from . import generation as gen
-from .api_types import CHAT_REQUEST, GENERATE_REQUEST
+from .api_types import CHAT_REQUEST, GENERATE_REQUEST, go_message
 from .embed_routes import EMBED_ROUTES
 from .go_json import keep_alive_seconds
 from .json_close import close_json
@@ -183,8 +183,7 @@ async def chat(http: HttpRequest) -> Response:
     stream = field(body, "stream", (bool,), "bool", True)
     keep_alive = _keep_alive(body)
     _check_capabilities(entry, name, "chat", think, tools)
-    for m in messages:  # types were checked by parse_body; Ollama lower-cases roles
-        m["role"] = (m.get("role") or "").lower()
+    messages = [go_message(m or {}) for m in messages]  # types were checked by parse_body
     opts = _options(entry, body)
     req = gen.Request(name=name, entry=entry, options=opts, kind="chat")
     engine, req.load_duration = await server.engine(entry, opts.num_ctx, name, opts.num_thread)
