@@ -526,6 +526,15 @@ CASES = [
     ),
     ("delete-bad-name", "/api/delete", {"model": "../x"}, 400, 'name "../x" is invalid', True),
     ("pull-bad-name", "/api/pull", {"model": "a/b/c/d"}, 400, "invalid model name", True),
+    # a tool without a name cannot be turned into a grammar (Ollama would run it)
+    (
+        "tool-without-name",
+        "/api/chat",
+        {**chat(user()), "tools": [{"type": "function", "function": {}}]},
+        400,
+        "invalid tools: missing field 'name'",
+        False,
+    ),
     # out-of-vocabulary context tokens: llama.cpp's refusal, as a JSON 500
     ("context-out-of-vocab", "/api/generate", gen(context=[99_999_999]), 500, None, False),
 ]
