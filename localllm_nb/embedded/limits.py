@@ -4,22 +4,28 @@ careless or hostile request from taking gigabytes of memory (see the README)."""
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
+import sys
 
 from .protocol import ApiError
 
 MiB = 1024 * 1024
-# Chat and generate bodies: a context of 8,192 tokens is ~32 KB of text, so 4 MiB
-# leaves room for long histories and base64 images.
-MAX_BODY_BYTES = 4 * MiB
+# Chat and generate bodies: a context of 8,192 tokens is ~32 KB of text, so 2 MiB
+# leaves room for long histories (the oldest messages are dropped to fit).
+MAX_BODY_BYTES = 2 * MiB
 # Embedding bodies carry many documents at once (langchain sends them all together).
 MAX_EMBED_BODY_BYTES = 16 * MiB
 _EMBED_PATHS = ("/api/embed", "/api/embeddings")
+# After these, memory freed by the request is handed back to the system.
+_WORK_PATHS = ("/api/chat", "/api/generate", *_EMBED_PATHS)
 # A rendered prompt longer than this is refused: a Go template repeating {{ .Prompt }}
 # could otherwise turn a small body into gigabytes.
-MAX_PROMPT_CHARS = 8 * MiB
+MAX_PROMPT_CHARS = 2 * MiB
 # Inputs per /api/embed request; they are embedded EMBED_CHUNK at a time.
 MAX_EMBED_INPUTS = 16_384
 EMBED_CHUNK = 512
@@ -71,7 +77,30 @@ class BodyLimit:
                 raise too_large(limit)
             return message
 
-        return await self.app(scope, counted, send)
+        try:
+            return await self.app(scope, counted, send)
+        finally:
+            if scope["path"] in _WORK_PATHS:
+                await asyncio.to_thread(release_memory)
+
+
+def _malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (e.g. musl)
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Give freed heap pages back to the system (glibc keeps them otherwise): after
+    tokenising a long prompt or embedding many inputs, RSS returns to its steady level."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def check_prompt(text: str) -> str:
