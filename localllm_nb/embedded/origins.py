@@ -134,6 +134,19 @@ def host_allowed(host_header: str) -> bool:
     return host.endswith(_LOCAL_TLDS)
 
 
+def _is_ip(host_header: str) -> bool:
+    host = host_header.strip()
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _loopback(server) -> bool:
     if not server:
         return False
@@ -167,10 +180,11 @@ class OriginGuard:
             extra = [(b"access-control-allow-origin", allow)]
             if not self.allow_all:
                 extra.append((b"vary", b"Origin"))
-        if _loopback(scope.get("server")) and not host_allowed(host):
-            return await _refuse(send, f"host {host!r} is not a local name")
-        if scope["method"] == "OPTIONS":
-            return await _respond(send, 204, [])
+        if _loopback(scope.get("server")):
+            if not host_allowed(host):
+                return await _refuse(send, f"host {host!r} is not a local name")
+            if scope["method"] == "OPTIONS" and not _is_ip(host):
+                return await _respond(send, 204, [])  # Ollama's answer for a local name
         if not extra:
             return await self.app(scope, receive, send)
 
