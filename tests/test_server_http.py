@@ -305,7 +305,7 @@ def test_pull_copy_delete_lifecycle(server_url):
             500,
             "pull model manifest: file does not exist",
         ),
-        ("/api/copy", {"source": "nope", "destination": "x"}, 404, "model 'nope' not found"),
+        ("/api/copy", {"source": "nope", "destination": "x"}, 404, 'model "nope" not found'),
         (
             "/api/chat",
             {

@@ -7,17 +7,23 @@ import contextlib
 import time
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import generation as gen
+from .api_types import CHAT_REQUEST, GENERATE_REQUEST, go_message
 from .embed_routes import EMBED_ROUTES
+from .go_json import keep_alive_seconds
 from .json_close import close_json
+from .limits import BodyLimit, cap_options, trained_context
 from .llama_server import reclaim_signals
-from .manager import KeepAliveError, ModelManager, parse_keep_alive
+from .manager import ModelManager
 from .model_routes import MODEL_ROUTES
 from .options import OptionError, parse_options
+from .origins import OriginGuard
 from .protocol import (
     OLLAMA_VERSION,
     ApiError,
@@ -59,17 +65,20 @@ class Server:
 
 def _options(entry, body) -> object:
     try:
-        return parse_options(body.get("options"), entry.parameters)
+        opts = parse_options(body.get("options"), entry.parameters)
     except OptionError as exc:
         # Ollama reports option errors from its scheduler, as internal errors.
         raise ApiError(500, str(exc)) from None
+    return cap_options(opts, trained_context(entry), entry.name)
 
 
 def _keep_alive(body) -> float:
-    try:
-        return parse_keep_alive(body.get("keep_alive"))
-    except KeepAliveError as exc:
-        raise ApiError(400, str(exc)) from None
+    return keep_alive_seconds(body.get("keep_alive"))
+
+
+def _check_top_logprobs(body) -> None:
+    if not 0 <= (body.get("top_logprobs") or 0) <= 20:
+        raise ApiError(400, "top_logprobs must be between 0 and 20")
 
 
 def _check_capabilities(entry, name: str, endpoint: str, think, tools) -> None:
@@ -163,7 +172,8 @@ async def version(_: HttpRequest) -> Response:
 
 async def chat(http: HttpRequest) -> Response:
     server: Server = http.app.state.server
-    body = parse_body(await http.body())
+    body = parse_body(await http.body(), CHAT_REQUEST)
+    _check_top_logprobs(body)
     name = require_model(body)
     messages = field(body, "messages", (list,), "[]api.Message", [])
     entry = server.resolve(name)
@@ -173,12 +183,7 @@ async def chat(http: HttpRequest) -> Response:
     stream = field(body, "stream", (bool,), "bool", True)
     keep_alive = _keep_alive(body)
     _check_capabilities(entry, name, "chat", think, tools)
-    for m in messages:
-        if not isinstance(m, dict):
-            raise ApiError(
-                400,
-                "json: cannot unmarshal into Go struct field ChatRequest.messages of type api.Message",
-            )
+    messages = [go_message(m or {}) for m in messages]  # types were checked by parse_body
     opts = _options(entry, body)
     req = gen.Request(name=name, entry=entry, options=opts, kind="chat")
     engine, req.load_duration = await server.engine(entry, opts.num_ctx, name, opts.num_thread)
@@ -199,7 +204,8 @@ async def chat(http: HttpRequest) -> Response:
 
 async def generate(http: HttpRequest) -> Response:
     server: Server = http.app.state.server
-    body = parse_body(await http.body())
+    body = parse_body(await http.body(), GENERATE_REQUEST)
+    _check_top_logprobs(body)
     name = require_model(body)
     entry = server.resolve(name)
     prompt = field(body, "prompt", (str,), "string", "")
@@ -253,6 +259,16 @@ async def _api_error(_: HttpRequest, exc: ApiError) -> Response:
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
+async def _client_gone(_: HttpRequest, exc: ClientDisconnect) -> Response:
+    # The client closed the connection before sending its whole body: nobody reads this.
+    return JSONResponse({"error": "unexpected EOF"}, status_code=400)
+
+
+async def _internal_error(_: HttpRequest, exc: Exception) -> Response:
+    # Never a plain-text 500: the message, without Python's type name (the log has it).
+    return JSONResponse({"error": str(exc) or "internal error"}, status_code=500)
+
+
 async def _not_found(_: HttpRequest, exc) -> Response:
     return PlainTextResponse("404 page not found", status_code=404)
 
@@ -291,7 +307,14 @@ def create_app(server: Server | None = None) -> Starlette:
 
     app = Starlette(
         routes=list(ROUTES),
-        exception_handlers={ApiError: _api_error, 404: _not_found, 405: _method_not_allowed},
+        middleware=[Middleware(OriginGuard), Middleware(BodyLimit)],
+        exception_handlers={
+            ApiError: _api_error,
+            ClientDisconnect: _client_gone,
+            Exception: _internal_error,
+            404: _not_found,
+            405: _method_not_allowed,
+        },
         lifespan=lifespan,
     )
     app.state.server = server

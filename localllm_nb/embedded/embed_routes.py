@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import numpy as np
 from starlette.requests import Request as HttpRequest
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .api_types import EMBED_REQUEST, EMBEDDING_REQUEST
 from .embed_engine import InputTooLong, context_length
+from .go_json import keep_alive_seconds
+from .limits import EMBED_CHUNK, MIN_NUM_CTX, check_embed_inputs, trained_context
 from .llama_server import reclaim_signals
-from .manager import KeepAliveError, parse_keep_alive
 from .options import OptionError, parse_options
 from .protocol import ApiError, field, parse_body, require_model
 from .registry import MissingModelFiles, ModelNotFound
@@ -39,11 +42,10 @@ def _settings(entry, body: dict) -> tuple[int, float]:
         opts = parse_options(body.get("options"), entry.parameters)
     except OptionError as exc:
         raise ApiError(500, str(exc)) from None
-    try:
-        keep_alive = parse_keep_alive(body.get("keep_alive"))
-    except KeepAliveError as exc:
-        raise ApiError(400, str(exc)) from None
-    num_ctx = opts.num_ctx
+    keep_alive = keep_alive_seconds(body.get("keep_alive"))
+    num_ctx = max(opts.num_ctx, MIN_NUM_CTX)
+    if entry.kind == "chat" and trained_context(entry):
+        num_ctx = min(num_ctx, trained_context(entry))
     if entry.kind == "embedding":
         try:
             # Ollama caps num_ctx at what the model was trained for.
@@ -58,6 +60,29 @@ def _wire(vectors: np.ndarray) -> list[list[float]]:
     return np.round(vectors.astype(np.float64), 9).tolist()
 
 
+def _embed_chunks(engine, texts: list[str], truncate: bool, normalize: bool):
+    """Embed EMBED_CHUNK texts at a time, so that tokenising many inputs stays small."""
+    parts, counts = [], []
+    for start in range(0, len(texts), EMBED_CHUNK):
+        vectors, chunk_counts = engine.embed(
+            texts[start : start + EMBED_CHUNK], truncate, normalize
+        )
+        parts.append(vectors)
+        counts.extend(chunk_counts)
+    return np.concatenate(parts), counts
+
+
+def _embed_reply(head: dict, vectors: np.ndarray, tail: dict):
+    """The /api/embed reply as JSON chunks of rows: one float list per row at a time,
+    not millions of Python floats at once."""
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    yield (dumps(head)[:-1] + ',"embeddings":[').encode()
+    for start in range(0, len(vectors), EMBED_CHUNK):
+        rows = dumps(_wire(vectors[start : start + EMBED_CHUNK]))[1:-1]
+        yield (("," if start else "") + rows).encode()
+    yield ("]," + dumps(tail)[1:]).encode()
+
+
 async def _embed_texts(
     server, entry, name: str, body: dict, texts: list[str], truncate: bool, normalize: bool
 ):
@@ -67,7 +92,7 @@ async def _embed_texts(
     try:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32), [], load_ns
-        vectors, counts = await asyncio.to_thread(engine.embed, texts, truncate, normalize)
+        vectors, counts = await asyncio.to_thread(_embed_chunks, engine, texts, truncate, normalize)
         reclaim_signals()  # a chat model's first embedding loads a llama.cpp instance
     except InputTooLong as exc:
         raise ApiError(400, str(exc)) from None
@@ -80,10 +105,11 @@ async def embed(http: HttpRequest) -> Response:
     """`POST /api/embed`: L2-normalised vectors for one input or many."""
     started = time.perf_counter()
     server = http.app.state.server
-    body = parse_body(await http.body())
+    body = parse_body(await http.body(), EMBED_REQUEST)
     truncate = field(body, "truncate", (bool,), "bool", True)
     dimensions = field(body, "dimensions", (int,), "int", 0)
     texts = _inputs(body.get("input"))
+    check_embed_inputs(len(texts))
     name = require_model(body)
     entry = server.resolve(name)
     vectors, counts, load_ns = await _embed_texts(server, entry, name, body, texts, truncate, True)
@@ -93,25 +119,21 @@ async def embed(http: HttpRequest) -> Response:
         vectors = vectors[:, :dimensions]
         vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
-    def reply() -> JSONResponse:
-        return JSONResponse(
-            {
-                "model": name,
-                "embeddings": _wire(vectors),
-                "total_duration": int((time.perf_counter() - started) * 1e9),
-                "load_duration": load_ns,
-                "prompt_eval_count": sum(counts),
-            }
-        )
-
-    # Rendering 1,000 x 384 floats as JSON takes a few hundred ms: not on the event loop.
-    return await asyncio.to_thread(reply)
+    tail = {
+        "total_duration": int((time.perf_counter() - started) * 1e9),
+        "load_duration": load_ns,
+        "prompt_eval_count": sum(counts),
+    }
+    # Starlette renders a sync iterator in its thread pool: off the event loop.
+    return StreamingResponse(
+        _embed_reply({"model": name}, vectors, tail), media_type="application/json"
+    )
 
 
 async def embeddings(http: HttpRequest) -> Response:
     """`POST /api/embeddings` (legacy): one prompt, the vector before normalisation."""
     server = http.app.state.server
-    body = parse_body(await http.body())
+    body = parse_body(await http.body(), EMBEDDING_REQUEST)
     name = require_model(body)
     prompt = field(body, "prompt", (str,), "string", "")
     try:

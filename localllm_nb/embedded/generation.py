@@ -58,7 +58,8 @@ def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bo
         try:
             answer = tool_grammar(tools)
         except Exception as exc:
-            raise ApiError(400, f"invalid tools: {type(exc).__name__}: {exc}") from None
+            detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ApiError(400, f"invalid tools: {detail}") from None
     req.parser = OutputParser(thinking=thinking, tools=bool(tools), think_tags=can_think)
     req.thinking = thinking if can_think else None
     if thinking:

@@ -11,11 +11,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..errors import ModelDownloadError
+from .api_types import COPY_REQUEST, DELETE_REQUEST, PULL_REQUEST, SHOW_REQUEST
 from .manager import expires_at_iso
 from .options import server_defaults
-from .protocol import ApiError, field, ndjson, parse_body
+from .protocol import ApiError, field, go_quote, ndjson, parse_body
 from .pull import pull_steps
-from .registry import MissingModelFiles, ModelNotFound
+from .registry import MissingModelFiles, ModelNotFound, valid_name
 
 
 def _model_row(name: str, entry) -> dict:
@@ -93,7 +94,7 @@ def _model_name(body: dict) -> str:
 
 async def show(http: HttpRequest) -> Response:
     server = http.app.state.server
-    body = parse_body(await http.body())
+    body = parse_body(await http.body(), SHOW_REQUEST)
     name = _model_name(body)
     entry = server.resolve(name)
     try:
@@ -146,9 +147,11 @@ async def ps(http: HttpRequest) -> Response:
 
 async def pull(http: HttpRequest) -> Response:
     server = http.app.state.server
-    body = parse_body(await http.body())
+    body = parse_body(await http.body(), PULL_REQUEST)
     name = _model_name(body)
     stream = field(body, "stream", (bool,), "bool", True)
+    if not valid_name(name):
+        raise ApiError(400, "invalid model name")
     if not server.registry.restore(name):
         raise ApiError(500, "pull model manifest: file does not exist")
     entry = server.resolve(name)
@@ -179,22 +182,27 @@ async def pull(http: HttpRequest) -> Response:
 
 async def copy(http: HttpRequest) -> Response:
     server = http.app.state.server
-    body = parse_body(await http.body())
+    body = parse_body(await http.body(), COPY_REQUEST)
     source = field(body, "source", (str,), "string", "")
     destination = field(body, "destination", (str,), "string", "")
-    if not source or not destination:
-        raise ApiError(400, "source and destination are required")
+    # Ollama's order: both names valid (400), then the source must exist (404).
+    if not valid_name(source):
+        raise ApiError(400, f"source {go_quote(source)} is invalid")
+    if not valid_name(destination):
+        raise ApiError(400, f"destination {go_quote(destination)} is invalid")
     try:
         server.registry.copy(source, destination)
     except ModelNotFound:
-        raise ApiError(404, f"model '{source}' not found") from None
+        raise ApiError(404, f"model {go_quote(source)} not found") from None
     return Response(status_code=200)
 
 
 async def delete(http: HttpRequest) -> Response:
     server = http.app.state.server
-    body = parse_body(await http.body())
-    name = _model_name(body)
+    body = parse_body(await http.body(), DELETE_REQUEST)
+    name = body.get("model") or body.get("name") or ""
+    if not valid_name(name):
+        raise ApiError(400, f"name {go_quote(name)} is invalid")
     try:
         server.registry.delete(name)
     except ModelNotFound:

@@ -23,27 +23,24 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def parse_body(raw: bytes) -> dict:
-    """Decode a JSON request body, failing the way Ollama's binder fails.
+def parse_body(raw: bytes, request=None) -> dict:
+    """Decode a JSON request body, failing the way Ollama's binder fails; `request` is
+    the route's Go struct (`api_types`), whose field types are checked.
 
     >>> parse_body(b"")
     Traceback (most recent call last):
     ...
     localllm_nb.embedded.protocol.ApiError: missing request body
     """
+    from .go_json import check, loads
+
     if not raw.strip():
         raise ApiError(400, "missing request body")
-    try:
-        body = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        if exc.pos >= len(raw.rstrip()):
-            raise ApiError(400, "unexpected EOF") from None
-        char = raw.decode("utf-8", "replace")[exc.pos : exc.pos + 1]
-        raise ApiError(400, f"invalid character '{char}' looking for beginning of value") from None
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid character in request body") from None
-    if not isinstance(body, dict):
-        kind = type(body).__name__
+    body = loads(raw)
+    if request is not None:
+        check(body, request)
+    elif not isinstance(body, dict):
+        kind = _json_kind(body)
         raise ApiError(400, f"json: cannot unmarshal {kind} into Go value of type api.Request")
     return body
 
@@ -112,6 +109,41 @@ def check_think(think):
     raise ApiError(
         400, 'think must be a boolean or string ("high", "medium", "low", true, or false)'
     )
+
+
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def go_quote(text: str) -> str:
+    r"""Go's `%q` (strconv.Quote) of a string.
+
+    >>> print(go_quote('a"b\x00'))
+    "a\"b\x00"
+    """
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable():
+            out.append(char)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out) + '"'
 
 
 def not_found(name: str) -> ApiError:

@@ -148,6 +148,64 @@ def normalize_name(name: str) -> str:
     return name
 
 
+_MISSING = "!MISSING!"  # Ollama's marker for a part promised by a separator but empty
+_MAX_PART = {"host": 350, "namespace": 80, "model": 80, "tag": 80}
+
+
+def _cut_promised(s: str, sep: str) -> tuple[str, str, bool]:
+    i = s.rfind(sep)
+    if i < 0:
+        return s, "", False
+    return s[:i] or _MISSING, s[i + len(sep) :] or _MISSING, True
+
+
+def _valid_part(kind: str, part: str) -> bool:
+    if not 1 <= len(part.encode("utf-8")) <= _MAX_PART[kind]:
+        return False
+    for i, char in enumerate(part):
+        if char.isascii() and (char.isalnum() or char == "_"):
+            continue
+        if i == 0:
+            return False
+        if (
+            char in "-_"
+            or (char == "." and kind != "namespace")
+            or (char == ":" and kind == "host")
+        ):
+            continue
+        return False
+    return True
+
+
+def valid_name(name: str) -> bool:
+    """Ollama's `model.ParseName(name).IsValid()`: host/namespace/model:tag, each part
+    1-80 characters (host 350) of letters, digits, `_`, `-` and `.`.
+
+    >>> [valid_name(n) for n in ("smollm2:135m", "me/mine:v1", "../../x", "/etc/passwd", "a" * 81)]
+    [True, True, False, False, False]
+    """
+    s, tag = name, ""
+    if s.rfind(":") > s.rfind("/"):
+        s, tag, _ = _cut_promised(s, ":")
+    host = namespace = ""
+    s, model, promised = _cut_promised(s, "/")
+    if not promised:
+        model = s
+    else:
+        s, namespace, promised = _cut_promised(s, "/")
+        if not promised:
+            namespace = s
+        else:
+            host = s.split("://", 1)[1] if "://" in s else s
+    parts = {
+        "host": host or "registry.ollama.ai",
+        "namespace": namespace or "library",
+        "model": model,
+        "tag": tag or "latest",
+    }
+    return all(_valid_part(kind, part) for kind, part in parts.items())
+
+
 class Registry:
     """Names the server knows: the bundled models plus aliases made by `/api/copy`.
 
@@ -173,16 +231,15 @@ class Registry:
             return [(n, self._entries[t]) for n, t in sorted(self._names.items())]
 
     def restore(self, name: str) -> bool:
-        """`/api/pull`: a bundled name comes back after a delete; others cannot be pulled."""
+        """`/api/pull`: a bundled name is (re)pointed at its bundled model, undoing a
+        delete or a copy over it; other names cannot be pulled."""
         key = normalize_name(name)
         with self._lock:
-            if key in self._names:
-                return True
             target = key if key in self._entries else BUNDLED_ALIASES.get(key)
-            if target is None:
-                return False
-            self._names[key] = target
-            return True
+            if target is not None:
+                self._names[key] = target
+                return True
+            return key in self._names
 
     def copy(self, source: str, destination: str) -> None:
         entry = self.resolve(source)

@@ -9,6 +9,8 @@ from functools import lru_cache
 import jinja2
 import jinja2.sandbox
 
+from .limits import MAX_PROMPT_CHARS, check_prompt, prompt_too_long
+
 _SMOL_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
 # SmolLM2-Instruct's ChatML (with its default system prompt) plus tool support in the
@@ -107,9 +109,10 @@ def render_chat(template: str, messages: list[dict], **context) -> str:
     assistant's turn opened."""
     norm = [{**m, "content": m.get("content") or ""} for m in messages]
     try:
-        return _compile(template).render(messages=norm, add_generation_prompt=True, **context)
+        text = _compile(template).render(messages=norm, add_generation_prompt=True, **context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template error: {exc}") from exc
+    return check_prompt(text)
 
 
 # --- Ollama Go-template subset -------------------------------------------------------------
@@ -146,6 +149,7 @@ def render_go_template(source: str, values: dict[str, str]) -> str:
     tokens.append(("text", tail))
 
     out: list[str] = []
+    size = 0  # characters so far: a template repeating {{ .Prompt }} must stay bounded
     # Stack of (branch taken?, parent emitting?)
     stack: list[tuple[bool, bool]] = []
     emitting = True
@@ -179,6 +183,9 @@ def render_go_template(source: str, values: dict[str, str]) -> str:
                 continue
             if emitting:
                 out.append(str(values.get(head[1:], "")))
+                size += len(out[-1])
+                if size > MAX_PROMPT_CHARS:
+                    raise prompt_too_long()
         else:
             raise TemplateError(f"template: unsupported action {{{{ {value} }}}}")
     else:
