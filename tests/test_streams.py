@@ -59,9 +59,21 @@ def test_plain_output_passes_through_untouched():
     assert content == " a <tool_call> b <think>c"
 
 
-def test_thinking_models_never_show_think_tags_even_with_thinking_off():
-    content, thinking, _ = run(OutputParser(thinking=False, think_tags=True), "a <think>b", 2)
-    assert (content, thinking) == ("a b", "")
+@pytest.mark.parametrize("size", [1, 3, 100])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a <think>b", "a "),  # an unclosed block: the rest is the model's thinking
+        ("12 <think>\nwhy not</think> The answer is 12.", "12 The answer is 12."),
+        ("6 * 5 = 30\n</think>", "6 * 5 = 30"),  # a bare closing tag is dropped
+        ("x <think>y</think> z <think>w</think> v", "x z v"),
+    ],
+)
+def test_think_false_drops_the_models_own_think_blocks_and_tags(text, expected, size):
+    # A thinking model asked not to think (think: false) sometimes writes a block anyway:
+    # Ollama's thinking parser drops it, and content never shows a tag.
+    content, thinking, _ = run(OutputParser(thinking=False, think_tags=True), text, size)
+    assert (content, thinking) == (expected, "")
 
 
 def test_stop_matcher_holds_back_partial_matches():

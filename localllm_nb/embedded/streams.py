@@ -110,10 +110,18 @@ class OutputParser:
     >>> p = OutputParser(thinking=True)
     >>> [p.feed(x) for x in ("Hmm.</th", "ink>\\n\\nHi")][1]
     Delta(content='Hi', thinking='', tool_calls=[])
+
+    A thinking model asked not to think (`think: false`) loses what it writes in a think
+    block of its own, and a bare tag never reaches content:
+
+    >>> p = OutputParser(thinking=False, think_tags=True)
+    >>> "".join(p.feed(x).content for x in ("12 <thi", "nk>\\nwhy</think> is it.", " = 30\\n</think>"))
+    '12 is it. = 30'
     """
 
     def __init__(self, thinking: bool = False, tools: bool = False, think_tags: bool | None = None):
         self.mode = "thinking" if thinking else "content"
+        self.thinking = thinking
         self.tools = tools
         # Models that can think never show think tags in content, even with thinking off.
         self.think_tags = thinking if think_tags is None else think_tags
@@ -125,11 +133,11 @@ class OutputParser:
         self.calls = 0
 
     def _markers(self) -> list[str]:
-        if self.mode == "thinking":
+        if self.mode in ("thinking", "hidden"):
             return [THINK_CLOSE]
         if self.mode == "tool":
             return [TOOL_CLOSE]
-        return [TOOL_OPEN] * self.tools + [THINK_OPEN] * self.think_tags
+        return [TOOL_OPEN] * self.tools + [THINK_OPEN, THINK_CLOSE] * self.think_tags
 
     def feed(self, text: str) -> Delta:
         self.buffer += text
@@ -146,19 +154,26 @@ class OutputParser:
                 before = before.rstrip()
             self._take(before, delta)
             if marker == THINK_CLOSE:
+                if self.mode != "content":  # a bare </think> in content is only dropped
+                    self.buffer = self.buffer.lstrip()
+                    self.content_started = False  # and the space after the block too
                 self.mode = "content"
-                self.buffer = self.buffer.lstrip()
+            elif marker == THINK_OPEN and not self.thinking:
+                # Thinking is off (think: false) but the model opened a block anyway: what
+                # it writes there is dropped, as Ollama's thinking parser does.
+                self.mode = "hidden"
             elif marker == TOOL_OPEN:
                 self.mode = "tool"
             elif marker == TOOL_CLOSE:
                 self._finish_call(before, delta)
                 self.mode = "content"
                 self.content_started = False  # drop the newlines between calls
-            # A stray <think> in content is dropped: content never carries think tags.
+            # Content never carries think tags: with thinking on, a stray <think> is dropped.
         if self.mode != "tool":
             cut = len(self.buffer) - _held(self.buffer, self._markers())
-            if self.mode == "thinking":
-                # Whitespace before </think> belongs to neither part: hold it until text follows.
+            if self.mode == "thinking" or (self.mode == "content" and self.think_tags):
+                # Whitespace before a think tag belongs to neither part: hold it until
+                # text follows.
                 cut = len(self.buffer[:cut].rstrip())
             self._take(self.buffer[:cut], delta)
             self.buffer = self.buffer[cut:]
