@@ -4,7 +4,6 @@ unloaded when its keep-alive expires (as Ollama's scheduler does)."""
 from __future__ import annotations
 
 import math
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -13,50 +12,6 @@ from datetime import datetime, timezone
 from .registry import ModelEntry
 
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's 5m
-
-
-class KeepAliveError(ValueError):
-    """A keep_alive value Ollama would not parse."""
-
-
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
-
-def parse_keep_alive(value) -> float:
-    """Seconds to keep a model loaded; `math.inf` for negative values (forever).
-
-    >>> parse_keep_alive("1h30m"), parse_keep_alive(0), parse_keep_alive(-1)
-    (5400.0, 0.0, inf)
-    """
-    if value is None:
-        return DEFAULT_KEEP_ALIVE
-    if isinstance(value, bool):
-        raise KeepAliveError(f"Unsupported type: '{type(value).__name__}'")
-    if isinstance(value, (int, float)):
-        return math.inf if value < 0 else float(value)
-    if not isinstance(value, str):
-        raise KeepAliveError(f"Unsupported type: '{type(value).__name__}'")
-    text = value.strip()
-    sign = -1 if text.startswith("-") else 1
-    body = text.lstrip("+-")
-    if body in ("0", ""):
-        if body == "":
-            raise KeepAliveError(f'time: invalid duration "{value}"')
-        return 0.0
-    pos, total = 0, 0.0
-    for m in _GO_PART.finditer(body):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _GO_UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(body):
-        # Ollama also accepts a bare number of seconds in a string.
-        try:
-            total = float(body)
-        except ValueError:
-            raise KeepAliveError(f'time: invalid duration "{value}"') from None
-    return math.inf if sign < 0 else total
 
 
 @dataclass
