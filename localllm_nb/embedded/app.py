@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -20,7 +19,7 @@ from .go_json import keep_alive_seconds
 from .json_close import close_json
 from .limits import BodyLimit, cap_options, trained_context
 from .llama_server import reclaim_signals
-from .manager import ModelManager
+from .manager import Lease, ModelManager
 from .model_routes import MODEL_ROUTES
 from .options import OptionError, parse_options
 from .origins import OriginGuard
@@ -52,15 +51,55 @@ class Server:
         except ModelNotFound:
             raise not_found(name) from None
 
-    async def engine(self, entry, num_ctx: int, name: str, num_thread: int = 0):
-        """The engine for a model, loaded off the event loop; returns (engine, load ns)."""
-        started = time.perf_counter()
+    async def acquire(
+        self, entry, num_ctx: int, name: str, num_thread: int = 0, keep_alive: float = 300.0
+    ) -> Lease:
+        """A lease on the model's engine, waited for and loaded off the event loop. The
+        caller gives it back (`release()`) however its request ends."""
+        task = asyncio.ensure_future(
+            asyncio.to_thread(self.models.acquire, entry, num_ctx, name, num_thread, keep_alive)
+        )
         try:
-            engine = await asyncio.to_thread(self.models.engine, entry, num_ctx, name, num_thread)
+            lease = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The request went away while waiting: the lease, when it comes, goes back.
+            task.add_done_callback(_release_result)
+            raise
         except MissingModelFiles as exc:
             raise ApiError(500, str(exc)) from None
         reclaim_signals()  # back on the event loop's thread after loading llama.cpp
-        return engine, int((time.perf_counter() - started) * 1e9)
+        return lease
+
+
+def _release_result(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is None:
+        task.result().release()
+
+
+@contextlib.contextmanager
+def _released_on_error(lease: Lease):
+    """Gives the lease back if the request fails before an answer takes it over."""
+    try:
+        yield
+    except BaseException:
+        lease.release()
+        raise
+
+
+class _LeasedStream(StreamingResponse):
+    """A streamed answer that gives its request's lease back however it ends, including
+    a client that leaves before the first byte (the body generator then never starts,
+    so a `finally` inside it would never run)."""
+
+    def __init__(self, content, lease: Lease, **kwargs):
+        super().__init__(content, **kwargs)
+        self.lease = lease
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.lease.release()
 
 
 def _options(entry, body) -> object:
@@ -98,37 +137,44 @@ def _load_reply(entry, name: str, kind: str, keep_alive: float) -> dict:
     return reply
 
 
+async def _load_only(server: Server, entry, name: str, kind: str, opts, keep_alive: float):
+    """A request without a prompt loads the model, or with `keep_alive: 0` unloads it
+    (without loading it first, as Ollama does)."""
+    if keep_alive == 0:
+        server.models.unload(entry)
+    else:
+        lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive)
+        lease.release()
+    return JSONResponse(_load_reply(entry, name, kind, keep_alive))
+
+
 async def _respond(
-    server: Server,
     http: HttpRequest,
     req: gen.Request,
-    engine,
+    lease: Lease,
     tokens,
     stream: bool,
-    keep_alive: float,
 ) -> Response:
-    """Run the job and answer as NDJSON lines or as one merged object."""
+    """Run the job and answer as NDJSON lines or as one merged object. The answer owns
+    the lease from here and gives it back when it ends."""
 
     async def lines():
         answer: list[str] = []  # content so far, for closing a JSON answer cut short
-        try:
-            async for event in gen.run_job(engine, tokens, req):
-                if event["type"] == "error":
-                    yield {"error": event["error"]}
-                    return
-                done = event["type"] == "done"
-                delta = req.parser.finish() if done else req.parser.feed(event["text"])
-                if delta:
-                    answer.append(delta.content)
-                    yield gen.line(req, delta.content, delta.thinking, delta.tool_calls)
-                if done:
-                    if req.json_answer and event.get("done_reason") == "length":
-                        tail = close_json("".join(answer))
-                        if tail:
-                            yield gen.line(req, tail)
-                    yield gen.final_line(req, event)
-        finally:
-            server.models.touch(req.entry, keep_alive)
+        async for event in gen.run_job(lease.engine, tokens, req, lease):
+            if event["type"] == "error":
+                yield {"error": event["error"]}
+                return
+            done = event["type"] == "done"
+            delta = req.parser.finish() if done else req.parser.feed(event["text"])
+            if delta:
+                answer.append(delta.content)
+                yield gen.line(req, delta.content, delta.thinking, delta.tool_calls)
+            if done:
+                if req.json_answer and event.get("done_reason") == "length":
+                    tail = close_json("".join(answer))
+                    if tail:
+                        yield gen.line(req, tail)
+                yield gen.final_line(req, event)
 
     if stream:
 
@@ -136,17 +182,21 @@ async def _respond(
             async for item in lines():
                 yield ndjson(item)
 
-        return StreamingResponse(body(), media_type="application/x-ndjson")
+        return _LeasedStream(body(), lease, media_type="application/x-ndjson")
 
     collected: list[dict] = []
     consumer = asyncio.ensure_future(_collect(lines(), collected))
-    while not consumer.done():
-        done, _ = await asyncio.wait({consumer}, timeout=0.1)
-        if not done and await http.is_disconnected():
-            consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
-            return Response(status_code=499)
+    try:
+        while not consumer.done():
+            done, _ = await asyncio.wait({consumer}, timeout=0.1)
+            if not done and await http.is_disconnected():
+                consumer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consumer
+                return Response(status_code=499)
+    finally:
+        consumer.cancel()
+        lease.release()
     if collected and "error" in collected[-1]:
         return JSONResponse(collected[-1], status_code=500)
     return JSONResponse(gen.merge(collected))
@@ -186,20 +236,28 @@ async def chat(http: HttpRequest) -> Response:
     messages = [go_message(m or {}) for m in messages]  # types were checked by parse_body
     opts = _options(entry, body)
     req = gen.Request(name=name, entry=entry, options=opts, kind="chat")
-    engine, req.load_duration = await server.engine(entry, opts.num_ctx, name, opts.num_thread)
     if not messages:
-        server.models.touch(entry, keep_alive)
-        return JSONResponse(_load_reply(entry, name, "chat", keep_alive))
+        return await _load_only(server, entry, name, "chat", opts, keep_alive)
     if entry.system and not any(m.get("role") == "system" for m in messages):
         messages = [{"role": "system", "content": entry.system}, *messages]
     gen.steer(req, fmt, think, tools, last_role=messages[-1].get("role", "user"))
-    try:
-        tokens = gen.fit_messages(
-            engine, entry, messages, opts, tools=tools or None, thinking=req.thinking
-        )
-    except TemplateError as exc:
-        raise ApiError(500, str(exc)) from None
-    return await _respond(server, http, req, engine, tokens, stream, keep_alive)
+    lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive)
+    req.load_duration = lease.load_duration
+    with _released_on_error(lease):
+        try:
+            # Rendering and tokenising a long history is CPU work: off the event loop.
+            tokens = await asyncio.to_thread(
+                gen.fit_messages,
+                lease.engine,
+                entry,
+                messages,
+                opts,
+                tools=tools or None,
+                thinking=req.thinking,
+            )
+        except TemplateError as exc:
+            raise ApiError(500, str(exc)) from None
+        return await _respond(http, req, lease, tokens, stream)
 
 
 async def generate(http: HttpRequest) -> Response:
@@ -228,11 +286,10 @@ async def generate(http: HttpRequest) -> Response:
         name=name, entry=entry, options=opts, kind="generate", include_context=not raw
     )
     gen.steer(req, fmt, think, raw=raw or bool(template))
-    engine, req.load_duration = await server.engine(entry, opts.num_ctx, name, opts.num_thread)
     if not prompt and not suffix:
-        server.models.touch(entry, keep_alive)
-        return JSONResponse(_load_reply(entry, name, "generate", keep_alive))
-    try:
+        return await _load_only(server, entry, name, "generate", opts, keep_alive)
+
+    def prompt_tokens(engine) -> list[int]:
         if raw:
             text = prompt
         elif template:
@@ -248,11 +305,17 @@ async def generate(http: HttpRequest) -> Response:
             text = gen.render_chat(
                 entry.template, [*msgs, {"role": "user", "content": prompt}], thinking=req.thinking
             )
-    except TemplateError as exc:
-        raise ApiError(400, str(exc)) from None
-    tokens = [int(t) for t in context] + engine.tokenize(text, add_bos=not context)
-    tokens = gen.keep_recent(tokens, opts)
-    return await _respond(server, http, req, engine, tokens, stream, keep_alive)
+        tokens = [int(t) for t in context] + engine.tokenize(text, add_bos=not context)
+        return gen.keep_recent(tokens, opts)
+
+    lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive)
+    req.load_duration = lease.load_duration
+    with _released_on_error(lease):
+        try:
+            tokens = await asyncio.to_thread(prompt_tokens, lease.engine)
+        except TemplateError as exc:
+            raise ApiError(400, str(exc)) from None
+        return await _respond(http, req, lease, tokens, stream)
 
 
 async def _api_error(_: HttpRequest, exc: ApiError) -> Response:
@@ -303,7 +366,10 @@ def create_app(server: Server | None = None) -> Starlette:
             yield
         finally:
             task.cancel()
-            await asyncio.to_thread(server.models.close)
+            server.models.stop()
+            # A worker inside a long prompt cannot stop before it ends: do not wait long.
+            closing = asyncio.ensure_future(asyncio.to_thread(server.models.close))
+            await asyncio.wait({closing}, timeout=5)
 
     app = Starlette(
         routes=list(ROUTES),

@@ -88,17 +88,19 @@ async def _embed_texts(
 ):
     """Load the model and embed `texts` off the event loop: (vectors, counts, load ns)."""
     num_ctx, keep_alive = _settings(entry, body)
-    engine, load_ns = await server.engine(entry, num_ctx, name)
+    lease = await server.acquire(entry, num_ctx, name, keep_alive=keep_alive)
     try:
         if not texts:
-            return np.zeros((0, 0), dtype=np.float32), [], load_ns
-        vectors, counts = await asyncio.to_thread(_embed_chunks, engine, texts, truncate, normalize)
+            return np.zeros((0, 0), dtype=np.float32), [], lease.load_duration
+        vectors, counts = await asyncio.to_thread(
+            _embed_chunks, lease.engine, texts, truncate, normalize
+        )
         reclaim_signals()  # a chat model's first embedding loads a llama.cpp instance
     except InputTooLong as exc:
         raise ApiError(400, str(exc)) from None
     finally:
-        server.models.touch(entry, keep_alive)
-    return vectors, counts, load_ns
+        lease.release()
+    return vectors, counts, lease.load_duration
 
 
 async def embed(http: HttpRequest) -> Response:

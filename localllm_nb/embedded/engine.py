@@ -79,6 +79,8 @@ class LlamaEngine:
         self.parallel = max(1, parallel)
         self.llama = LlamaInstance(str(entry.path()), num_ctx, self.threads, parallel=self.parallel)
         self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._closing = threading.Lock()
+        self._closed = False
         self._embed_lock = threading.Lock()
         self._embedder = None  # a second instance in embedding mode, made on first use
         self._workers = [
@@ -108,13 +110,25 @@ class LlamaEngine:
     # -- jobs --------------------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
-        self._jobs.put(job)
+        with self._closing:
+            if not self._closed:
+                self._jobs.put(job)
+                return
+        job.emit({"type": "error", "error": f"model {self.entry.name} was unloaded"})
 
     def close(self) -> None:
-        for _ in self._workers:
-            self._jobs.put(None)
+        """Free the model once the workers have finished the jobs already queued (the
+        manager closes an engine only when no request holds it, so they are few and
+        their clients have left). Never frees it under a running job."""
+        with self._closing:
+            if self._closed:
+                return
+            self._closed = True
+            for _ in self._workers:
+                self._jobs.put(None)
         for worker in self._workers:
-            worker.join(timeout=30)
+            if worker is not threading.current_thread():
+                worker.join()
         self.llama.close()
         with self._embed_lock:
             if self._embedder is not None:

@@ -1,12 +1,22 @@
 """Loaded models: one engine per model, reloaded when the context size changes,
-unloaded when its keep-alive expires (as Ollama's scheduler does)."""
+unloaded when its keep-alive expires (as Ollama's scheduler does).
+
+The rule that keeps the server alive: a model is never freed while a request uses it
+or waits for it. Every request holds a `Lease` on its engine from before its prompt is
+tokenised until its answer ends (or its client leaves). A request that needs the model
+at another context size or thread count marks the engine draining and waits until its
+leases are back; newer requests queue behind it, so a reload is never starved. The
+keep-alive clock starts when the last lease is returned, and an engine with leases
+never expires.
+"""
 
 from __future__ import annotations
 
 import math
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from .registry import ModelEntry
@@ -16,97 +26,228 @@ DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's 5m
 
 @dataclass
 class Loaded:
-    engine: object
+    """One model in memory (or being loaded, while `engine` is None)."""
+
+    engine: object | None
     name: str
-    expires_at: float  # time.time() seconds; inf for never
+    config: tuple[int, int]  # (num_ctx, threads) the engine was loaded with
+    expires_at: float = math.inf  # time.time() seconds; inf while in use or for never
+    keep_alive: float = DEFAULT_KEEP_ALIVE  # set by the latest request, as in Ollama
+    leases: int = 0
+    draining: bool = False  # a request waits to reload it: nobody new may join
+    wanted: tuple[int, int] | None = None  # the config that request needs
+    waiters: int = 0
+
+    def shown_expiry(self) -> float:
+        """What `/api/ps` shows: in use, the keep-alive counted from now."""
+        if self.leases:
+            return time.time() + self.keep_alive
+        return self.expires_at
+
+
+@dataclass(eq=False)
+class Lease:
+    """A request's hold on an engine. `release()` is idempotent, so every path that
+    might end a request (the answer's end, an error, a client that left) may call it."""
+
+    engine: object
+    load_duration: int  # ns spent waiting for and loading the model
+    _manager: ModelManager = field(repr=False)
+    _key: object = field(repr=False)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    # Set by whoever runs a job under this lease: ends the job's answer with an error line.
+    on_interrupt: Callable[[str], None] | None = field(default=None, repr=False)
+    _released: bool = False
+
+    def interrupt(self, message: str) -> None:
+        """End the request now with `message` (the server is stopping)."""
+        self.cancel.set()
+        if self.on_interrupt is not None:
+            self.on_interrupt(message)
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        self.cancel.set()  # a job still running for this request stops at its next token
+        self._manager._release(self._key, self)
 
 
 class ModelManager:
-    """Loads engines on demand and unloads them when their keep-alive runs out."""
+    """Loads engines on demand, lends them to requests, and unloads them when no request
+    holds them and their keep-alive has run out."""
 
     def __init__(self, threads: int = 0, num_parallel: int = 1):
         self.threads = threads
         self.num_parallel = max(1, num_parallel)
-        self._loaded: dict[str, Loaded] = {}
-        self._lock = threading.RLock()
+        self._loaded: dict[object, Loaded] = {}
+        self._cond = threading.Condition(threading.Lock())
+        self._closed = False
+        self._leases: set[Lease] = set()
 
     @staticmethod
     def _key(entry: ModelEntry):
         # Variants of one weights file (e.g. smollm2 and its thinking template) share an engine.
         return entry.weights
 
-    def engine(self, entry: ModelEntry, num_ctx: int, name: str, num_thread: int = 0):
-        """Return the engine for `entry`, loading it (or reloading at a new num_ctx or,
-        for a chat model, a new thread count: llama.cpp fixes both at load, as Ollama's
-        runner does)."""
-        from .engine import LlamaEngine, default_threads
+    def _config(self, entry: ModelEntry, num_ctx: int, num_thread: int) -> tuple[int, int]:
+        from .threads import default_threads
 
-        threads = num_thread or self.threads or default_threads()
-        with self._lock:
-            current = self._loaded.get(self._key(entry))
-            if (
-                current is not None
-                and getattr(current.engine, "num_ctx", num_ctx) == num_ctx
-                and getattr(current.engine, "threads", threads) == threads
-            ):
-                current.name = name
-                return current.engine
-            if current is not None:
-                current.engine.close()
-                del self._loaded[self._key(entry)]
-            if entry.kind == "chat":
-                engine = LlamaEngine(
-                    entry, num_ctx=num_ctx, num_thread=threads, parallel=self.num_parallel
-                )
-            elif entry.kind == "embedding":
-                from .embed_engine import EmbeddingEngine
+        if entry.kind != "chat":
+            return (num_ctx, self.threads)  # an encoder's threads are fixed per server
+        return (num_ctx, num_thread or self.threads or default_threads())
 
-                engine = EmbeddingEngine(entry, num_ctx=num_ctx, num_thread=self.threads)
-            else:
-                raise RuntimeError(f"no engine for model kind {entry.kind!r}")
-            self._loaded[self._key(entry)] = Loaded(engine, name, time.time() + DEFAULT_KEEP_ALIVE)
-            return engine
+    def acquire(
+        self,
+        entry: ModelEntry,
+        num_ctx: int,
+        name: str,
+        num_thread: int = 0,
+        keep_alive: float = DEFAULT_KEEP_ALIVE,
+    ) -> Lease:
+        """A lease on the engine for `entry` at this context size and thread count,
+        loading it (or, once every other request has given the old one back, reloading
+        it: llama.cpp fixes both at load, as Ollama's runner does). Blocks while waiting."""
+        started = time.perf_counter()
+        key = self._key(entry)
+        config = self._config(entry, num_ctx, num_thread)
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError("the server is shutting down")
+                item = self._loaded.get(key)
+                if item is None:
+                    old = None
+                    break
+                if item.engine is not None and item.config == config:
+                    # Join, unless a reload for another size waits for this one to drain.
+                    if not item.draining or (item.leases == 0 and item.wanted == config):
+                        item.draining = False
+                        return self._lend(item, key, name, keep_alive, started)
+                elif item.engine is not None and item.leases == 0:
+                    if not item.draining or item.wanted == config:
+                        old = item.engine  # ours to reload: nobody holds it
+                        break
+                elif item.engine is not None and not item.draining:
+                    item.draining, item.wanted = True, config
+                item.waiters += 1
+                self._cond.wait()
+                item.waiters -= 1
+            # A placeholder keeps everyone else waiting while this thread (re)loads.
+            item = Loaded(engine=None, name=name, config=config, leases=1)
+            self._loaded[key] = item
+        try:
+            if old is not None:
+                old.close()
+            engine = self._load(entry, config)
+        except BaseException:
+            with self._cond:
+                if self._loaded.get(key) is item:
+                    del self._loaded[key]
+                self._cond.notify_all()
+            raise
+        with self._cond:
+            item.engine = engine
+            item.leases -= 1  # the placeholder's hold, now a lease like any other
+            self._cond.notify_all()
+            if self._closed:
+                self._loaded.pop(key, None)
+                threading.Thread(target=engine.close, daemon=True).start()
+                raise RuntimeError("the server is shutting down")
+            return self._lend(item, key, name, keep_alive, started)
+
+    def _lend(self, item: Loaded, key, name: str, keep_alive: float, started: float) -> Lease:
+        item.leases += 1
+        item.name = name
+        item.keep_alive = keep_alive
+        item.expires_at = math.inf
+        loaded_in = int((time.perf_counter() - started) * 1e9)
+        lease = Lease(engine=item.engine, load_duration=loaded_in, _manager=self, _key=key)
+        self._leases.add(lease)
+        return lease
+
+    def _load(self, entry: ModelEntry, config: tuple[int, int]):
+        num_ctx, threads = config
+        if entry.kind == "chat":
+            from .engine import LlamaEngine
+
+            return LlamaEngine(
+                entry, num_ctx=num_ctx, num_thread=threads, parallel=self.num_parallel
+            )
+        if entry.kind == "embedding":
+            from .embed_engine import EmbeddingEngine
+
+            return EmbeddingEngine(entry, num_ctx=num_ctx, num_thread=threads)
+        raise RuntimeError(f"no engine for model kind {entry.kind!r}")
+
+    def _release(self, key, lease: Lease) -> None:
+        with self._cond:
+            self._leases.discard(lease)
+            item = self._loaded.get(key)
+            if item is None or item.engine is not lease.engine:
+                return
+            item.leases -= 1
+            if item.leases == 0:
+                if item.keep_alive <= 0 and not item.waiters:
+                    self._drop(key)
+                else:
+                    item.expires_at = time.time() + item.keep_alive
+            self._cond.notify_all()
+
+    def _drop(self, key) -> None:
+        """Forget an unused engine and free it in the background (the caller may be the
+        event loop). Called with the lock held."""
+        item = self._loaded.pop(key)
+        threading.Thread(target=item.engine.close, name="unload", daemon=True).start()
+
+    def unload(self, entry: ModelEntry) -> bool:
+        """Ollama's `keep_alive: 0` without a prompt: unload now if unused, else as soon as
+        the last request holding it ends. Never loads anything. False if not loaded."""
+        key = self._key(entry)
+        with self._cond:
+            item = self._loaded.get(key)
+            if item is None or item.engine is None:
+                return False
+            item.keep_alive = 0
+            if item.leases == 0 and not item.waiters:
+                self._drop(key)
+            return True
 
     def loaded(self, entry: ModelEntry):
-        with self._lock:
+        with self._cond:
             item = self._loaded.get(self._key(entry))
             return item.engine if item else None
 
-    def touch(self, entry: ModelEntry, keep_alive: float) -> None:
-        """Restart the keep-alive clock after a request; 0 unloads at once."""
-        with self._lock:
-            item = self._loaded.get(self._key(entry))
-            if item is None:
-                return
-            if keep_alive <= 0:
-                self.unload(entry)
-            else:
-                item.expires_at = time.time() + keep_alive
-
-    def unload(self, entry: ModelEntry) -> bool:
-        with self._lock:
-            item = self._loaded.pop(self._key(entry), None)
-        if item is not None:
-            # The engine's worker finishes its queue before the model is freed.
-            threading.Thread(target=item.engine.close, daemon=True).start()
-        return item is not None
-
     def expire(self) -> None:
+        """Unload what nobody holds and whose keep-alive has run out. Never blocks."""
         now = time.time()
-        with self._lock:
-            stale = [k for k, v in self._loaded.items() if v.expires_at <= now]
-            items = [self._loaded.pop(k) for k in stale]
-        for item in items:
-            item.engine.close()
+        with self._cond:
+            for key, item in list(self._loaded.items()):
+                idle = item.engine is not None and not item.leases and not item.waiters
+                if idle and item.expires_at <= now:
+                    self._drop(key)
 
     def running(self) -> list[tuple[ModelEntry, Loaded]]:
-        with self._lock:
-            return [(v.engine.entry, v) for v in self._loaded.values()]
+        with self._cond:
+            return [(v.engine.entry, v) for v in self._loaded.values() if v.engine is not None]
+
+    def stop(self, message: str = "server is shutting down") -> None:
+        """The server is stopping: requests waiting for a model fail, and running ones
+        end now with `message` as their last line. Frees nothing (see `close`)."""
+        with self._cond:
+            self._closed = True
+            leases = list(self._leases)
+            self._cond.notify_all()
+        for lease in leases:
+            lease.interrupt(message)
 
     def close(self) -> None:
-        with self._lock:
-            items = list(self._loaded.values())
+        """Free every engine (the server is stopping); jobs still queued end with an error."""
+        with self._cond:
+            self._closed = True
+            items = [v for v in self._loaded.values() if v.engine is not None]
             self._loaded.clear()
+            self._cond.notify_all()
         for item in items:
             item.engine.close()
 

@@ -138,7 +138,7 @@ async def ps(http: HttpRequest) -> Response:
     for entry, item in server.models.running():
         row = _model_row(item.name, entry)
         del row["modified_at"]
-        row["expires_at"] = expires_at_iso(item.expires_at)
+        row["expires_at"] = expires_at_iso(item.shown_expiry())
         row["size_vram"] = 0
         row["context_length"] = getattr(item.engine, "num_ctx", 0)
         rows.append(row)

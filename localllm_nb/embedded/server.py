@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -31,15 +32,29 @@ def serve(
     from .app import Server, create_app
 
     _exit_with_parent()
-    app = create_app(Server(threads=threads, num_parallel=num_parallel or num_parallel_from_env()))
-    uvicorn.run(
-        app,
+    state = Server(threads=threads, num_parallel=num_parallel or num_parallel_from_env())
+    config = uvicorn.Config(
+        create_app(state),
         host=host,
         port=port,
         log_level=log_level,
         access_log=False,
         timeout_graceful_shutdown=2,
     )
+
+    class _Uvicorn(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            # Streams end now with an error line rather than after their last token.
+            # Another thread: this signal handler may have interrupted one holding the lock.
+            threading.Thread(target=state.models.stop, name="stop", daemon=True).start()
+            super().handle_exit(sig, frame)
+
+    _Uvicorn(config).run()
+    # llama.cpp threads may still be finishing a prompt: end without waiting for them
+    # (the interpreter's own teardown would free models under them).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _exit_with_parent() -> None:
