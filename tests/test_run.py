@@ -11,7 +11,6 @@ import time
 
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
-from langchain_core.tools import tool
 
 from localllm_nb import (
     ModelNotFoundError,
@@ -214,17 +213,8 @@ def test_server_dying_mid_stream_keeps_the_partial_output():
 def test_server_side_errors_are_typed(chat, server_url):
     capable = {m.name: m for m in list_models(server_url, refresh=True)}
     thinker = "smollm2:135m-think"
-    assert capable[thinker].supports("thinking") and not capable[thinker].supports("tools")
+    assert capable[thinker].supports("thinking") and capable[thinker].supports("tools")
     assert not capable[CHAT].supports("thinking")
-
-    @tool
-    def get_weather(city: str) -> str:
-        """Weather in a city."""
-        return "sunny"
-
-    thinking_chat = build_chat(ModelSpec(model=thinker, base_url=server_url, **FAST))
-    run = stream_run(thinking_chat, "Weather in Paris?", tools=[get_weather], raise_errors=False)
-    assert isinstance(run.error, ServerError) and "does not support tools" in str(run.error)
     run = stream_run(chat, "Hi", reasoning=True, raise_errors=False)
     assert isinstance(run.error, ServerError) and "does not support thinking" in str(run.error)
 

@@ -3,6 +3,7 @@ unchanged ollama-python and langchain-ollama clients."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Annotated
 
@@ -38,23 +39,28 @@ def client(server_url):
 
 
 def test_capabilities_derive_from_templates(client):
-    assert set(client.show(CHAT).capabilities) == {"completion", "tools"}
-    assert set(client.show(THINK).capabilities) == {"completion", "thinking"}
+    assert client.show(CHAT).capabilities == ["completion", "tools"]
+    # Like qwen3: the thinking variant's template renders tools too.
+    assert client.show(THINK).capabilities == ["completion", "tools", "thinking"]
     assert client.show(THINK).modelinfo["general.architecture"] == "llama"
     assert "<think>" in client.show(THINK).template
 
 
 def test_tools_refused_by_a_model_without_the_capability(client):
-    with pytest.raises(ollama.ResponseError) as err:
-        client.chat(model=THINK, messages=[{"role": "user", "content": "Hi"}], tools=[WEATHER])
-    assert err.value.status_code == 400
-    assert err.value.error == f"{THINK} does not support tools"
+    from localllm_nb.embedded.app import _check_capabilities
+    from localllm_nb.embedded.protocol import ApiError
+    from localllm_nb.embedded.registry import SMOLLM2
+
+    # Every bundled chat model has tools, so the rule is shown on a template without them.
+    plain = dataclasses.replace(SMOLLM2, template="{{ messages }}")
+    with pytest.raises(ApiError) as err:
+        _check_capabilities(plain, "plain", "chat", None, [WEATHER])
+    assert (err.value.status, err.value.message) == (400, "plain does not support tools")
     # An empty tools list means none, as langchain sends on every call.
     assert client.chat(
-        model=THINK,
+        model=CHAT,
         messages=[{"role": "user", "content": "Hi"}],
         tools=[],
-        think=False,
         options={"num_predict": 3},
     ).done
 

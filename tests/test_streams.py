@@ -54,6 +54,15 @@ def test_a_call_cut_short_stays_the_text_the_model_wrote(size):
     assert calls == [] and content == text
 
 
+@pytest.mark.parametrize("size", [2, 100])
+def test_a_call_cut_inside_its_closing_tag_is_still_a_call(size):
+    text = '<tool_call>\n{"name": "f", "arguments": {"name": "株式会社トヨタ 🚗"}}\n</tool_'
+    content, _, calls = run(OutputParser(tools=True), text, size)
+    assert content == "" and [c["function"]["arguments"] for c in calls] == [
+        {"name": "株式会社トヨタ 🚗"}
+    ]
+
+
 def test_plain_output_passes_through_untouched():
     content, _, _ = run(OutputParser(), " a <tool_call> b <think>c", 2)
     assert content == " a <tool_call> b <think>c"

@@ -67,6 +67,10 @@ class _Phase:
     cancelled: bool = False
     error: str | None = None
     last_empty: bool = False  # the last token decoded to no bytes (e.g. end of turn)
+    # Tokens generated but never streamed: cut by n_predict inside a UTF-8 character,
+    # llama-server holds them back for good. Counted, but not in the context (their
+    # bytes were never text).
+    unseen: int = 0
 
 
 class LlamaEngine:
@@ -94,6 +98,19 @@ class LlamaEngine:
 
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
         return self.llama.tokenize(text, add_bos=add_bos)
+
+    def _piece_ids(self, piece: dict) -> list[int]:
+        """The token ids behind one streamed piece. llama-server holds back a token that
+        ends inside a UTF-8 character and streams it with the next one as one piece that
+        names only the last token: the ids before it are recovered by tokenizing the
+        piece's text (exactly the model's when it wrote the usual split, and the same
+        bytes otherwise). Without them `context`, eval_count and the next phase's prompt
+        would lose the character's first bytes."""
+        raw = bytes(piece["bytes"])
+        if raw.isascii():  # an ASCII piece is always one whole token
+            return [piece["id"]]
+        ids = self.llama.tokenize(raw.decode("utf-8", "replace"), add_bos=False, special=False)
+        return ids if len(ids) > 1 else [piece["id"]]
 
     def metadata(self) -> dict:
         return dict(read_metadata(str(self.entry.path())))
@@ -172,13 +189,16 @@ class LlamaEngine:
                 return True
             choice = chunk["choices"][0]
             pieces = (choice.get("logprobs") or {}).get("content") or []
-            ids = [t["id"] for t in pieces]
+            ids = [i for t in pieces for i in self._piece_ids(t)]
             out.tokens += ids
             if pieces:
                 out.last_empty = not pieces[-1]["bytes"]
             text = choice.get("text") or ""
             if choice.get("finish_reason"):
                 out.finish = choice["finish_reason"]
+                made = (chunk.get("usage") or {}).get("completion_tokens")
+                if out.finish == "length" and made:
+                    out.unseen = max(0, made - len(out.tokens))
                 if out.finish == "stop" and out.last_empty:
                     # The end-of-turn token streams as an empty piece: not part of the
                     # answer, its context or its count (the model stopped before it).
@@ -231,7 +251,7 @@ class LlamaEngine:
                 return
             if first_token_at is None and phase.tokens:
                 first_token_at = time.perf_counter()
-            generated += len(phase.tokens)
+            generated += len(phase.tokens) + phase.unseen
             context += phase.tokens
             if phase.cancelled:
                 done_reason = "cancelled"

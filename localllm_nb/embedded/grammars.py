@@ -54,10 +54,13 @@ def closed_objects(schema):
 def bounded_numbers(schema):
     """Numbers without bounds get +-10^15, as llama.cpp's GBNF converter caps integers at
     16 digits: llguidance allows any length, and a small model then repeats a digit until
-    num_predict runs out (seen: "population": 1111111...).
+    num_predict runs out (seen: "population": 1111111...). Non-integers also get at most
+    8 decimals (`multipleOf`; seen: 1.00000000000000012222222...).
 
     >>> bounded_numbers({"type": "object", "properties": {"n": {"type": "integer"}}})
     {'type': 'object', 'properties': {'n': {'type': 'integer', 'minimum': -1000000000000000, 'maximum': 1000000000000000}}}
+    >>> bounded_numbers({"type": "number", "minimum": 0})["multipleOf"]
+    1e-08
     """
     if isinstance(schema, list):
         return [bounded_numbers(s) for s in schema]
@@ -71,17 +74,74 @@ def bounded_numbers(schema):
             out["minimum"] = -_NUMBER_BOUND
         if not any(k in out for k in ("maximum", "exclusiveMaximum")):
             out["maximum"] = _NUMBER_BOUND
+    if "number" in kinds and "multipleOf" not in out:
+        out["multipleOf"] = _DECIMALS
     return out
 
 
 _NUMBER_BOUND = 10**15
+_DECIMALS = 1e-8
+
+# Strings without a bound get one: a small model at temperature 0 can stay inside one
+# string, repeating a phrase, until num_predict runs out (seen: "A cat is a cat, right?
+# A cat is ..." for 512 tokens), and a schema's later required keys are then missing.
+# 256 characters leave room for several fields within the 512-token default cap.
+STRING_BOUND = 256
+_STRING_SHAPES = ("maxLength", "enum", "const", "pattern", "format")
+
+
+def bounded_strings(schema):
+    """Strings without `maxLength` (nor an enum, const, pattern or format) get
+    `maxLength: 256`, so that every string value ends.
+
+    >>> bounded_strings({"type": "object", "properties": {"s": {"type": "string"}}})
+    {'type': 'object', 'properties': {'s': {'type': 'string', 'maxLength': 256}}}
+    """
+    if isinstance(schema, list):
+        return [bounded_strings(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: bounded_strings(v) if isinstance(v, (dict, list)) else v for k, v in schema.items()}
+    kinds = out.get("type")
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    if "string" in kinds and not any(k in out for k in _STRING_SHAPES):
+        out["maxLength"] = STRING_BOUND
+    return out
+
+
+# Ollama's `format: "json"` (llama.cpp's json.gbnf: one object of any JSON), spelled as a
+# schema so that its strings and numbers are bounded like a schema's, and its keys too
+# (seen unbounded: a key repeating '}  # JSON with key ": 1234...' to the cap).
+_ANY_KEY = {"^.{0,64}$": {"$ref": "#/$defs/value"}}
+ANY_JSON_OBJECT = {
+    "type": "object",
+    "patternProperties": _ANY_KEY,
+    "additionalProperties": False,
+    "$defs": {
+        "value": {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "null"},
+                {"type": "array", "items": {"$ref": "#/$defs/value"}},
+                {"type": "object", "patternProperties": _ANY_KEY, "additionalProperties": False},
+            ]
+        }
+    },
+}
+
+
+def bounded(schema):
+    """The schema as the grammar enforces it: objects closed, numbers and strings bounded."""
+    return bounded_strings(bounded_numbers(closed_objects(schema)))
 
 
 def _converted(schema) -> str:
     from xllamacpp import json_schema_to_grammar
 
     if isinstance(schema, dict):
-        schema = {**bounded_numbers(closed_objects(schema)), "x-guidance": _JSON_OPTIONS}
+        schema = {**bounded(schema), "x-guidance": _JSON_OPTIONS}
     return json_schema_to_grammar(json.dumps(schema))  # json.dumps keeps key order
 
 
@@ -109,8 +169,7 @@ def format_grammar(fmt) -> str | None:
         return None
     if not isinstance(fmt, (dict, str)) or (isinstance(fmt, str) and fmt != "json"):
         raise GrammarError('format must be "json" or a JSON schema object')
-    # Ollama's "json" is llama.cpp's json.gbnf: one object.
-    schema = {"type": "object"} if fmt == "json" else fmt
+    schema = ANY_JSON_OBJECT if fmt == "json" else fmt
     return _format_grammar(json.dumps(schema))
 
 

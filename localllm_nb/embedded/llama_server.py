@@ -96,10 +96,11 @@ class LlamaInstance:
         )
         self._closed = threading.Event()
 
-    def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
-        """Token ids of `text`, special tokens (`<|im_start|>`) parsed as such."""
+    def tokenize(self, text: str, add_bos: bool = True, special: bool = True) -> list[int]:
+        """Token ids of `text`, special tokens (`<|im_start|>`) parsed as such unless
+        `special` is false."""
         resp = self._http.post(
-            "/tokenize", json={"content": text, "add_special": add_bos, "parse_special": True}
+            "/tokenize", json={"content": text, "add_special": add_bos, "parse_special": special}
         )
         reply = resp.json()
         if resp.status_code != 200:

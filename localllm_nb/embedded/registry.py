@@ -104,12 +104,14 @@ SMOLLM2 = ModelEntry(
 
 # Thinking defined by the template, as Ollama defines models: the model is not trained to
 # reason, so its "thoughts" are whatever it writes in the block the template opens; the
-# variant exists to show the thinking protocol offline.
+# variant exists to show the thinking protocol offline, with tools too: thinking, then a
+# tool call, then an answer from the tool's result, the path agents on qwen3 take.
 SMOLLM2_THINK = dataclasses.replace(
     SMOLLM2,
     name="smollm2:135m-think",
     template=THINK_TEMPLATE,
-    description="SmolLM2-135M-Instruct with a template that opens a <think> block. The model is "
+    description="SmolLM2-135M-Instruct with a template that opens a <think> block and renders "
+    "tools, as qwen3's does. The model is "
     "not trained to reason: this variant demonstrates the thinking protocol, and a thinking "
     "budget closes the block.",
 )

@@ -202,11 +202,23 @@ class OutputParser:
         delta.tool_calls.extend(calls)
 
     def finish(self) -> Delta:
-        """End of output: an unclosed tool call is parsed if it is whole JSON."""
+        """End of output: an unclosed tool call is parsed if it is whole JSON (also when
+        the budget cut the closing tag); a call cut inside its JSON stays the text the
+        model wrote.
+
+        >>> p = OutputParser(tools=True)
+        >>> p.feed('<tool_call>\\n{"name": "f", "arguments": {}}\\n</tool_').tool_calls
+        []
+        >>> p.finish().tool_calls[0]["function"]["name"]
+        'f'
+        """
         delta = Delta()
         rest, self.buffer = self.buffer, ""
         if self.mode == "tool":
-            self._finish_call(rest, delta, closed=False)
+            # Cut inside the closing tag: the call itself is whole.
+            body = rest[: len(rest) - _held(rest, [TOOL_CLOSE])]
+            whole = parse_tool_calls(body.strip()) is not None
+            self._finish_call(body if whole else rest, delta, closed=False)
         else:
             self._take(rest, delta)
         if self.calls:

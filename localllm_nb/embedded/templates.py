@@ -15,14 +15,18 @@ _SMOL_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging 
 
 # SmolLM2-Instruct's ChatML (with its default system prompt) plus tool support in the
 # Hermes style Ollama's smollm2 uses: the tools' JSON in the system turn, calls as
-# <tool_call>{json}</tool_call>, results as <tool_response> in a user turn.
-TOOLS_TEMPLATE = (
+# <tool_call>{json}</tool_call>, results as <tool_response> in a user turn. The pieces are
+# shared by the plain and the thinking template.
+_SYSTEM_TURN = (
     """\
 {%- set system = messages[0]['content'] if messages and messages[0]['role'] == 'system' else '"""
     + _SMOL_SYSTEM
     + """' -%}
 <|im_start|>system
-{{ system }}
+{{ system }}"""
+)
+
+_TOOLS_LIST = """
 {%- if tools %}
 
 You are a function calling AI model. You may call one or more functions to assist with the user query. Here are the available tools:
@@ -34,6 +38,9 @@ For each function call, return a JSON object with the function name and argument
 {"name": <function-name>, "arguments": <args-json-object>}
 </tool_call>
 {%- endif %}<|im_end|>
+"""
+
+_TURNS = """\
 {% for message in messages %}
 {%- if message['role'] == 'system' and loop.first %}
 {%- elif message['role'] == 'tool' %}
@@ -54,25 +61,19 @@ For each function call, return a JSON object with the function name and argument
 {%- endfor %}
 <|im_start|>assistant
 """
-)
 
-# A thinking variant: the template opens a <think> block unless `thinking` is false, in
-# which case it closes the block empty, as thinking models' templates do. Earlier turns'
-# thinking is not replayed.
+TOOLS_TEMPLATE = _SYSTEM_TURN + _TOOLS_LIST + _TURNS
+
+# A thinking variant with the same tools, as qwen3's template has both: it opens a <think>
+# block unless `thinking` is false, in which case it closes the block empty, as thinking
+# models' templates do. Earlier turns' thinking is not replayed.
 THINK_TEMPLATE = (
-    """\
-<|im_start|>system
-{{ messages[0]['content'] if messages and messages[0]['role'] == 'system' else '"""
-    + _SMOL_SYSTEM
-    + """' }}
-Before answering, think step by step inside <think> </think> tags, then give a short answer.<|im_end|>
-{% for message in messages %}
-{%- if not (message['role'] == 'system' and loop.first) %}
-<|im_start|>{{ message['role'] }}
-{{ message['content'] }}<|im_end|>
-{% endif %}
-{%- endfor %}
-<|im_start|>assistant
+    _SYSTEM_TURN
+    + """
+Before answering, think step by step inside <think> </think> tags, then give a short answer."""
+    + _TOOLS_LIST
+    + _TURNS
+    + """\
 {% if thinking is false %}<think>
 
 </think>
