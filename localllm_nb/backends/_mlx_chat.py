@@ -112,13 +112,32 @@ def to_chat_dict(message: BaseMessage) -> dict[str, Any]:
     raise ValueError(f"Unknown message type: {type(message).__name__}")
 
 
-def tool_splitter(tokenizer: Any, tools: list[dict]) -> ToolCallSplitter:
-    """Use the tokenizer's own tool-call markers and parser when mlx-lm knows them."""
+def tool_markers(tokenizer: Any) -> tuple[str, str]:
+    """The tokenizer's own tool-call markers when mlx-lm knows them, else Hermes's."""
     start = getattr(tokenizer, "tool_call_start", None)
     end = getattr(tokenizer, "tool_call_end", None)
-    if start and end:
-        return ToolCallSplitter(start, end, getattr(tokenizer, "tool_parser", None), tools)
-    return ToolCallSplitter(tools=tools)
+    return (start, end) if start and end else ("<tool_call>", "</tool_call>")
+
+
+def tool_splitter(tokenizer: Any, tools: list[dict]) -> ToolCallSplitter:
+    """Use the tokenizer's own tool-call markers and parser when mlx-lm knows them."""
+    start, end = tool_markers(tokenizer)
+    return ToolCallSplitter(start, end, getattr(tokenizer, "tool_parser", None), tools)
+
+
+def closed_json_pieces(
+    pieces: Iterable[tuple[str, dict | None]],
+) -> Iterator[tuple[str, dict | None]]:
+    """A `format` answer cut short by `max_tokens` is closed so that it parses, as the
+    embedded server does; `finish_reason` stays "length", which says what happened."""
+    from ..embedded.json_close import close_json
+
+    sent: list[str] = []
+    for text, info in pieces:
+        if info is not None and info.get("finish_reason") == "length":
+            text += close_json("".join(sent) + text)
+        sent.append(text)
+        yield text, info
 
 
 _DONE = object()

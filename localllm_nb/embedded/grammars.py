@@ -1,6 +1,7 @@
 """Grammars that constrain output: JSON or a JSON schema for `format`, and one call to an
 offered tool. The JSON part is always llama.cpp's own converter's (what llama-server's
-`json_schema` field uses); only the tool call's wrapping rule is ours.
+`json_schema` field uses); only the tool call's wrapping rule is ours. The schema preparation (closed objects,
+bounded numbers, compact whitespace) is shared with the MLX backend (`.._grammar`).
 
 The published xllamacpp wheels convert schemas to llguidance grammars. llama.cpp ignores
 an llguidance grammar it cannot compile and answers unconstrained, so every grammar is
@@ -13,76 +14,28 @@ import json
 import re
 from functools import lru_cache
 
+from .._grammar import bounded_numbers, closed_objects, prepared_schema, tool_call_schema
 from .streams import TOOL_CLOSE, TOOL_OPEN
 
-# Compact JSON with Ollama's usual separators. llguidance's flexible whitespace allows
-# any run of it, and a small model then fills its num_predict with newlines (measured,
-# also with a whitespace pattern copied from llama.cpp's GBNF converter).
-_JSON_OPTIONS = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
-_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
-_SUBSCHEMA_MAPS = ("properties", "$defs", "definitions")
+# The schema helpers are shared with the MLX backend (`localllm_nb._grammar`).
+__all__ = [
+    "GrammarError",
+    "bounded_numbers",
+    "closed_objects",
+    "format_grammar",
+    "tool_call_schema",
+    "tool_grammar",
+]
 
 
 class GrammarError(ValueError):
     """A schema or grammar the engine cannot compile."""
 
 
-def closed_objects(schema):
-    """Objects admit only their listed properties unless they say otherwise, as in
-    llama.cpp's GBNF converter (which Ollama uses); llguidance follows JSON Schema's
-    default (anything extra allowed), and a small model then invents keys.
-
-    >>> closed_objects({"type": "object", "properties": {"a": {"type": "integer"}}})
-    {'type': 'object', 'properties': {'a': {'type': 'integer'}}, 'additionalProperties': False}
-    """
-    if isinstance(schema, list):
-        return [closed_objects(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = dict(schema)
-    for key in _SUBSCHEMA_MAPS:
-        if isinstance(out.get(key), dict):
-            out[key] = {k: closed_objects(v) for k, v in out[key].items()}
-    for key in (*_SUBSCHEMA_LISTS, "items", "additionalProperties"):
-        if key in out:
-            out[key] = closed_objects(out[key])
-    if "properties" in out and "additionalProperties" not in out:
-        out["additionalProperties"] = False
-    return out
-
-
-def bounded_numbers(schema):
-    """Numbers without bounds get +-10^15, as llama.cpp's GBNF converter caps integers at
-    16 digits: llguidance allows any length, and a small model then repeats a digit until
-    num_predict runs out (seen: "population": 1111111...).
-
-    >>> bounded_numbers({"type": "object", "properties": {"n": {"type": "integer"}}})
-    {'type': 'object', 'properties': {'n': {'type': 'integer', 'minimum': -1000000000000000, 'maximum': 1000000000000000}}}
-    """
-    if isinstance(schema, list):
-        return [bounded_numbers(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: bounded_numbers(v) if isinstance(v, (dict, list)) else v for k, v in schema.items()}
-    kinds = out.get("type")
-    kinds = kinds if isinstance(kinds, list) else [kinds]
-    if "integer" in kinds or "number" in kinds:
-        if not any(k in out for k in ("minimum", "exclusiveMinimum")):
-            out["minimum"] = -_NUMBER_BOUND
-        if not any(k in out for k in ("maximum", "exclusiveMaximum")):
-            out["maximum"] = _NUMBER_BOUND
-    return out
-
-
-_NUMBER_BOUND = 10**15
-
-
 def _converted(schema) -> str:
     from xllamacpp import json_schema_to_grammar
 
-    if isinstance(schema, dict):
-        schema = {**bounded_numbers(closed_objects(schema)), "x-guidance": _JSON_OPTIONS}
-    return json_schema_to_grammar(json.dumps(schema))  # json.dumps keeps key order
+    return json_schema_to_grammar(json.dumps(prepared_schema(schema)))  # json.dumps keeps key order
 
 
 @lru_cache(maxsize=128)
@@ -112,22 +65,6 @@ def format_grammar(fmt) -> str | None:
     # Ollama's "json" is llama.cpp's json.gbnf: one object.
     schema = {"type": "object"} if fmt == "json" else fmt
     return _format_grammar(json.dumps(schema))
-
-
-def tool_call_schema(tools: list[dict]) -> dict:
-    """JSON schema of one call to any of the offered tools: `{"name", "arguments"}`."""
-    options = []
-    for tool in tools:
-        fn = tool.get("function", tool)
-        params = fn.get("parameters") or {"type": "object", "properties": {}}
-        options.append(
-            {
-                "type": "object",
-                "properties": {"name": {"const": fn["name"]}, "arguments": params},
-                "required": ["name", "arguments"],
-            }
-        )
-    return options[0] if len(options) == 1 else {"anyOf": options}
 
 
 def tool_grammar(tools: list[dict]) -> str:
