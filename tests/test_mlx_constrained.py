@@ -7,6 +7,7 @@ tokens, which costs ~15 s on CPU, so each case makes one short generation.
 
 from __future__ import annotations
 
+import json
 from typing import TypedDict
 
 import pytest
@@ -119,6 +120,8 @@ def test_plan_follows_the_embedded_servers_rules():
     with pytest.raises(ValueError, match="names no bound tool"):
         plan_chat(tools, "divide")
     assert plan_chat(None, fmt="json").json_answer
+    # A model whose calls mlx-lm parses in another syntax: tools shown, calls free.
+    assert plan_chat(tools, markers=None) == ChatConstraint(grammar=None, tools=tools)
     assert answer_schema(PersonDict)["required"] == ["name", "age"]
     assert answer_schema(PERSON_SCHEMA) is PERSON_SCHEMA
 
@@ -175,6 +178,17 @@ def test_tool_choice_auto_lets_the_model_answer_in_text(chat):
 
 
 # --- Structured output ---
+
+
+def test_format_answer_cut_short_is_closed(chat):
+    reply = chat.invoke("Write a story.", format="json", max_tokens=8)
+    assert reply.response_metadata["finish_reason"] == "length"
+    assert isinstance(json.loads(reply.content), dict)
+
+
+def test_pipeline_format_schema(chat):
+    text = chat.llm.invoke("Alice is 30 years old. As JSON:", format=PERSON_SCHEMA, max_tokens=16)
+    assert set(json.loads(text)) == {"name", "age"}
 
 
 @pytest.mark.parametrize(

@@ -112,16 +112,26 @@ def to_chat_dict(message: BaseMessage) -> dict[str, Any]:
     raise ValueError(f"Unknown message type: {type(message).__name__}")
 
 
-def tool_markers(tokenizer: Any) -> tuple[str, str]:
-    """The tokenizer's own tool-call markers when mlx-lm knows them, else Hermes's."""
+def _markers(tokenizer: Any) -> tuple[str, str]:
     start = getattr(tokenizer, "tool_call_start", None)
     end = getattr(tokenizer, "tool_call_end", None)
     return (start, end) if start and end else ("<tool_call>", "</tool_call>")
 
 
+def tool_markers(tokenizer: Any) -> tuple[str, str] | None:
+    """The markers around a `{"name", "arguments"}` JSON call in this model's replies:
+    the tokenizer's own when mlx-lm knows them, else Hermes's `<tool_call>`. None when
+    mlx-lm parses this model's calls in another syntax (Mistral's, pythonic, XML...),
+    which the call grammar does not write."""
+    parser = getattr(tokenizer, "tool_parser", None)
+    if parser is not None and not getattr(parser, "__module__", "").endswith("json_tools"):
+        return None
+    return _markers(tokenizer)
+
+
 def tool_splitter(tokenizer: Any, tools: list[dict]) -> ToolCallSplitter:
     """Use the tokenizer's own tool-call markers and parser when mlx-lm knows them."""
-    start, end = tool_markers(tokenizer)
+    start, end = _markers(tokenizer)
     return ToolCallSplitter(start, end, getattr(tokenizer, "tool_parser", None), tools)
 
 

@@ -81,9 +81,11 @@ def plan_chat(
     tool_choice: Any = None,
     fmt: Any = None,
     after_tool_result: bool = False,
-    markers: tuple[str, str] = (TOOL_OPEN, TOOL_CLOSE),
+    markers: tuple[str, str] | None = (TOOL_OPEN, TOOL_CLOSE),
 ) -> ChatConstraint:
-    """Decide the grammar of one chat call (see the module docstring).
+    """Decide the grammar of one chat call (see the module docstring). `markers` wrap a
+    `{"name", "arguments"}` JSON call; None means the model writes calls in another
+    syntax, which is then left unconstrained.
 
     >>> t = [{"type": "function", "function": {"name": "f"}}]
     >>> plan_chat(t).grammar.splitlines()[1], plan_chat(t, after_tool_result=True).grammar
@@ -100,6 +102,8 @@ def plan_chat(
         return answer
     if after_tool_result:
         return ChatConstraint(answer.grammar, tools, answer.json_answer)
+    if markers is None:
+        return ChatConstraint(None, tools)
     grammar = tool_call_lark(callable_tools, *markers, or_text=mode == "auto")
     return ChatConstraint(grammar, tools)
 

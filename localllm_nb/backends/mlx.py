@@ -55,6 +55,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from .._grammar import json_lark
 from ._mlx_bundled import BUNDLED_MODEL_ID, bundled_model_path, mlx_model_cache_dir
 from ._mlx_chat import (
     chat_chunks,
@@ -65,7 +66,7 @@ from ._mlx_chat import (
     tool_splitter,
 )
 from ._mlx_generate import generate_pieces, load_model
-from ._mlx_grammar import chosen_tools, plan_chat
+from ._mlx_grammar import chosen_tools, format_schema, plan_chat
 from ._mlx_structured import structured_output
 from ._mlx_text import GenerationSettings
 
@@ -216,7 +217,9 @@ class MLXPipeline(BaseLLM):
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
         settings = _settings(self.pipeline_kwargs, kwargs)
-        for text, info in self.stream_pieces(prompt, stop, settings):
+        schema = format_schema(kwargs.get("format"))
+        grammar = json_lark(schema) if schema else None
+        for text, info in self.stream_pieces(prompt, stop, settings, grammar):
             chunk = GenerationChunk(text=text, generation_info=info)
             if run_manager and text:
                 run_manager.on_llm_new_token(text, chunk=chunk)
@@ -266,6 +269,13 @@ class ChatMLX(BaseChatModel):
     `system_message` is prepended when a conversation has no system message of its own;
     `None` (the default) keeps the chat template's default system prompt. (The reference
     class declared a default prompt but never sent it.)
+
+    Tools and structured output are grammar-constrained (llguidance), so even the 135M
+    bundled model answers with a well-formed call or parseable JSON: see `bind_tools`
+    and `with_structured_output`. As with ChatOllama, `format="json"` or
+    `format=<JSON schema>` (bound or per call) constrains a text answer to JSON; an
+    answer cut short by `max_tokens` is closed so that it parses (`finish_reason`
+    stays "length").
     """
 
     llm: MLXPipeline
