@@ -112,13 +112,42 @@ def to_chat_dict(message: BaseMessage) -> dict[str, Any]:
     raise ValueError(f"Unknown message type: {type(message).__name__}")
 
 
-def tool_splitter(tokenizer: Any, tools: list[dict]) -> ToolCallSplitter:
-    """Use the tokenizer's own tool-call markers and parser when mlx-lm knows them."""
+def _markers(tokenizer: Any) -> tuple[str, str]:
     start = getattr(tokenizer, "tool_call_start", None)
     end = getattr(tokenizer, "tool_call_end", None)
-    if start and end:
-        return ToolCallSplitter(start, end, getattr(tokenizer, "tool_parser", None), tools)
-    return ToolCallSplitter(tools=tools)
+    return (start, end) if start and end else ("<tool_call>", "</tool_call>")
+
+
+def tool_markers(tokenizer: Any) -> tuple[str, str] | None:
+    """The markers around a `{"name", "arguments"}` JSON call in this model's replies:
+    the tokenizer's own when mlx-lm knows them, else Hermes's `<tool_call>`. None when
+    mlx-lm parses this model's calls in another syntax (Mistral's, pythonic, XML...),
+    which the call grammar does not write."""
+    parser = getattr(tokenizer, "tool_parser", None)
+    if parser is not None and not getattr(parser, "__module__", "").endswith("json_tools"):
+        return None
+    return _markers(tokenizer)
+
+
+def tool_splitter(tokenizer: Any, tools: list[dict]) -> ToolCallSplitter:
+    """Use the tokenizer's own tool-call markers and parser when mlx-lm knows them."""
+    start, end = _markers(tokenizer)
+    return ToolCallSplitter(start, end, getattr(tokenizer, "tool_parser", None), tools)
+
+
+def closed_json_pieces(
+    pieces: Iterable[tuple[str, dict | None]],
+) -> Iterator[tuple[str, dict | None]]:
+    """A `format` answer cut short by `max_tokens` is closed so that it parses, as the
+    embedded server does; `finish_reason` stays "length", which says what happened."""
+    from ..embedded.json_close import close_json
+
+    sent: list[str] = []
+    for text, info in pieces:
+        if info is not None and info.get("finish_reason") == "length":
+            text += close_json("".join(sent) + text)
+        sent.append(text)
+        yield text, info
 
 
 _DONE = object()

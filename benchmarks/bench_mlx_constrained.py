@@ -1,0 +1,83 @@
+"""Constrained against unconstrained decoding on MLX: the same prompt and greedy sampler,
+40 tokens free, then 40 tokens under an llguidance grammar (a JSON schema whose one
+string must be long, so that both runs generate every token), rounds interleaved in one
+run. mlx-lm's own `generation_tps` (tokens / decode time) is the figure; the ratio
+constrained/free is the per-token cost of the grammar (mask, and waiting for each token
+before the next step starts)."""
+
+from __future__ import annotations
+
+import statistics
+
+PROMPT = "Write a story about a brave dragon."
+TOKENS = 40
+ROUNDS = 3
+SCHEMA = {
+    "type": "object",
+    "properties": {"story": {"type": "string", "minLength": 400}},
+    "required": ["story"],
+}
+
+
+def _tps(llm, prompt_ids, settings, grammar) -> tuple[float, int]:
+    info = None
+    for _, piece_info in llm.stream_pieces(prompt_ids, None, settings, grammar):
+        info = piece_info or info
+    return info["generation_tps"], info["generation_tokens"]
+
+
+def _mask_ms(chat, grammar: str, text: str) -> float:
+    """Median milliseconds to compute and apply one step's mask, stepping the matcher
+    through `text` (the grammar's share of a step, without the model)."""
+    import time
+
+    import mlx.core as mx
+
+    from localllm_nb.backends._mlx_grammar import GrammarLogits, ll_tokenizer
+
+    tokens = ll_tokenizer(chat.tokenizer).tokenize_str(text)
+    processor = GrammarLogits(chat.tokenizer, grammar)
+    logits = mx.zeros((1, chat.llm.model.args.vocab_size))
+    history = mx.array([0])
+    times = []
+    for token in tokens:
+        start = time.perf_counter()
+        mx.eval(processor(history, logits))
+        times.append(time.perf_counter() - start)
+        history = mx.array([token])
+    return 1000 * statistics.median(times)
+
+
+def run() -> dict:
+    """Interleave free and constrained rounds; report median tokens/s and their ratio."""
+    from langchain_core.messages import HumanMessage
+
+    from localllm_nb._grammar import json_lark
+    from localllm_nb.backends._mlx_text import GenerationSettings
+    from localllm_nb.backends.mlx import build_mlx_chat
+
+    chat = build_mlx_chat("smollm2:135m", {"max_tokens": TOKENS, "temp": 0.0})
+    settings = GenerationSettings.from_kwargs(chat.llm.pipeline_kwargs)
+    prompt_ids = chat._to_chat_prompt([HumanMessage(PROMPT)], tokenize=True)
+    grammar = json_lark(SCHEMA)
+    _tps(chat.llm, prompt_ids, settings, grammar)  # warm-up: tokenizer for llguidance, caches
+    free, constrained = [], []
+    for _ in range(ROUNDS):
+        free.append(_tps(chat.llm, prompt_ids, settings, None))
+        constrained.append(_tps(chat.llm, prompt_ids, settings, grammar))
+    story = '{"story": "Once upon a time, a brave dragon named Ember lived in the hills, and'
+    mask_ms = _mask_ms(chat, grammar, story)
+    free_tps = statistics.median(t for t, _ in free)
+    constrained_tps = statistics.median(t for t, _ in constrained)
+    return {
+        "tokens_free": [n for _, n in free],
+        "tokens_constrained": [n for _, n in constrained],
+        "free_tps_runs": [round(t, 2) for t, _ in free],
+        "constrained_tps_runs": [round(t, 2) for t, _ in constrained],
+        "free_tps": free_tps,
+        "constrained_tps": constrained_tps,
+        "ratio": constrained_tps / free_tps,
+        "ms_per_token_added": 1000 / constrained_tps - 1000 / free_tps,
+        "mask_ms_per_token": mask_ms,
+        "free_ms_per_token": 1000 / free_tps,
+    }
