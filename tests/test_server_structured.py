@@ -86,7 +86,7 @@ def test_free_json_strings_end(server_url):
     import ollama
 
     # A string that would run to the cap now ends at 256 characters.
-    from localllm_nb.embedded.grammars import STRING_BOUND
+    from localllm_nb._grammar import STRING_BOUND
 
     reply = ollama.Client(host=server_url).chat(
         model=CHAT,

@@ -1,0 +1,131 @@
+"""The embedded server under a soak of mixed and worst-case requests: peak resident
+memory with the chat model and all-minilm loaded (target <= 400 MB), the memory left
+after the work (it should come back to its steady level), and the longest time the
+server took to answer `/api/version` meanwhile (its event loop's longest stall; was
+69.5 s under a long chat history)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+CHAT, EMBED = "smollm2:135m", "all-minilm"
+ROUNDS = 40
+
+
+def _watch(url: str, pid: int, stop: threading.Event, out: dict) -> None:
+    """Sample the server's RSS and /api/version's latency until stopped."""
+    import httpx
+    import psutil
+
+    proc = psutil.Process(pid)
+    with httpx.Client(timeout=600) as client:
+        while not stop.is_set():
+            out["peak_rss"] = max(out.get("peak_rss", 0), proc.memory_info().rss)
+            started = time.perf_counter()
+            client.get(url + "/api/version")
+            out["stall"] = max(out.get("stall", 0.0), time.perf_counter() - started)
+            time.sleep(0.05)
+
+
+def _mixed(client, i: int) -> None:
+    short = {"num_predict": 8, "seed": i}
+    client.chat(model=CHAT, messages=[{"role": "user", "content": f"Say hi {i}."}], options=short)
+    client.generate(model=CHAT, prompt=f"One word for {i}:", options=short)
+    client.embed(model=EMBED, input=[f"sentence {i}.{k}" for k in range(16)])
+    client.embed(model=CHAT, input=[f"sentence {i}"])
+    client.ps()
+
+
+def _post_refused(url: str, body: bytes) -> None:
+    import httpx
+
+    try:
+        reply = httpx.post(url + "/api/chat", content=body, timeout=600)
+        assert reply.status_code == 413, reply.status_code
+    except httpx.WriteError:
+        pass  # the server answered 413 and closed before the whole body was sent
+
+
+def _worst(client, url: str) -> dict:
+    """The inputs that stalled or bloated the server before (issue 15), within limits."""
+    seconds = {}
+    cases = {
+        "history_1200": lambda: client.chat(
+            model=CHAT,
+            messages=[{"role": "user", "content": f"line {i} of a chat"} for i in range(1200)],
+            options={"num_ctx": 1024, "num_predict": 1},
+        ),
+        "prompt_1_9_mb": lambda: client.chat(
+            model=CHAT,
+            messages=[{"role": "user", "content": "word " * 380_000}],
+            options={"num_ctx": 1024, "num_predict": 1},
+        ),
+        "embed_16384_inputs": lambda: client.embed(
+            model=EMBED, input=[f"item {k}" for k in range(16_384)]
+        ),
+        "body_100_mb_refused": lambda: _post_refused(url, b"x" * 100_000_000),
+    }
+    for name, call in cases.items():
+        started = time.perf_counter()
+        call()
+        seconds[f"{name}_s"] = round(time.perf_counter() - started, 1)
+    # Overlapping reloads: alternating context sizes under load.
+    with ThreadPoolExecutor(3) as pool:
+        list(
+            pool.map(
+                lambda n: client.chat(
+                    model=CHAT,
+                    messages=[{"role": "user", "content": "Count."}],
+                    options={"num_ctx": n, "num_predict": 8},
+                ),
+                [4096, 2048, 4096, 2048, 4096, 2048],
+            )
+        )
+    return seconds
+
+
+def run() -> dict:
+    import ollama
+    import psutil
+
+    from localllm_nb.embedded import start_server
+
+    server = start_server()
+    stop, seen = threading.Event(), {}
+    try:
+        client = ollama.Client(host=server.url, timeout=600)
+        _mixed(client, 0)
+        steady_before = psutil.Process(server.process.pid).memory_info().rss
+        watcher = threading.Thread(
+            target=_watch, args=(server.url, server.process.pid, stop, seen), daemon=True
+        )
+        watcher.start()
+        started = time.perf_counter()
+        for i in range(1, ROUNDS + 1):
+            _mixed(client, i)
+        mixed_s = time.perf_counter() - started
+        worst = _worst(client, server.url)
+        for i in range(ROUNDS + 1, ROUNDS + 6):
+            _mixed(client, i)  # back at the original context size, both models loaded
+        time.sleep(1.0)
+        steady_after = psutil.Process(server.process.pid).memory_info().rss
+        stop.set()
+        watcher.join()
+        alive = client.ps() is not None
+    finally:
+        stop.set()
+        server.stop()
+    mb = 2**20
+    return {
+        "mixed_rounds": ROUNDS,
+        "mixed_requests_per_s": round(ROUNDS * 5 / mixed_s, 2),
+        **worst,
+        "server_alive_after": alive,
+        "rss_steady_before_mb": round(steady_before / mb, 1),
+        "rss_peak_mb": round(seen["peak_rss"] / mb, 1),
+        "rss_steady_after_mb": round(steady_after / mb, 1),
+        "rss_target": "<= 400 MB",
+        "longest_event_loop_stall_s": round(seen["stall"], 3),
+    }
