@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 CHAT, EMBED = "smollm2:135m", "all-minilm"
 ROUNDS = 40
+SETTLE = 17.0  # s: the embedding instance's idle time (10 s) plus a reaper period (5 s)
 
 
 def _watch(url: str, pid: int, stop: threading.Event, out: dict) -> None:
@@ -97,6 +98,7 @@ def run() -> dict:
     try:
         client = ollama.Client(host=server.url, timeout=600)
         _mixed(client, 0)
+        time.sleep(SETTLE)  # the chat model's embedding instance is freed when idle
         steady_before = psutil.Process(server.process.pid).memory_info().rss
         watcher = threading.Thread(
             target=_watch, args=(server.url, server.process.pid, stop, seen), daemon=True
@@ -109,7 +111,7 @@ def run() -> dict:
         worst = _worst(client, server.url)
         for i in range(ROUNDS + 1, ROUNDS + 6):
             _mixed(client, i)  # back at the original context size, both models loaded
-        time.sleep(1.0)
+        time.sleep(SETTLE)
         steady_after = psutil.Process(server.process.pid).memory_info().rss
         stop.set()
         watcher.join()

@@ -20,6 +20,8 @@ from .threads import default_threads
 
 __all__ = ["Job", "LlamaEngine", "default_threads", "sampling"]
 
+EMBEDDER_IDLE = 10.0  # seconds before a chat model's embedding instance is freed
+
 
 @dataclass
 class Job:
@@ -87,6 +89,7 @@ class LlamaEngine:
         self._closed = False
         self._embed_lock = threading.Lock()
         self._embedder = None  # a second instance in embedding mode, made on first use
+        self._embedded_at = 0.0
         self._workers = [
             threading.Thread(target=self._serve, name=f"llama:{entry.name}:{i}", daemon=True)
             for i in range(self.parallel)
@@ -122,7 +125,23 @@ class LlamaEngine:
         with self._embed_lock:
             if self._embedder is None:
                 self._embedder = LlamaEmbedder(str(self.entry.path()), self.num_ctx, self.threads)
-            return self._embedder.embed(texts, truncate=truncate, normalize=normalize)
+            try:
+                return self._embedder.embed(texts, truncate=truncate, normalize=normalize)
+            finally:
+                self._embedded_at = time.monotonic()
+
+    def free_idle_embedder(self, idle: float = EMBEDDER_IDLE) -> None:
+        """Free the embedding instance once unused for `idle` seconds: it holds a second
+        copy of the weights and its own context (~120-200 MB for the 135M model), which a
+        chat model's occasional `/api/embed` should not keep for the whole keep-alive."""
+        with self._embed_lock:
+            if self._embedder is not None and time.monotonic() - self._embedded_at >= idle:
+                self._embedder.close()
+                self._embedder = None
+
+    def has_idle_embedder(self, idle: float = EMBEDDER_IDLE) -> bool:
+        embedder = self._embedder
+        return embedder is not None and time.monotonic() - self._embedded_at >= idle
 
     # -- jobs --------------------------------------------------------------------------
 

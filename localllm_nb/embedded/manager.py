@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from .limits import release_memory
 from .registry import ModelEntry
 
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's 5m
@@ -139,6 +140,7 @@ class ModelManager:
         try:
             if old is not None:
                 old.close()
+                release_memory()
             engine = self._load(entry, config)
         except BaseException:
             with self._cond:
@@ -198,7 +200,7 @@ class ModelManager:
         """Forget an unused engine and free it in the background (the caller may be the
         event loop). Called with the lock held."""
         item = self._loaded.pop(key)
-        threading.Thread(target=item.engine.close, name="unload", daemon=True).start()
+        threading.Thread(target=_freeing(item.engine.close), name="unload", daemon=True).start()
 
     def unload(self, entry: ModelEntry) -> bool:
         """Ollama's `keep_alive: 0` without a prompt: unload now if unused, else as soon as
@@ -226,6 +228,13 @@ class ModelManager:
                 idle = item.engine is not None and not item.leases and not item.waiters
                 if idle and item.expires_at <= now:
                     self._drop(key)
+            trims = [
+                v.engine
+                for v in self._loaded.values()
+                if v.engine is not None and getattr(v.engine, "has_idle_embedder", bool)()
+            ]
+        for engine in trims:  # a chat model's embedding instance, unused for a while
+            threading.Thread(target=_freeing(engine.free_idle_embedder), daemon=True).start()
 
     def running(self) -> list[tuple[ModelEntry, Loaded]]:
         with self._cond:
@@ -250,6 +259,16 @@ class ModelManager:
             self._cond.notify_all()
         for item in items:
             item.engine.close()
+
+
+def _freeing(close: Callable[[], None]) -> Callable[[], None]:
+    """`close`, then the freed heap handed back to the system."""
+
+    def run() -> None:
+        close()
+        release_memory()
+
+    return run
 
 
 def expires_at_iso(expires_at: float) -> str:
