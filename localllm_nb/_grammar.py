@@ -103,8 +103,10 @@ def bounded_strings(schema):
 
 # Ollama's `format: "json"` (llama.cpp's json.gbnf: one object of any JSON), spelled as a
 # schema so that its strings and numbers are bounded like a schema's, and its keys too
-# (seen unbounded: a key repeating '}  # JSON with key ": 1234...' to the cap).
-_ANY_KEY = {"^.{0,64}$": {"$ref": "#/$defs/value"}}
+# (seen unbounded: a key repeating '}  # JSON with key ": 1234...' to the cap). Keys are
+# words (any script), with spaces, dots and dashes inside: a free key let the 135M model
+# write `{",city": ...}` and keys made of JSON punctuation.
+_ANY_KEY = {r"^\w[\w .-]{0,63}$": {"$ref": "#/$defs/value"}}
 ANY_JSON_OBJECT = {
     "type": "object",
     "patternProperties": _ANY_KEY,
