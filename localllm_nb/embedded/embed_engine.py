@@ -64,11 +64,14 @@ class LlamaEmbedder:
 
     An instance cannot both generate and embed, so this one is separate."""
 
-    def __init__(self, model_path: str, num_ctx: int, threads: int):
+    def __init__(self, model_path: str, num_ctx: int, threads: int, size: int | None = None):
+        """`num_ctx` is where inputs are cut (the request's); `size` the instance's own
+        context (at least the longest input it will see, at most num_ctx)."""
         from .llama_server import LlamaInstance
 
         self.num_ctx = num_ctx
-        self.llama = LlamaInstance(model_path, num_ctx, threads, embedding=True)
+        self.size = size or num_ctx
+        self.llama = LlamaInstance(model_path, self.size, threads, embedding=True)
 
     def embed(
         self, texts: list[str], truncate: bool = True, normalize: bool = True

@@ -5,6 +5,7 @@ careless or hostile request from taking gigabytes of memory (see the README)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -94,6 +95,19 @@ def _malloc_trim():
 
 
 _TRIM = _malloc_trim()
+_M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def limit_malloc_arenas(count: int = 2) -> None:
+    """Use at most `count` glibc heaps. Each thread that allocates under contention gets
+    its own (up to 8 per core), and llama.cpp's, the HTTP pool's and the encoder's
+    threads then left memory scattered where malloc_trim cannot return it: after a
+    soak of reloads and a 16,384-input embed the server stayed at 507 MB instead of
+    its steady 388; with 2 heaps, 400. Call before the server starts its threads."""
+    if _TRIM is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(_M_ARENA_MAX, count)
 
 
 def release_memory() -> None:

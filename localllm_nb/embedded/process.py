@@ -81,7 +81,12 @@ def start_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, "LOCALLLM_NB_PARENT_PID": str(os.getpid()), **(env or {})},
+            env={
+                "MALLOC_ARENA_MAX": "2",  # from the first allocation (see limit_malloc_arenas)
+                **os.environ,
+                "LOCALLLM_NB_PARENT_PID": str(os.getpid()),
+                **(env or {}),
+            },
         )
     server = EmbeddedServer(url=f"http://{host}:{port}", process=proc, log_path=log.name)
     atexit.register(server.stop)

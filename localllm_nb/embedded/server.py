@@ -30,7 +30,9 @@ def serve(
     import uvicorn
 
     from .app import Server, create_app
+    from .limits import limit_malloc_arenas
 
+    limit_malloc_arenas()
     _exit_with_parent()
     state = Server(threads=threads, num_parallel=num_parallel or num_parallel_from_env())
     config = uvicorn.Config(
