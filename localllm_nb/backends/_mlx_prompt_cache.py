@@ -56,14 +56,15 @@ class PromptCache:
 
 def prompt_cache(model: Any) -> PromptCache | None:
     """The prompt cache of `model` (None if the model cannot be tracked)."""
+    key = id(model)
     with _LOCK:
-        hit = _CACHES.get(id(model))
+        hit = _CACHES.get(key)
         if hit is not None and hit[0]() is model:
             return hit[1]
-        try:
-            ref = weakref.ref(model, lambda _, key=id(model): _CACHES.pop(key, None))
+        try:  # a freed model's caches go with it (and its id may be reused)
+            ref = weakref.ref(model, lambda _: _CACHES.pop(key, None))
         except TypeError:
             return None
         cache = PromptCache()
-        _CACHES[id(model)] = (ref, cache)
+        _CACHES[key] = (ref, cache)
         return cache
