@@ -199,6 +199,43 @@ def test_multi_token_stop_string(chat, llm):
     assert llm.invoke("The capital of France is", stop=[".\n\nThe"]) == " Paris"
 
 
+def test_chat_models_own_settings_win_over_the_pipelines(llm):
+    # LangChain's standard parameters were silently dropped before (extra keys ignored).
+    reply = ChatMLX(llm=llm, max_tokens=3, temperature=0).invoke(FRANCE)
+    assert (reply.usage_metadata["output_tokens"], reply.response_metadata["finish_reason"]) == (
+        3,
+        "length",
+    )
+    stopping = ChatMLX(llm=llm, stop=["France is"])
+    assert stopping.invoke(FRANCE).content == "The capital of "
+    assert "France is" in stopping.invoke(FRANCE, stop=[]).content  # a call's own stop wins
+
+
+def test_model_override_naming_another_model_is_refused(chat):
+    with pytest.raises(ValueError, match="build another"):
+        chat.invoke(FRANCE, model="llama3.2:1b")
+
+
+def test_a_prompt_reuses_the_cache_of_a_recent_one_with_the_same_answer(chat):
+    from localllm_nb.backends._mlx_prompt_cache import _CACHES
+
+    _CACHES.clear()
+    first = chat.invoke(FRANCE, max_tokens=6)
+    again = chat.invoke(FRANCE, max_tokens=6)
+    n_prompt = first.usage_metadata["input_tokens"]
+    assert first.usage_metadata["input_token_details"] == {"cache_read": 0}
+    assert again.usage_metadata["input_token_details"] == {"cache_read": n_prompt - 1}
+    assert again.content == first.content
+    # A longer conversation computes only its new turn, and answers as if computed whole.
+    history = [HumanMessage(FRANCE), AIMessage(first.content), HumanMessage("And of Italy?")]
+    cached = chat.invoke(history, max_tokens=6)
+    assert 0 < cached.usage_metadata["input_token_details"]["cache_read"] < n_prompt
+    _CACHES.clear()
+    fresh = chat.invoke(history, max_tokens=6)
+    assert fresh.usage_metadata["input_token_details"] == {"cache_read": 0}
+    assert cached.content == fresh.content
+
+
 def test_bound_tools_reach_the_chat_template(chat):
     prompt = chat._to_chat_prompt([HumanMessage("Weather in Paris?")], tools=[_weather_spec()])
     assert "get_weather" in prompt and "Get the current weather for a city." in prompt

@@ -117,3 +117,7 @@ def test_tracing_parameters_like_other_chat_models():
     params = ChatMLX(llm=llm)._get_ls_params(temp=0.7)
     assert params["ls_model_type"] == "chat" and params["ls_temperature"] == 0.7
     assert params["ls_model_name"] == "smollm2:135m" and "ls_stop" not in params
+    # A per-call model override is what the trace names (LangChain's standard unit test).
+    assert ChatMLX(llm=llm)._get_ls_params(model="other")["ls_model_name"] == "other"
+    own = ChatMLX(llm=llm, temperature=0.3, max_tokens=7, stop=["y"])._get_ls_params()
+    assert (own["ls_temperature"], own["ls_max_tokens"], own["ls_stop"]) == (0.3, 7, ["y"])

@@ -58,6 +58,8 @@ def chat_chunks(
             "output_tokens": info["generation_tokens"],
             "total_tokens": info["prompt_tokens"] + info["generation_tokens"],
         }
+        if "prompt_cached_tokens" in info:  # the prompt's prefix reused from a recent one
+            usage["input_token_details"] = {"cache_read": info["prompt_cached_tokens"]}
         message = AIMessageChunk(
             content=text, tool_call_chunks=tool_chunks, usage_metadata=usage, chunk_position="last"
         )

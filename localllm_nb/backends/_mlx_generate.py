@@ -10,6 +10,7 @@ from typing import Any
 
 from ._mlx_bundled import resolve_model_id
 from ._mlx_grammar import grammar_processor
+from ._mlx_prompt_cache import prompt_cache
 from ._mlx_text import GenerationSettings, StopStrings
 
 # Loaded (model, tokenizer) pairs. A notebook rebuilds its chat model whenever a setting
@@ -61,9 +62,12 @@ def model_lock(model: Any) -> threading.RLock:
         return _MODEL_LOCKS.setdefault(id(model), threading.RLock())
 
 
-def _generation_info(response: Any, finish_reason: str) -> dict[str, Any]:
+def _generation_info(
+    response: Any, finish_reason: str, prompt_tokens: int, cached: int
+) -> dict[str, Any]:
     return {
-        "prompt_tokens": int(response.prompt_tokens),
+        "prompt_tokens": prompt_tokens,
+        "prompt_cached_tokens": cached,
         "prompt_tps": float(response.prompt_tps),
         "generation_tokens": int(response.generation_tokens),
         "generation_tps": float(response.generation_tps),
@@ -86,6 +90,8 @@ def generate_pieces(
     `max_tokens` and incremental detokenization; this adds stop strings that may span
     tokens (text is held back while it could still become a stop string) and keeps the
     reply's leading space. A `grammar` (llguidance) constrains every sampled token.
+    The longest prefix the prompt shares with a recent one is not computed again
+    (`prompt_cached_tokens`; `prompt_tps` counts the tokens computed).
     """
     import mlx.core as mx
     from mlx_lm import stream_generate
@@ -108,15 +114,23 @@ def generate_pieces(
     pending = ""
     tokens: list[int] = []
     started = False
+    ids = _prompt_ids(tokenizer, prompt)
+    store = prompt_cache(model)
     with model_lock(model):
+        kv, rest = store.fetch(model, ids) if store is not None else (None, ids)
+        cached = len(ids) - len(rest)
+        if cached:  # the processors (repetition penalty) still see the whole prompt
+            processors = [_with_prefix(p, ids[:cached]) for p in processors]
         responses = stream_generate(
             model,
             tokenizer,
-            prompt if isinstance(prompt, str) else mx.array(prompt),
+            mx.array(rest),
             max_tokens=settings.max_tokens,
             sampler=sampler,
             logits_processors=processors,
+            prompt_cache=kv,
         )
+        finished = False
         try:
             for response in responses:
                 last = response
@@ -134,8 +148,14 @@ def generate_pieces(
                     break
                 if text:
                     yield text, None
+            finished = True
+        except GeneratorExit:  # the caller stopped reading: the cache is still sound
+            finished = True
+            raise
         finally:
             responses.close()
+            if finished and store is not None:
+                store.keep(ids, kv)
     if last is None:  # pragma: no cover - stream_generate always yields a final response
         raise RuntimeError("mlx-lm produced no response")
     if stops.stopped:
@@ -143,7 +163,7 @@ def generate_pieces(
     else:
         pending += stops.flush()
         reason = last.finish_reason or "stop"
-    info = _generation_info(last, reason)
+    info = _generation_info(last, reason, len(ids), cached)
     if settings.verbose:
         print(
             f"\nPrompt: {info['prompt_tokens']} tokens, {info['prompt_tps']:.3f} tokens-per-sec"
@@ -151,6 +171,26 @@ def generate_pieces(
             f"{info['generation_tps']:.3f} tokens-per-sec\nPeak memory: {info['peak_memory']:.3f} GB"
         )
     yield pending, info
+
+
+def _prompt_ids(tokenizer: Any, prompt: str | list[int]) -> list[int]:
+    """The prompt's token ids; a text prompt is encoded as `stream_generate` would."""
+    if not isinstance(prompt, str):
+        return list(prompt)
+    bos = tokenizer.bos_token
+    return tokenizer.encode(prompt, add_special_tokens=bos is None or not prompt.startswith(bos))
+
+
+def _with_prefix(processor: Any, prefix: list[int]) -> Any:
+    """A logits processor that sees the cached prompt tokens before the computed ones."""
+    import mlx.core as mx
+
+    head = mx.array(prefix)
+
+    def process(tokens: Any, logits: Any) -> Any:
+        return processor(mx.concatenate([head, tokens.astype(head.dtype)]), logits)
+
+    return process
 
 
 def _leading_space(tokenizer: Any, tokens: list[int], text: str) -> str:

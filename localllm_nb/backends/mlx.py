@@ -17,7 +17,9 @@ of a stream, on each `Generation` otherwise; for chat they also reach the messag
 `response_metadata`):
 
 - `prompt_tokens` (int): tokens in the prompt.
-- `prompt_tps` (float): prompt processing speed, tokens per second.
+- `prompt_cached_tokens` (int): of those, the prefix shared with a recent prompt, whose
+  KV cache was reused rather than computed (also `usage_metadata`'s `cache_read`).
+- `prompt_tps` (float): prompt processing speed over the tokens computed, tokens per second.
 - `generation_tokens` (int): tokens generated, as mlx-lm counts them (an EOS included).
 - `generation_tps` (float): generation speed, tokens per second.
 - `peak_memory` (float): peak memory used by MLX so far, in GB.
@@ -80,7 +82,9 @@ __all__ = [
 ]
 
 # Keyword arguments LangChain itself may pass along with a call; not sampling settings.
-_CALL_KWARGS = frozenset({"tools", "tool_choice", "format", "pipeline_kwargs", "model_kwargs"})
+_CALL_KWARGS = frozenset(
+    {"tools", "tool_choice", "format", "pipeline_kwargs", "model_kwargs", "model"}
+)
 
 
 def _settings(defaults: dict | None, kwargs: dict[str, Any]) -> GenerationSettings:
@@ -92,13 +96,31 @@ def _settings(defaults: dict | None, kwargs: dict[str, Any]) -> GenerationSettin
     )
 
 
+def _same_model(pipeline: MLXPipeline, kwargs: dict[str, Any]) -> None:
+    """A call's `model=` (LangChain's per-call model override) must name the loaded model:
+    a pipeline holds one model's weights, and silently answering with it would mislead."""
+    model = kwargs.get("model")
+    if model is not None and model != pipeline.model_id:
+        raise ValueError(
+            f"this MLX model runs {pipeline.model_id!r}, not {model!r}: build another "
+            "MLXPipeline (or ChatMLX) for another model"
+        )
+
+
 def _ls_params(
-    pipeline: MLXPipeline, model_type: str, stop: list | None, kwargs: dict
+    pipeline: MLXPipeline,
+    model_type: str,
+    stop: list | None,
+    kwargs: dict,
+    defaults: dict | None = None,
 ) -> LangSmithParams:
-    settings = _settings(pipeline.pipeline_kwargs, kwargs)
+    """Tracing parameters; `model` in `kwargs` (a per-call override) names the model, as
+    LangChain's standard tests require of every chat model."""
+    defaults = pipeline.pipeline_kwargs if defaults is None else defaults
+    settings = _settings(defaults, kwargs)
     params = LangSmithParams(
         ls_provider="mlx",
-        ls_model_name=pipeline.model_id,
+        ls_model_name=kwargs.get("model") or pipeline.model_id,
         ls_model_type=model_type,
         ls_temperature=settings.temp,
     )
@@ -216,6 +238,7 @@ class MLXPipeline(BaseLLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
+        _same_model(self, kwargs)
         settings = _settings(self.pipeline_kwargs, kwargs)
         schema = format_schema(kwargs.get("format"))
         grammar = json_lark(schema) if schema else None
@@ -284,7 +307,15 @@ class ChatMLX(BaseChatModel):
     """System prompt used when the messages do not start with one."""
     tokenizer: Any = None
     """The pipeline's tokenizer (set from `llm` when not given)."""
+    temperature: float | None = None
+    """Sampling temperature of this chat model's calls; None keeps the pipeline's `temp`."""
+    max_tokens: int | None = None
+    """Most tokens per reply (-1: no limit); None keeps the pipeline's `max_tokens`."""
+    stop: list[str] | None = None
+    """Stop strings used when a call gives none of its own."""
 
+    # LangChain's standard parameters that mean nothing for a local model (`timeout`,
+    # `max_retries`, `api_key`) are accepted and ignored, as BaseChatModel does.
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     @field_validator("system_message", mode="before")
@@ -296,7 +327,20 @@ class ChatMLX(BaseChatModel):
     def _tokenizer_from_llm(self) -> ChatMLX:
         if self.tokenizer is None:
             self.tokenizer = self.llm.tokenizer
+        # Bad limits fail here rather than at the first call.
+        GenerationSettings.from_kwargs(self._defaults())
         return self
+
+    def _defaults(self) -> dict[str, Any]:
+        """The pipeline's settings with this chat model's own on top."""
+        own = {"temp": self.temperature, "max_tokens": self.max_tokens}
+        return {
+            **(self.llm.pipeline_kwargs or {}),
+            **{k: v for k, v in own.items() if v is not None},
+        }
+
+    def _stop(self, stop: list[str] | None) -> list[str] | None:
+        return self.stop if stop is None else stop
 
     @property
     def _llm_type(self) -> str:
@@ -308,7 +352,7 @@ class ChatMLX(BaseChatModel):
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         """LangChain's tracing parameters, as other chat models report them."""
-        return _ls_params(self.llm, "chat", stop, kwargs)
+        return _ls_params(self.llm, "chat", self._stop(stop), kwargs, self._defaults())
 
     def _to_chat_prompt(
         self,
@@ -340,7 +384,9 @@ class ChatMLX(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        settings = _settings(self.llm.pipeline_kwargs, kwargs)
+        _same_model(self.llm, kwargs)
+        settings = _settings(self._defaults(), kwargs)
+        stop = self._stop(stop)
         plan = plan_chat(
             kwargs.get("tools"),
             kwargs.get("tool_choice"),

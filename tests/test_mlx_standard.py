@@ -1,0 +1,114 @@
+"""LangChain's standard tests (`langchain-tests`) for ChatMLX, with the bundled model.
+
+These suites are how LangChain judges a chat model integration. The capability flags
+say what ChatMLX does; a test is marked only where the 135M text-only model cannot do
+what the test asks, with the reason.
+
+The model loads once for the module; each test builds a cheap ChatMLX over it. Replies
+are capped at a few tokens: on Linux CPU the model makes ~6-8 tokens/s, and a prompt
+with a tool costs ~200 tokens before the first one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("mlx_lm")
+pytest.importorskip("langchain_tests")
+
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+from langchain_tests.unit_tests import ChatModelUnitTests
+
+from localllm_nb.backends.mlx import ChatMLX, MLXPipeline
+
+_PIPELINE: dict[str, MLXPipeline] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bundled_pipeline(mlx_cache):
+    """The bundled model, loaded once; the suites' properties read it from here."""
+    _PIPELINE["llm"] = MLXPipeline.from_model_id("smollm2:135m")
+    yield _PIPELINE["llm"]
+    _PIPELINE.clear()
+
+
+class _ChatMLXFlags:
+    """What ChatMLX does, shared by both suites."""
+
+    @property
+    def chat_model_class(self) -> type[ChatMLX]:
+        return ChatMLX
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return True  # bind_tools, grammar-constrained
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return True  # "any"/"required", a tool's name, "auto", "none"
+
+    @property
+    def has_structured_output(self) -> bool:
+        return True  # json_schema (default), function_calling, json_mode
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True  # format="json", method="json_mode"
+
+    @property
+    def returns_usage_metadata(self) -> bool:
+        return True  # input/output/total tokens on the final chunk
+
+    @property
+    def supports_model_override(self) -> bool:
+        # A pipeline holds one model's weights; `model=` naming another one is refused.
+        return False
+
+    # Text only: image, audio, PDF and video inputs stay at the suites' False defaults,
+    # as do Anthropic-style inputs and VCR (no HTTP to record).
+
+
+class TestChatMLXUnit(_ChatMLXFlags, ChatModelUnitTests):
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"llm": _PIPELINE["llm"]}
+
+
+# What the bundled 135M model cannot do within make test's budget, measured (greedy):
+_JOKE = (
+    "asked for a Joke, the 135M model repeats 'A cat is a cat' in `setup` up to the "
+    "string bound (~70 tokens), past the 40-token budget, so `punchline` is missing "
+    "(passes with max_tokens=200, ~30 s a call on CPU; the dict cases pass because "
+    "their check accepts a missing key)"
+)
+EXPECTED_FAILURES = {
+    "test_structured_output[pydantic]": _JOKE,
+    "test_structured_output_async[pydantic]": _JOKE,
+    "test_structured_output_pydantic_2_v1": _JOKE,
+    "test_json_mode": (
+        "json_mode constrains the answer to some JSON object, not to the keys the prompt "
+        "asks for, and the 135M model writes only a 'setup' key"
+    ),
+    "test_unicode_tool_call_integration": (
+        "the 135M model copies the Chinese name but then writes a long `description`: "
+        "the call needs ~92 tokens, past the 40-token budget (passes with max_tokens=200)"
+    ),
+}
+
+
+class TestChatMLXIntegration(_ChatMLXFlags, ChatModelIntegrationTests):
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        # 40 tokens hold a tool call (~30 with its markers) and short answers.
+        return {"llm": _PIPELINE["llm"], "temperature": 0, "max_tokens": 40}
+
+    @pytest.fixture(autouse=True)
+    def _expected_failure(self, request):
+        """Mark the cases listed in EXPECTED_FAILURES (one parametrized case at a time,
+        which overriding the suite's method with an xfail could not do); strict, so a
+        case that starts passing is reported."""
+        reason = EXPECTED_FAILURES.get(request.node.name)
+        if reason:
+            request.node.add_marker(pytest.mark.xfail(reason=reason, strict=True))
