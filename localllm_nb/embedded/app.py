@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,7 +20,7 @@ from .go_json import keep_alive_seconds
 from .json_close import close_json
 from .limits import BodyLimit, cap_options, trained_context
 from .llama_server import reclaim_signals
-from .manager import Lease, ModelManager
+from .manager import Abandoned, Lease, ModelManager
 from .model_routes import MODEL_ROUTES
 from .options import OptionError, parse_options
 from .origins import OriginGuard
@@ -52,16 +53,31 @@ class Server:
             raise not_found(name) from None
 
     async def acquire(
-        self, entry, num_ctx: int, name: str, num_thread: int = 0, keep_alive: float = 300.0
+        self,
+        entry,
+        num_ctx: int,
+        name: str,
+        num_thread: int = 0,
+        keep_alive: float = 300.0,
+        http: HttpRequest | None = None,
     ) -> Lease:
         """A lease on the model's engine, waited for and loaded off the event loop. The
-        caller gives it back (`release()`) however its request ends."""
+        caller gives it back (`release()`) however its request ends. With `http`, a
+        client that leaves while waiting gives up its turn."""
+        abandoned = threading.Event()
         task = asyncio.ensure_future(
-            asyncio.to_thread(self.models.acquire, entry, num_ctx, name, num_thread, keep_alive)
+            asyncio.to_thread(
+                self.models.acquire, entry, num_ctx, name, num_thread, keep_alive, abandoned
+            )
         )
         try:
+            while http is not None and not task.done():
+                await asyncio.wait({task}, timeout=0.2)
+                if not task.done() and await http.is_disconnected():
+                    abandoned.set()
             lease = await asyncio.shield(task)
         except asyncio.CancelledError:
+            abandoned.set()
             # The request went away while waiting: the lease, when it comes, goes back.
             task.add_done_callback(_release_result)
             raise
@@ -241,7 +257,7 @@ async def chat(http: HttpRequest) -> Response:
     if entry.system and not any(m.get("role") == "system" for m in messages):
         messages = [{"role": "system", "content": entry.system}, *messages]
     gen.steer(req, fmt, think, tools, last_role=messages[-1].get("role", "user"))
-    lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive)
+    lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive, http)
     req.load_duration = lease.load_duration
     with _released_on_error(lease):
         try:
@@ -308,7 +324,7 @@ async def generate(http: HttpRequest) -> Response:
         tokens = [int(t) for t in context] + engine.tokenize(text, add_bos=not context)
         return gen.keep_recent(tokens, opts)
 
-    lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive)
+    lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive, http)
     req.load_duration = lease.load_duration
     with _released_on_error(lease):
         try:
@@ -320,6 +336,10 @@ async def generate(http: HttpRequest) -> Response:
 
 async def _api_error(_: HttpRequest, exc: ApiError) -> Response:
     return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+async def _abandoned(_: HttpRequest, exc: Abandoned) -> Response:
+    return Response(status_code=499)  # nobody reads it: the client has gone
 
 
 async def _client_gone(_: HttpRequest, exc: ClientDisconnect) -> Response:
@@ -377,6 +397,7 @@ def create_app(server: Server | None = None) -> Starlette:
         exception_handlers={
             ApiError: _api_error,
             ClientDisconnect: _client_gone,
+            Abandoned: _abandoned,
             Exception: _internal_error,
             404: _not_found,
             405: _method_not_allowed,

@@ -25,6 +25,10 @@ from .registry import ModelEntry
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's 5m
 
 
+class Abandoned(Exception):
+    """A request gave up waiting for its model (its client went away)."""
+
+
 @dataclass
 class Loaded:
     """One model in memory (or being loaded, while `engine` is None)."""
@@ -105,10 +109,13 @@ class ModelManager:
         name: str,
         num_thread: int = 0,
         keep_alive: float = DEFAULT_KEEP_ALIVE,
+        abandoned: threading.Event | None = None,
     ) -> Lease:
         """A lease on the engine for `entry` at this context size and thread count,
         loading it (or, once every other request has given the old one back, reloading
-        it: llama.cpp fixes both at load, as Ollama's runner does). Blocks while waiting."""
+        it: llama.cpp fixes both at load, as Ollama's runner does). Blocks while waiting;
+        raises `Abandoned` once `abandoned` is set (the client left), so that a request
+        nobody waits for does not take its turn and reload the model for nothing."""
         started = time.perf_counter()
         key = self._key(entry)
         config = self._config(entry, num_ctx, num_thread)
@@ -132,8 +139,13 @@ class ModelManager:
                 elif item.engine is not None and not item.draining:
                     item.draining, item.wanted = True, config
                 item.waiters += 1
-                self._cond.wait()
+                self._cond.wait(timeout=None if abandoned is None else 0.25)
                 item.waiters -= 1
+                if abandoned is not None and abandoned.is_set():
+                    if item.wanted == config:  # others wanting it mark it again
+                        item.draining, item.wanted = False, None
+                        self._cond.notify_all()
+                    raise Abandoned("the client went away while waiting for the model")
             # A placeholder keeps everyone else waiting while this thread (re)loads.
             item = Loaded(engine=None, name=name, config=config, leases=1)
             self._loaded[key] = item
