@@ -9,6 +9,7 @@ wrapping of a tool call in the chat template's markers is written here.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 # Compact JSON with Ollama's usual separators. llguidance's flexible whitespace allows
 # any run of it, and a small model then fills its num_predict with newlines (measured,
@@ -137,6 +138,19 @@ def prepared_schema(schema):
     if not isinstance(schema, dict):
         return schema
     return {**bounded(schema), "x-guidance": JSON_OPTIONS}
+
+
+@lru_cache(maxsize=128)
+def grammar_error(grammar: str) -> str | None:
+    """Why llguidance cannot compile `grammar` (the first line of its complaint), or None.
+
+    >>> grammar_error(json_lark({"type": "string"})) is None
+    True
+    """
+    from llguidance import LLMatcher
+
+    error = LLMatcher.validate_grammar(grammar)
+    return error.strip().splitlines()[0] if error else None
 
 
 def tool_call_schema(tools: list[dict]) -> dict:

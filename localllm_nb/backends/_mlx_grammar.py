@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
-from .._grammar import ANY_JSON_OBJECT, TOOL_CLOSE, TOOL_OPEN, json_lark, tool_call_lark
+from .._grammar import (
+    ANY_JSON_OBJECT,
+    TOOL_CLOSE,
+    TOOL_OPEN,
+    grammar_error,
+    json_lark,
+    tool_call_lark,
+)
 
 _FORCED = ("any", "required")
 
@@ -131,13 +137,10 @@ def ll_tokenizer(tokenizer: Any) -> Any:
     return built
 
 
-@lru_cache(maxsize=64)
 def _checked_grammar(grammar: str) -> str:
-    from llguidance import LLMatcher
-
-    error = LLMatcher.validate_grammar(grammar)
+    error = grammar_error(grammar)
     if error:
-        raise ValueError(f"cannot constrain to this schema: {error.strip().splitlines()[0]}")
+        raise ValueError(f"cannot constrain to this schema: {error}")
     return grammar
 
 

@@ -62,7 +62,7 @@ class EmbeddingEngine:
 class LlamaEmbedder:
     """A second llama.cpp instance on a chat model's GGUF, in embedding mode with mean pooling.
 
-    An instance cannot both generate and embed, so this one is separate."""
+    A generating instance cannot pool embeddings, so this one is separate."""
 
     def __init__(self, model_path: str, num_ctx: int, threads: int, size: int | None = None):
         """`num_ctx` is where inputs are cut (the request's); `size` the instance's own
@@ -74,17 +74,17 @@ class LlamaEmbedder:
         self.llama = LlamaInstance(model_path, self.size, threads, embedding=True)
 
     def embed(
-        self, texts: list[str], truncate: bool = True, normalize: bool = True
+        self, token_lists: list[list[int]], truncate: bool = True, normalize: bool = True
     ) -> tuple[np.ndarray, list[int]]:
-        """Mean-pooled hidden states of each text, L2-normalised unless told otherwise."""
+        """Mean-pooled hidden states of each tokenised text (with its BOS), L2-normalised
+        unless told otherwise."""
         inputs = []
-        for text in texts:
-            tokens = self.llama.tokenize(text)
+        for tokens in token_lists:
             if len(tokens) > self.num_ctx and not truncate:
                 raise InputTooLong("the input length exceeds the context length")
             inputs.append(tokens[: self.num_ctx])  # llama-server refuses what does not fit
         counts = [len(t) for t in inputs]
-        if not texts:
+        if not inputs:
             return np.zeros((0, 0), dtype=np.float32), []
         vectors = np.asarray(self.llama.embeddings(inputs), dtype=np.float32)
         if normalize:

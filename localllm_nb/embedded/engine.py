@@ -136,8 +136,10 @@ class LlamaEngine:
         """Mean-pooled embeddings from this model, as Ollama gives any model: (vectors, counts)."""
         from .embed_engine import LlamaEmbedder
 
-        longest = max((len(self.tokenize(t)) for t in texts), default=1)
-        size = embed_context(longest, self.num_ctx)
+        # Tokenised once, by the generating instance (the same vocabulary), to size the
+        # embedding instance before it exists.
+        tokens = [self.tokenize(t) for t in texts]
+        size = embed_context(max(map(len, tokens), default=1), self.num_ctx)
         with self._embed_lock:
             if self._embedder is not None and self._embedder.size < size:
                 self._embedder.close()
@@ -147,7 +149,7 @@ class LlamaEngine:
                     str(self.entry.path()), self.num_ctx, self.threads, size=size
                 )
             try:
-                return self._embedder.embed(texts, truncate=truncate, normalize=normalize)
+                return self._embedder.embed(tokens, truncate=truncate, normalize=normalize)
             finally:
                 self._embedded_at = time.monotonic()
 

@@ -138,9 +138,9 @@ async def run_job(engine, job_tokens: list[int], req: Request, lease=None) -> As
         emit=emit,
         grammar=req.grammar,
         steer=req.steer,
-        **({"cancel": lease.cancel} if lease is not None else {}),
     )
     if lease is not None:
+        job.cancel = lease.cancel
         lease.on_interrupt = lambda message: emit({"type": "error", "error": message})
     engine.submit(job)
     try:

@@ -19,6 +19,7 @@ from .._grammar import (
     ANY_JSON_OBJECT,
     bounded_numbers,
     closed_objects,
+    grammar_error,
     prepared_schema,
     tool_call_schema,
 )
@@ -45,14 +46,10 @@ def _converted(schema) -> str:
     return json_schema_to_grammar(json.dumps(prepared_schema(schema)))  # json.dumps keeps key order
 
 
-@lru_cache(maxsize=128)
 def _checked(grammar: str) -> str:
-    if grammar.startswith("%llguidance"):
-        from llguidance import LLMatcher
-
-        error = LLMatcher.validate_grammar(grammar)
-        if error:
-            raise GrammarError(error.strip().splitlines()[0])
+    error = grammar_error(grammar) if grammar.startswith("%llguidance") else None
+    if error:
+        raise GrammarError(error)
     # A GBNF grammar (a build without llguidance) is checked by llama.cpp itself, which
     # reports it as an error rather than ignoring it.
     return grammar

@@ -39,8 +39,8 @@ class Loaded:
     expires_at: float = math.inf  # time.time() seconds; inf while in use or for never
     keep_alive: float = DEFAULT_KEEP_ALIVE  # set by the latest request, as in Ollama
     leases: int = 0
-    draining: bool = False  # a request waits to reload it: nobody new may join
-    wanted: tuple[int, int] | None = None  # the config that request needs
+    # Set while a request waits to reload it at this (num_ctx, threads): nobody joins.
+    wanted: tuple[int, int] | None = None
     waiters: int = 0
 
     def shown_expiry(self) -> float:
@@ -129,21 +129,20 @@ class ModelManager:
                     break
                 if item.engine is not None and item.config == config:
                     # Join, unless a reload for another size waits for this one to drain.
-                    if not item.draining or (item.leases == 0 and item.wanted == config):
-                        item.draining = False
+                    if item.wanted is None:
                         return self._lend(item, key, name, keep_alive, started)
                 elif item.engine is not None and item.leases == 0:
-                    if not item.draining or item.wanted == config:
+                    if item.wanted in (None, config):
                         old = item.engine  # ours to reload: nobody holds it
                         break
-                elif item.engine is not None and not item.draining:
-                    item.draining, item.wanted = True, config
+                elif item.engine is not None and item.wanted is None:
+                    item.wanted = config
                 item.waiters += 1
                 self._cond.wait(timeout=None if abandoned is None else 0.25)
                 item.waiters -= 1
                 if abandoned is not None and abandoned.is_set():
                     if item.wanted == config:  # others wanting it mark it again
-                        item.draining, item.wanted = False, None
+                        item.wanted = None
                         self._cond.notify_all()
                     raise Abandoned("the client went away while waiting for the model")
             # A placeholder keeps everyone else waiting while this thread (re)loads.
@@ -165,8 +164,7 @@ class ModelManager:
             item.leases -= 1  # the placeholder's hold, now a lease like any other
             self._cond.notify_all()
             if self._closed:
-                self._loaded.pop(key, None)
-                threading.Thread(target=engine.close, daemon=True).start()
+                self._drop(key)
                 raise RuntimeError("the server is shutting down")
             return self._lend(item, key, name, keep_alive, started)
 
@@ -243,7 +241,7 @@ class ModelManager:
             trims = [
                 v.engine
                 for v in self._loaded.values()
-                if v.engine is not None and getattr(v.engine, "has_idle_embedder", bool)()
+                if hasattr(v.engine, "has_idle_embedder") and v.engine.has_idle_embedder()
             ]
         for engine in trims:  # a chat model's embedding instance, unused for a while
             threading.Thread(target=_freeing(engine.free_idle_embedder), daemon=True).start()
