@@ -89,6 +89,8 @@ def bounded_strings(schema):
 
     >>> bounded_strings({"type": "object", "properties": {"s": {"type": "string"}}})
     {'type': 'object', 'properties': {'s': {'type': 'string', 'maxLength': 256}}}
+    >>> bounded_strings({"type": "string", "minLength": 400})["maxLength"]
+    400
     """
     if isinstance(schema, list):
         return [bounded_strings(s) for s in schema]
@@ -98,7 +100,8 @@ def bounded_strings(schema):
     kinds = out.get("type")
     kinds = kinds if isinstance(kinds, list) else [kinds]
     if "string" in kinds and not any(k in out for k in _STRING_SHAPES):
-        out["maxLength"] = STRING_BOUND
+        # Never below a minLength the schema asks for (that would be unsatisfiable).
+        out["maxLength"] = max(STRING_BOUND, out.get("minLength", 0))
     return out
 
 
