@@ -237,6 +237,16 @@ def test_chat_model_embeds(client):
     assert np.allclose(legacy / np.linalg.norm(legacy), vectors[0], atol=1e-4)
 
 
+def test_chat_model_vectors_agree_between_its_two_instances(client):
+    # Short inputs are pooled by the generating instance, a batch with a long one by a
+    # second instance in embedding mode (engine.SHARED_EMBED_TOKENS): same vectors.
+    short = ["Hello world.", "The cat sits on the mat."]
+    alone = np.asarray(client.embed(CHAT, short).embeddings)
+    reply = client.embed(CHAT, [*short, LONG])
+    assert reply.prompt_eval_count > 64  # the long input took the second instance
+    assert np.allclose(np.asarray(reply.embeddings[:2]), alone, atol=1e-4)
+
+
 # --- langchain-ollama ----------------------------------------------------------------------
 
 

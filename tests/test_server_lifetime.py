@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from localllm_nb.embedded import start_server
+from localllm_nb.embedded.engine import EMBEDDER_IDLE
 
 CHAT = "smollm2:135m"
 EMBED = "all-minilm"
@@ -92,6 +94,40 @@ def test_embeddings_with_alternating_num_ctx_do_not_fail_each_other(server, mode
     for reply in replies:
         assert reply.status_code == 200, reply.text
         assert len(reply.json()["embeddings"]) == 2
+    assert alive(server.url)
+
+
+def gguf_mappings(pid: int) -> int:
+    """How many times the chat model's weights are mapped into the server."""
+    from localllm_nb.embedded.registry import SMOLLM2
+
+    path = str(SMOLLM2.path())
+    with open(f"/proc/{pid}/maps", encoding="utf-8") as fh:
+        return sum(1 for line in fh if line.rstrip().endswith(path))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
+def test_chat_model_embeddings_map_its_weights_again_only_for_long_inputs(server):
+    # A second instance maps the 94 MB GGUF again (RSS counts it twice): short inputs
+    # use the generating instance; the second one is freed once idle.
+    def embed(texts):
+        reply = httpx.post(
+            server.url + "/api/embed", json={"model": CHAT, "input": texts}, timeout=300
+        )
+        assert reply.status_code == 200, reply.text
+
+    embed(["a cat"])
+    pid = server.process.pid
+    base = gguf_mappings(pid)
+    assert base >= 1
+    embed(["a cat", "a dog on a mat"])
+    assert gguf_mappings(pid) == base
+    embed(["a cat", "word " * 200])
+    assert gguf_mappings(pid) > base
+    deadline = time.monotonic() + EMBEDDER_IDLE + 30
+    while gguf_mappings(pid) > base and time.monotonic() < deadline:
+        time.sleep(1)
+    assert gguf_mappings(pid) == base
     assert alive(server.url)
 
 

@@ -60,18 +60,15 @@ class EmbeddingEngine:
 
 
 class LlamaEmbedder:
-    """A second llama.cpp instance on a chat model's GGUF, in embedding mode with mean pooling.
+    """Mean-pooled embeddings from a llama.cpp instance that can pool: the chat model's
+    own (short inputs) or a second one in embedding mode (see engine.SHARED_EMBED_TOKENS)."""
 
-    A generating instance cannot pool embeddings, so this one is separate."""
-
-    def __init__(self, model_path: str, num_ctx: int, threads: int, size: int | None = None):
-        """`num_ctx` is where inputs are cut (the request's); `size` the instance's own
-        context (at least the longest input it will see, at most num_ctx)."""
-        from .llama_server import LlamaInstance
-
+    def __init__(self, llama, num_ctx: int):
+        """`num_ctx` is where inputs are cut (the request's); the instance's own context
+        holds at least the longest input it will see."""
+        self.llama = llama
         self.num_ctx = num_ctx
-        self.size = size or num_ctx
-        self.llama = LlamaInstance(model_path, self.size, threads, embedding=True)
+        self.size = llama.n_ctx
 
     def embed(
         self, token_lists: list[list[int]], truncate: bool = True, normalize: bool = True

@@ -76,12 +76,38 @@ def _read_json(path: Path) -> dict:
         return json.load(fh)
 
 
-def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
-    """Tensor shapes from a safetensors header, without reading the weights."""
+def _safetensors_header(path: Path) -> tuple[dict, int]:
+    """A safetensors file's tensor table and where its data starts."""
     with open(path, "rb") as fh:
         (size,) = struct.unpack("<Q", fh.read(8))
         header = json.loads(fh.read(size))
-    return {k: v["shape"] for k, v in header.items() if k != "__metadata__"}
+    header.pop("__metadata__", None)
+    return header, 8 + size
+
+
+def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
+    """Tensor shapes from a safetensors header, without reading the weights."""
+    return {k: v["shape"] for k, v in _safetensors_header(path)[0].items()}
+
+
+_DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8"}
+
+
+def _tensors(path: Path, mapped: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """A safetensors file's tensors: those named in `mapped` as read-only maps of the
+    file (a page becomes resident only when touched), the others read into memory."""
+    header, start = _safetensors_header(path)
+    out = {}
+    for name, info in header.items():
+        if info["dtype"] not in _DTYPES:
+            raise ValueError(f"{path}: unsupported tensor dtype {info['dtype']} for {name}")
+        begin, _ = info["data_offsets"]
+        shape = tuple(info["shape"])
+        view = np.memmap(
+            path, dtype=_DTYPES[info["dtype"]], mode="r", offset=start + begin, shape=shape
+        )
+        out[name] = view if name in mapped else np.array(view)
+    return out
 
 
 def model_info(model_dir: Path) -> dict:
@@ -147,6 +173,9 @@ class _Layer:
         self.ln2 = (w[f"{prefix}.output.LayerNorm.weight"], w[f"{prefix}.output.LayerNorm.bias"])
 
 
+_WORDS = "embeddings.word_embeddings.weight"
+
+
 class MiniLMEncoder:
     """Sentence embeddings from a sentence-transformers BERT directory (all-MiniLM-L6-v2).
 
@@ -154,7 +183,6 @@ class MiniLMEncoder:
     """
 
     def __init__(self, model_dir: Path | str, max_tokens: int | None = None, threads: int = 0):
-        from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         model_dir = Path(model_dir)
@@ -165,11 +193,13 @@ class MiniLMEncoder:
         self.eps = float(cfg["layer_norm_eps"])
         limit = max_seq_length(model_dir)
         self.max_tokens = min(limit, max_tokens) if max_tokens else limit
+        # The word table (45 MB of the 87 MB file) is only ever gathered by row, so it
+        # stays a map of the file: the rows no input uses never take memory.
         w = {
             k: v.astype(np.float32, copy=False)
-            for k, v in load_file(str(model_dir / "model.safetensors")).items()
+            for k, v in _tensors(model_dir / "model.safetensors", mapped=(_WORDS,)).items()
         }
-        self._word = w["embeddings.word_embeddings.weight"]
+        self._word = w[_WORDS]
         # Every sentence is segment 0, so the token-type row folds into the positions.
         self._pos = (
             w["embeddings.position_embeddings.weight"]

@@ -21,6 +21,12 @@ from .threads import default_threads
 __all__ = ["Job", "LlamaEngine", "default_threads", "sampling"]
 
 EMBEDDER_IDLE = 10.0  # seconds before a chat model's embedding instance is freed
+# Inputs up to this many tokens are pooled by the generating instance itself. llama.cpp
+# computes logits for every token of a pooled input and keeps the buffers that needed
+# (~0.39 MB per token for the 135M model's 49k vocabulary) until the model unloads, so
+# longer inputs get a second instance, sized to them and freed when idle (it maps the
+# weights a second time).
+SHARED_EMBED_TOKENS = 64
 
 
 @dataclass
@@ -97,7 +103,9 @@ class LlamaEngine:
         self.num_ctx = num_ctx
         self.threads = num_thread or default_threads()
         self.parallel = max(1, parallel)
-        self.llama = LlamaInstance(str(entry.path()), num_ctx, self.threads, parallel=self.parallel)
+        self.llama = LlamaInstance(
+            str(entry.path()), num_ctx, self.threads, parallel=self.parallel, pooled=True
+        )
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._closing = threading.Lock()
         self._closed = False
@@ -136,18 +144,22 @@ class LlamaEngine:
         """Mean-pooled embeddings from this model, as Ollama gives any model: (vectors, counts)."""
         from .embed_engine import LlamaEmbedder
 
-        # Tokenised once, by the generating instance (the same vocabulary), to size the
-        # embedding instance before it exists.
+        # Tokenised once, by the generating instance (the same vocabulary), to choose the
+        # instance that pools them and size the second one before it exists.
         tokens = [self.tokenize(t) for t in texts]
-        size = embed_context(max(map(len, tokens), default=1), self.num_ctx)
+        longest = max(map(len, tokens), default=1)
+        if longest <= SHARED_EMBED_TOKENS:
+            return LlamaEmbedder(self.llama, self.num_ctx).embed(
+                tokens, truncate=truncate, normalize=normalize
+            )
+        size = embed_context(longest, self.num_ctx)
         with self._embed_lock:
             if self._embedder is not None and self._embedder.size < size:
                 self._embedder.close()
                 self._embedder = None
             if self._embedder is None:
-                self._embedder = LlamaEmbedder(
-                    str(self.entry.path()), self.num_ctx, self.threads, size=size
-                )
+                instance = LlamaInstance(str(self.entry.path()), size, self.threads, embedding=True)
+                self._embedder = LlamaEmbedder(instance, self.num_ctx)
             try:
                 return self._embedder.embed(tokens, truncate=truncate, normalize=normalize)
             finally:

@@ -53,7 +53,12 @@ class LlamaInstance:
         *,
         parallel: int = 1,
         embedding: bool = False,
+        pooled: bool = False,
     ):
+        """`embedding`: an instance only for embeddings, whose micro-batch holds its whole
+        context (llama.cpp pools a sequence within one micro-batch). `pooled`: a generating
+        instance that can also pool short inputs (those that fit one default micro-batch);
+        generation is unchanged, llama-server never batches the two kinds together."""
         import httpx
         import xllamacpp as xlc
 
@@ -80,9 +85,10 @@ class LlamaInstance:
         params.endpoint_slots = False
         params.endpoint_metrics = False
         params.n_threads_http = 2
-        if embedding:
+        if embedding or pooled:
             params.embedding = True
             params.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
+        if embedding:
             # A pooled sequence must fit in one micro-batch: llama.cpp pools per ubatch.
             params.n_batch = params.n_ubatch = n_ctx
         self.n_ctx = n_ctx

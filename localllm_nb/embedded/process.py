@@ -17,7 +17,7 @@ from .._host import base_url, is_ollama, server_status
 from ..errors import ServerStartError
 
 # What the `embedded` extra installs, by import name.
-EXTRA_MODULES = ("xllamacpp", "starlette", "uvicorn", "jinja2", "tokenizers", "safetensors")
+EXTRA_MODULES = ("xllamacpp", "starlette", "uvicorn", "jinja2", "tokenizers")
 
 
 def _check_extra() -> None:
