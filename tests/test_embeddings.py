@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import threading
 import time
 from pathlib import Path
@@ -64,6 +65,37 @@ def test_encoder_in_process_matches_sentence_transformers():
     pooled, _ = encoder.encode(TEXTS, normalize=False)
     norms = [item["pooled_norm"] for item in REFERENCE["items"]]
     assert np.allclose(np.linalg.norm(pooled, axis=1), norms, rtol=1e-4)
+    encoder.close()
+
+
+def resident_kb(path: Path) -> int:
+    """Resident kB of this process's maps of `path` (from /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps", encoding="utf-8") as fh:
+        for line in fh:
+            head = line.split()
+            if head and "-" in head[0] and not head[0].endswith(":"):
+                inside = line.rstrip().endswith(str(path))
+            elif inside and head[0] == "Rss:":
+                total += int(head[1])
+    return total
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/smaps")
+def test_encoder_keeps_the_word_table_out_of_memory_between_requests():
+    # The 45 MB word table is a map of the file, gathered by row; the pages a request
+    # touched are dropped after it, and gathering them again gives the same vectors.
+    from localllm_nb.embedded.embedder import MiniLMEncoder
+    from localllm_nb.embedded.registry import ALL_MINILM
+
+    weights = ALL_MINILM.path() / "model.safetensors"
+    encoder = MiniLMEncoder(ALL_MINILM.path())
+    assert resident_kb(weights) < 1024
+    encoder.encode([f"item {k}" for k in range(0, 30_000, 30)])  # ~5,000 pages of rows
+    assert resident_kb(weights) < 1024
+    again, _ = encoder.encode(TEXTS)
+    assert cosines(again, TEXTS).min() >= MIN_COSINE
+    assert np.array_equal(encoder.encode(TEXTS)[0], again)
     encoder.close()
 
 

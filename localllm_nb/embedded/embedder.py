@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import struct
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -93,21 +94,22 @@ def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
 _DTYPES = {"F32": "<f4", "F16": "<f2", "F64": "<f8", "I64": "<i8"}
 
 
-def _tensors(path: Path, mapped: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """A safetensors file's tensors: those named in `mapped` as read-only maps of the
-    file (a page becomes resident only when touched), the others read into memory."""
+def _mapped_tensors(path: Path) -> tuple[dict[str, np.ndarray], mmap.mmap]:
+    """A safetensors file's tensors as read-only views of the file's map (a page becomes
+    resident only when touched), and the map."""
     header, start = _safetensors_header(path)
+    with open(path, "rb") as fh:
+        whole = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     out = {}
     for name, info in header.items():
         if info["dtype"] not in _DTYPES:
             raise ValueError(f"{path}: unsupported tensor dtype {info['dtype']} for {name}")
-        begin, _ = info["data_offsets"]
-        shape = tuple(info["shape"])
-        view = np.memmap(
-            path, dtype=_DTYPES[info["dtype"]], mode="r", offset=start + begin, shape=shape
-        )
-        out[name] = view if name in mapped else np.array(view)
-    return out
+        dtype = np.dtype(_DTYPES[info["dtype"]])
+        begin, end = info["data_offsets"]
+        out[name] = np.frombuffer(
+            whole, dtype=dtype, count=(end - begin) // dtype.itemsize, offset=start + begin
+        ).reshape(info["shape"])
+    return out, whole
 
 
 def model_info(model_dir: Path) -> dict:
@@ -194,10 +196,14 @@ class MiniLMEncoder:
         limit = max_seq_length(model_dir)
         self.max_tokens = min(limit, max_tokens) if max_tokens else limit
         # The word table (45 MB of the 87 MB file) is only ever gathered by row, so it
-        # stays a map of the file: the rows no input uses never take memory.
+        # stays a view of the file's map: the rows no input uses never take memory. The
+        # other matrices are transposed, concatenated or summed into arrays of their own
+        # straight from the map, and the vectors copied, so loading never holds the
+        # weights twice.
+        tensors, self._file = _mapped_tensors(model_dir / "model.safetensors")
         w = {
-            k: v.astype(np.float32, copy=False)
-            for k, v in _tensors(model_dir / "model.safetensors", mapped=(_WORDS,)).items()
+            k: (v.copy() if v.ndim == 1 else v).astype(np.float32, copy=False)
+            for k, v in tensors.items()
         }
         self._word = w[_WORDS]
         # Every sentence is segment 0, so the token-type row folds into the positions.
@@ -216,6 +222,15 @@ class MiniLMEncoder:
         self._tokenizer.no_truncation()
         self.workers = threads or default_threads()  # the CPUs we may really use
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="minilm")
+        self._forget_pages()
+
+    def _forget_pages(self) -> None:
+        """Drop the file map's resident pages (the copies made from it at load, the rows
+        gathered since). They stay in the page cache, so gathering a row again costs a
+        minor fault, and RSS comes back to its steady level after many distinct tokens
+        (16,384 inputs left 29 MB of the table resident)."""
+        if hasattr(self._file, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            self._file.madvise(mmap.MADV_DONTNEED)
 
     @staticmethod
     def _check_modules(model_dir: Path) -> None:
@@ -260,6 +275,7 @@ class MiniLMEncoder:
             pooled = self._pool.map(lambda rows: self._pooled([ids[i] for i in rows]), batches)
             for rows, vectors in zip(batches, pooled, strict=True):
                 out[rows] = vectors
+        self._forget_pages()
         if normalize:
             norms = np.linalg.norm(out, axis=1, keepdims=True)
             out /= np.maximum(norms, np.float32(1e-12))
