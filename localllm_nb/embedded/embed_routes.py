@@ -61,15 +61,19 @@ def _wire(vectors: np.ndarray) -> list[list[float]]:
 
 
 def _embed_chunks(engine, texts: list[str], truncate: bool, normalize: bool):
-    """Embed EMBED_CHUNK texts at a time, so that tokenising many inputs stays small."""
-    parts, counts = [], []
+    """Embed EMBED_CHUNK texts at a time, so that tokenising many inputs stays small,
+    into one array (joining the chunks at the end held every vector twice: 25 MB more
+    for 16,384 inputs). `texts` is not empty."""
+    out, counts = None, []
     for start in range(0, len(texts), EMBED_CHUNK):
         vectors, chunk_counts = engine.embed(
             texts[start : start + EMBED_CHUNK], truncate, normalize
         )
-        parts.append(vectors)
+        if out is None:
+            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[start : start + len(vectors)] = vectors
         counts.extend(chunk_counts)
-    return np.concatenate(parts), counts
+    return out, counts
 
 
 def _embed_reply(head: dict, vectors: np.ndarray, tail: dict):

@@ -103,8 +103,9 @@ def fit_messages(engine, entry: ModelEntry, messages: list[dict], opts: Options,
         return engine.tokenize(render_chat(entry.template, kept, **ctx))
 
     tokens = tokens_from(0)
-    if len(tokens) <= budget:
+    if len(tokens) <= budget or starts[-1] == 0:  # fits, or one message: nothing to drop
         return keep_recent(tokens, opts)
+    del tokens  # a long prompt's ids take ~36 bytes each here; the candidates replace them
     lo, hi = 1, len(starts) - 1  # starts[hi] is the last resort: the last message alone
     best = None
     while lo <= hi:
