@@ -279,6 +279,21 @@ def test_chat_model_vectors_agree_between_its_two_instances(client):
     assert np.allclose(np.asarray(reply.embeddings[:2]), alone, atol=1e-4)
 
 
+def test_chat_model_embeds_at_most_512_tokens_per_input(client):
+    # llama.cpp keeps logits for every token it pools (~0.4 MB each): inputs are cut at
+    # 512 tokens (a 2,000-token input took the server to 1.24 GB), or refused.
+    words = "word " * 1200
+    short = client.embed(CHAT, "a cat").prompt_eval_count
+    reply = client.embed(CHAT, [words, "a cat"])
+    assert reply.prompt_eval_count == 512 + short
+    cut = np.asarray(reply.embeddings[0])
+    assert np.allclose(cut, client.embed(CHAT, "word " * 600).embeddings[0], atol=1e-4)
+    with pytest.raises(ollama.ResponseError) as err:
+        client.embed(CHAT, words, truncate=False)
+    assert err.value.status_code == 400
+    assert err.value.error == "the input length exceeds the context length"
+
+
 # --- langchain-ollama ----------------------------------------------------------------------
 
 

@@ -61,14 +61,12 @@ class EmbeddingEngine:
 
 class LlamaEmbedder:
     """Mean-pooled embeddings from a llama.cpp instance that can pool: the chat model's
-    own (short inputs) or a second one in embedding mode (see engine.SHARED_EMBED_TOKENS)."""
+    own (short inputs) or a second one in embedding mode (see engine.CHAT_EMBED_TOKENS)."""
 
     def __init__(self, llama, num_ctx: int):
-        """`num_ctx` is where inputs are cut (the request's); the instance's own context
-        holds at least the longest input it will see."""
+        """`num_ctx` is where inputs are cut; the instance's context holds that much."""
         self.llama = llama
         self.num_ctx = num_ctx
-        self.size = llama.n_ctx
 
     def embed(
         self, token_lists: list[list[int]], truncate: bool = True, normalize: bool = True

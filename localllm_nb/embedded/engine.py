@@ -21,11 +21,14 @@ from .threads import default_threads
 __all__ = ["Job", "LlamaEngine", "default_threads", "sampling"]
 
 EMBEDDER_IDLE = 10.0  # seconds before a chat model's embedding instance is freed
-# Inputs up to this many tokens are pooled by the generating instance itself. llama.cpp
-# computes logits for every token of a pooled input and keeps the buffers that needed
-# (~0.39 MB per token for the 135M model's 49k vocabulary) until the model unloads, so
-# longer inputs get a second instance, sized to them and freed when idle (it maps the
-# weights a second time).
+# llama.cpp pools a sequence within one micro-batch and computes logits for each of its
+# tokens: ~0.4 MB per token for the 135M model's 49k vocabulary (a 2,000-token input
+# took the server to 1.24 GB). So a chat model embeds at most CHAT_EMBED_TOKENS per input
+# (the end is cut, as Ollama truncates at num_ctx; 400 when truncate is false), which is
+# also Ollama's default batch. Inputs up to SHARED_EMBED_TOKENS are pooled by the
+# generating instance itself, which keeps the buffers they needed until it unloads;
+# longer ones by a second instance, freed when idle (it maps the weights again).
+CHAT_EMBED_TOKENS = 512
 SHARED_EMBED_TOKENS = 64
 
 
@@ -81,20 +84,6 @@ class _Phase:
     unseen: int = 0
 
 
-def embed_context(longest: int, num_ctx: int) -> int:
-    """The context an embedding instance is made with: room for the longest input,
-    rounded up to a power of two from 512, at most num_ctx. Its buffers grow with it
-    (~120 MB more at 4096 than at 512 for the 135M model), and most inputs are short.
-
-    >>> embed_context(7, 4096), embed_context(600, 4096), embed_context(9000, 4096)
-    (512, 1024, 4096)
-    """
-    size = 512
-    while size < min(longest, num_ctx):
-        size *= 2
-    return min(size, num_ctx)
-
-
 class LlamaEngine:
     """A loaded GGUF model and the worker threads that run its jobs in order."""
 
@@ -145,21 +134,19 @@ class LlamaEngine:
         from .embed_engine import LlamaEmbedder
 
         # Tokenised once, by the generating instance (the same vocabulary), to choose the
-        # instance that pools them and size the second one before it exists.
+        # instance that pools them.
         tokens = [self.tokenize(t) for t in texts]
-        longest = max(map(len, tokens), default=1)
-        if longest <= SHARED_EMBED_TOKENS:
-            return LlamaEmbedder(self.llama, self.num_ctx).embed(
+        limit = min(CHAT_EMBED_TOKENS, self.num_ctx)
+        if max(map(len, tokens), default=1) <= SHARED_EMBED_TOKENS:
+            return LlamaEmbedder(self.llama, limit).embed(
                 tokens, truncate=truncate, normalize=normalize
             )
-        size = embed_context(longest, self.num_ctx)
         with self._embed_lock:
-            if self._embedder is not None and self._embedder.size < size:
-                self._embedder.close()
-                self._embedder = None
             if self._embedder is None:
-                instance = LlamaInstance(str(self.entry.path()), size, self.threads, embedding=True)
-                self._embedder = LlamaEmbedder(instance, self.num_ctx)
+                instance = LlamaInstance(
+                    str(self.entry.path()), limit, self.threads, embedding=True
+                )
+                self._embedder = LlamaEmbedder(instance, limit)
             try:
                 return self._embedder.embed(tokens, truncate=truncate, normalize=normalize)
             finally:
