@@ -153,9 +153,10 @@ class LlamaEngine:
                 self._embedded_at = time.monotonic()
 
     def free_idle_embedder(self, idle: float = EMBEDDER_IDLE) -> None:
-        """Free the embedding instance once unused for `idle` seconds: it holds a second
-        copy of the weights and its own context (~120-200 MB for the 135M model), which a
-        chat model's occasional `/api/embed` should not keep for the whole keep-alive."""
+        """Free the embedding instance once unused for `idle` seconds: it maps the weights
+        again and keeps its context and logits buffers (~330 MB of RSS for the 135M model
+        after a 512-token input), which a chat model's occasional `/api/embed` of a long
+        input should not keep for the whole keep-alive."""
         with self._embed_lock:
             if self._embedder is not None and time.monotonic() - self._embedded_at >= idle:
                 self._embedder.close()
