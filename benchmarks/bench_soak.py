@@ -100,33 +100,30 @@ def run() -> dict:
     from localllm_nb.embedded import start_server
 
     server = start_server()
-    stop, seen = threading.Event(), {}
+    pid = server.process.pid
     try:
         client = ollama.Client(host=server.url, timeout=600)
         _mixed(client, 0)
         time.sleep(SETTLE)  # the chat model's embedding instance is freed when idle
-        steady_before = psutil.Process(server.process.pid).memory_full_info()
-        watcher = threading.Thread(
-            target=_watch, args=(server.url, server.process.pid, stop, seen), daemon=True
-        )
-        watcher.start()
-        started = time.perf_counter()
-        for i in range(1, ROUNDS + 1):
-            _mixed(client, i)
-        mixed_s = time.perf_counter() - started
-        worst = _worst(client, server.url)
-        for i in range(ROUNDS + 1, ROUNDS + 6):
-            _mixed(client, i)  # back at the original context size, both models loaded
-        time.sleep(SETTLE)
-        steady_after = psutil.Process(server.process.pid).memory_full_info()
-        stop.set()
-        watcher.join()
+        steady_before = psutil.Process(pid).memory_full_info()
+        out = {}
+
+        def soak() -> None:
+            started = time.perf_counter()
+            for i in range(1, ROUNDS + 1):
+                _mixed(client, i)
+            out["mixed_s"] = time.perf_counter() - started
+            out["worst"] = _worst(client, server.url)
+            for i in range(ROUNDS + 1, ROUNDS + 6):
+                _mixed(client, i)  # back at the original context size, both models loaded
+            time.sleep(SETTLE)
+            out["steady_after"] = psutil.Process(pid).memory_full_info()
+
+        seen = _peak_during(server.url, pid, soak)
+        mixed_s, worst, steady_after = out["mixed_s"], out["worst"], out["steady_after"]
         alive = client.ps() is not None
-        long_embed = _peak_during(
-            server.url, server.process.pid, lambda: client.embed(CHAT, "word " * 2000)
-        )
+        long_embed = _peak_during(server.url, pid, lambda: client.embed(CHAT, "word " * 2000))
     finally:
-        stop.set()
         server.stop()
     mb = 2**20
     return {
