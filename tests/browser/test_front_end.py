@@ -229,7 +229,7 @@ def test_frames_in_order_build_the_text_and_name_the_phases(js):
         frame(5, status="cancelled", final=True),
     ]
     out = js.evaluate(FEED, [IDLE, frames])
-    assert out["outcomes"] == ["phase", "step", "phase", "step", "step"]
+    assert out["outcomes"] == ["phase", "step", "phase", "step", "phase"]
     assert (out["content"], out["thinking"], out["seq"]) == ("Hello world", "Let me think.", 5)
     assert out["points"] == 3 and out["tools"] == [{"name": "f", "args": {"x": 1}}]
     assert out["state"] == "stopped" and not out["waiting"]
@@ -270,6 +270,30 @@ def test_a_gap_waits_for_the_next_commit_and_resyncs_from_it(js):
     assert out["outcomes"] == ["phase", "gap", "gap"]
     assert out["waiting"] and out["stale"]  # even an older commit is better than a gap
     assert (out["after"], out["content"], out["seq"]) == ("step", "one two three four", 4)
+
+
+def test_a_commit_during_the_run_keeps_the_points_frames_brought(js):
+    out = js.evaluate(
+        """([traits, frames, commit]) => {
+          const s = new window.llnb.StreamState(traits);
+          frames.forEach((f) => s.receive(f));
+          s.resync(commit);  // mid-run commits carry the text, not the points
+          const kept = [s.points.length, s.content];
+          s.resync({ ...commit, state: "done" });  // a status commit before the final one
+          kept.push(s.points.length);
+          s.resync({ ...commit, state: "idle" });  // view.clear(): nothing to keep
+          return [...kept, s.points.length];
+        }""",
+        [
+            IDLE,
+            [
+                frame(1, content="a", points=[(0.5, 1, "content")]),
+                frame(2, points=[(0.6, 2, "content")]),
+            ],
+            IDLE | {"seq": 2, "content": "ab", "state": "running"},
+        ],
+    )
+    assert out == [2, "ab", 2, 0]
 
 
 def test_a_commit_older_than_the_frames_changes_nothing(js):
@@ -344,8 +368,9 @@ def test_stats_strip_live_figures_then_the_kernels_final_rows(js):
             [
                 frame(1, content="a", points=[(0.5, 1, "content")]),
                 frame(2, content="b", points=[(0.6, 2, "content"), (0.75, 4, "content")]),
+                frame(3, status="done", final=True),
                 {"commit": done},
-                {"commit": IDLE | {"state": "error", "error": "No server"}},
+                {"commit": IDLE | {"run_id": 8, "state": "error", "error": "No server"}},
                 {"commit": IDLE | {"state": "idle"}},
             ],
         ],
@@ -353,8 +378,10 @@ def test_stats_strip_live_figures_then_the_kernels_final_rows(js):
     assert seen[0]["strip"] == [["TTFT", "0.50 s"], ["tokens", "1"], ["tokens/s", "0.0"]]
     assert seen[1]["strip"] == [["TTFT", "0.50 s"], ["tokens", "4"], ["tokens/s", "12.0"]]
     assert seen[1]["status"] == "generating…" and seen[1]["live"]
-    # Ended: exactly the rows the saved snapshot's table shows (snapshot.stats_rows).
-    assert seen[2]["strip"] == rows and seen[2]["status"] == "done" and not seen[2]["live"]
+    # The last frame ends the run before the kernel's figures arrive: live figures meanwhile.
+    assert seen[2]["strip"] == seen[1]["strip"] and seen[2]["status"] == "done"
+    # Then exactly the rows the saved snapshot's table shows (snapshot.stats_rows).
+    assert seen[3]["strip"] == rows and seen[3]["status"] == "done" and not seen[3]["live"]
     assert ["peak memory", "1.50 GB"] in rows and ["prompt tok/s", "-"] in rows
-    assert seen[3]["strip"] == [] and seen[3]["chartHidden"]  # failed before any token
-    assert seen[4]["status"] == "" and seen[4]["chartHidden"]
+    assert seen[4]["strip"] == [] and seen[4]["chartHidden"]  # failed before any token
+    assert seen[5]["status"] == "" and seen[5]["chartHidden"]

@@ -144,8 +144,7 @@ function render({ model, el }) {
     if (s.seq === 1) showText(); else appendText(msg); // a new run's first frame replaces the text
     showMarks();
     if (msg.tool_calls?.length) showTools();
-    chart.soon();
-    if (outcome === "phase") { showThinking(); showStats(); } else live.soon();
+    if (outcome === "phase") { showThinking(); showStats(); chart.now(); } else { live.soon(); chart.soon(); }
   });
   model.on("change:seq", () => { if (s.needsResync(traitsOf(model, ["run_id", "seq"]))) resync(); });
   model.on("change:state", () => {

@@ -31,12 +31,17 @@ export class StreamState {
 
   // The committed traits are the truth: after a gap, a reload, or the end of a run.
   resync(t) {
-    if (t.run_id !== this.runId) this.toggled = false; // another run: the panel is ours again
+    const sameRun = t.run_id === this.runId, points = t.points || [];
+    if (!sameRun) this.toggled = false; // another run: the panel is ours again
     this.runId = t.run_id;
     this.seq = t.seq;
     this.content = t.content || "";
     this.thinking = t.thinking || "";
-    this.points = (t.points || []).slice();
+    // The kernel commits the points only with the run's final figures (they would make
+    // every commit longer): until then, the points the frames brought are the best there
+    // are. A cleared view (idle) keeps none.
+    const keep = sameRun && t.state !== "idle" && points.length < this.points.length;
+    if (!keep) this.points = points.slice();
     this.tools = (t.tool_calls || []).slice();
     this.waiting = false;
     this.update(t);
@@ -57,8 +62,8 @@ export class StreamState {
   //   "ignored" not a frame, or one already applied (repeated, late);
   //   "gap"     a frame is missing: wait for the next commit (resync);
   //   "step"    applied;
-  //   "phase"   applied, and it is the run's first frame or first answer text (the
-  //             thinking header and the stats strip change at once).
+  //   "phase"   applied, and the run's first frame, its first answer text, or a new
+  //             status (it started, it ended): the header, strip and chart change at once.
   receive(msg) {
     if (!msg || msg.type !== "frame") return "ignored";
     if (msg.run_id !== this.runId) {
@@ -68,14 +73,15 @@ export class StreamState {
     if (this.waiting) return "gap";
     if (msg.seq <= this.seq) return "ignored";
     if (msg.seq !== this.seq + 1) { this.waiting = true; return "gap"; }
-    const hadAnswer = this.content.length > 0;
+    const hadAnswer = this.content.length > 0, was = this.state;
     this.seq = msg.seq;
     this.content += msg.content || "";
     this.thinking += msg.thinking || "";
     for (const p of msg.points || []) this.points.push(p);
     for (const c of msg.tool_calls || []) this.tools.push(c);
     this.state = FRAME_STATES[msg.status] || msg.status;
-    return msg.seq === 1 || (!hadAnswer && this.content.length > 0) ? "phase" : "step";
+    const phase = msg.seq === 1 || (!hadAnswer && this.content.length > 0) || this.state !== was;
+    return phase ? "phase" : "step";
   }
 
   // A new run's first frame arrived before its traits: start from nothing.
