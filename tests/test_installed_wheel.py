@@ -37,7 +37,8 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_carries_the_front_end_and_no_tests(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert "localllm_nb/widgets/static/views.js" in names
+    for module in ("shared", "stream_state", "stream", "prompt", "code", "compare", "explorer"):
+        assert f"localllm_nb/widgets/static/{module}.js" in names
     assert "localllm_nb/widgets/static/views.css" in names
     assert "localllm_nb/py.typed" in names
     assert not [n for n in names if n.startswith(("tests/", "notebooks/", "benchmarks/"))]

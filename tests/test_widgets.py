@@ -12,7 +12,7 @@ import pytest
 from localllm_nb import ModelSpec, RunHistory
 from localllm_nb.widgets import ControlPanel, Playground, StreamView
 from localllm_nb.widgets._form import parse, placeholder, render
-from localllm_nb.widgets.snapshot import snapshot_bundle
+from localllm_nb.widgets.snapshot import snapshot_bundle, snapshot_html, stats_rows, view_stats
 
 CHAT = "smollm2:135m"
 
@@ -71,6 +71,11 @@ def test_frames_rebuild_the_text_in_order_and_traits_end_equal(spec):
     assert (view.state, view.content, view.seq) == ("done", run.content, frames[-1]["seq"])
     assert view.stats["tokens"] == run.stats.tokens and view.stats["done_reason"] == run.done_reason
     assert len(view.points) == len(run.timeline)
+    # The live strip's final rows are the saved snapshot's table, computed once in Python.
+    assert view.stats_rows == [list(row) for row in stats_rows(view_stats(run))]
+    table = snapshot_html(run)
+    assert all(label in table and value in table for label, value in view.stats_rows)
+    assert ["tokens", str(run.stats.tokens)] in view.stats_rows
     # Traits are committed far less often than frames are sent.
     content_commits = [u for u in comm.updates() if "content" in u]
     assert 1 <= len(content_commits) <= len(frames)

@@ -2,8 +2,8 @@
 EmbeddingExplorer.
 
 Thin views: the logic lives in `spec`, `run` and `vectors`; these classes wire traits
-and front-end messages to it. anywidget loads one shared front-end module
-(`static/views.js`), so no JupyterLab extension build is needed.
+and front-end messages to it. Each view's anywidget module is `static/<view>.js` joined
+with the modules it imports (`_esm.py`), so no build step nor JupyterLab extension is needed.
 """
 
 from __future__ import annotations

@@ -1,15 +1,16 @@
-"""The one front-end module every view shares, and the widget base class that loads it."""
+"""The base of localllm_nb's anywidget views, display handles with snapshots, and the
+prompt and code boxes."""
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Any
 
 import anywidget
 import traitlets
 
-STATIC = Path(__file__).parent / "static"
+from ._esm import STATIC, esm
+
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
@@ -87,18 +88,18 @@ def _thread_parent(parent: dict[str, Any]):
 
 
 class View(anywidget.AnyWidget):
-    """Base of localllm_nb's custom views: `_kind` picks the renderer in views.js."""
+    """Base of localllm_nb's custom views: each subclass sets its own front-end module,
+    `_esm = esm("<view>.js")` (static/<view>.js joined with what it imports); all share
+    one stylesheet."""
 
-    _esm = STATIC / "views.js"
     _css = STATIC / "views.css"
-    _kind = traitlets.Unicode("", help="Which renderer of views.js draws this view.").tag(sync=True)
 
 
 class PromptBox(View):
     """A prompt text area: Enter sends, Shift+Enter adds a line. `on_send(callback)`
     registers `callback(text)`."""
 
-    _kind = traitlets.Unicode("prompt").tag(sync=True)
+    _esm = esm("prompt.js")
     placeholder = traitlets.Unicode("Ask the model…", help="Placeholder text.").tag(sync=True)
     disabled = traitlets.Bool(False, help="Refuse to send (e.g. while a run is live).").tag(
         sync=True
@@ -129,7 +130,7 @@ class PromptBox(View):
 class CodeBox(View):
     """Read-only code with a Copy button."""
 
-    _kind = traitlets.Unicode("code").tag(sync=True)
+    _esm = esm("code.js")
     code = traitlets.Unicode("", help="The code shown.").tag(sync=True)
 
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ import traitlets
 
 from ..run.schedule import FIGURES, Schedule, best_columns, plan_jobs, summarize
 from ._base import SnapshotDisplay, View
+from ._esm import esm
 from .snapshot import snapshot_html
 from .stream import StreamView, ended, error_message
 
@@ -106,7 +107,7 @@ def summary_html(summary: Sequence[dict[str, Any]], mode: dict[str, Any]) -> str
 class CompareBar(View):
     """The bar above a comparison's columns: figures per column, how they were taken, Stop all."""
 
-    _kind = traitlets.Unicode("compare").tag(sync=True)
+    _esm = esm("compare.js")
     state = traitlets.Unicode("idle", help="idle | running | done | stopped").tag(sync=True)
     title = traitlets.Unicode("", help="What is compared.").tag(sync=True)
     summary = traitlets.List(help="Per column: label, runs, mean and _std of each figure.").tag(

@@ -30,6 +30,7 @@ from ..vectors.explore import (
     unit_rows,
 )
 from ._base import SnapshotDisplay, View
+from ._esm import esm
 
 PROGRESS_FROM = 64
 """Embedding at least this many new texts shows a progress bar."""
@@ -67,7 +68,7 @@ class EmbeddingExplorer(SnapshotDisplay, View):
     50 texts), a 2-D map with hover, click-for-neighbours, colour by label, box selection
     (`explorer.selection`) and a query box. `explorer.set` is the EmbeddingSet shown."""
 
-    _kind = traitlets.Unicode("explorer").tag(sync=True)
+    _esm = esm("explorer.js")
     count = traitlets.Int(0, help="Number of texts shown.").tag(sync=True)
     title = traitlets.Unicode("", help="Model and size, for the header.").tag(sync=True)
     xy = traitlets.Bytes(b"", help="2-D map: float32 x0, y0, x1, y1, ...").tag(sync=True)

@@ -16,7 +16,8 @@ _STATUS = {"done": "done", "cancelled": "stopped", "error": "error"}
 
 
 def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
-    """The stats strip as (label, value) rows, the same labels the live view shows.
+    """The stats strip as (label, value) rows: the saved snapshot's table, and the live
+    view's strip once a run ended (StreamView sends them in its `stats_rows` trait).
 
     >>> stats_rows({"ttft_s": 0.25, "client_tps": 80.0, "server_tps": 82.5, "tokens": 12,
     ...             "prompt_tps": None, "load_s": None, "done_reason": "stop"})[:2]
@@ -31,7 +32,7 @@ def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
         ("TTFT", num("ttft_s", 2, " s")),
         ("tokens/s", f"{num('client_tps', 1)} (server {num('server_tps', 1)})"),
         ("prompt tok/s", num("prompt_tps", 1)),
-        ("tokens", str(stats.get("tokens", "-"))),
+        ("tokens", "-" if stats.get("tokens") is None else str(stats["tokens"])),
         ("load", num("load_s", 2, " s")),
         ("done", str(stats.get("done_reason") or "-")),
     ]

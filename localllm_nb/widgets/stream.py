@@ -19,7 +19,8 @@ import traitlets
 
 from ..run import Run, RunFrame, start_run
 from ._base import SnapshotDisplay, View
-from .snapshot import snapshot_bundle, view_stats
+from ._esm import esm
+from .snapshot import snapshot_bundle, stats_rows, view_stats
 
 # Run status -> the view's state.
 STATES = {"pending": "pending", "running": "running", "done": "done", "cancelled": "stopped"}
@@ -77,7 +78,7 @@ class StreamView(SnapshotDisplay, View):
     resends it, so this sets most of a long answer's traffic).
     """
 
-    _kind = traitlets.Unicode("stream").tag(sync=True)
+    _esm = esm("stream.js")
     state = traitlets.Unicode("idle", help="idle | pending | running | done | stopped | error").tag(
         sync=True
     )
@@ -91,6 +92,9 @@ class StreamView(SnapshotDisplay, View):
         sync=True
     )
     stats = traitlets.Dict(help="Final figures of the run (RunStats + done_reason).").tag(sync=True)
+    stats_rows = traitlets.List(
+        help="The final stats strip as [label, value] rows (the snapshot's table)."
+    ).tag(sync=True)
     error = traitlets.Unicode("", help="What went wrong, in one message.").tag(sync=True)
     transcript = traitlets.List(help="Chat turns shown above the current answer.").tag(sync=True)
     empty_text = traitlets.Unicode(
@@ -186,7 +190,7 @@ class StreamView(SnapshotDisplay, View):
         with self.hold_sync():
             self.transcript = []
             self.content = self.thinking = self.error = ""
-            self.tool_calls, self.points, self.stats = [], [], {}
+            self.tool_calls, self.points, self.stats, self.stats_rows = [], [], {}, []
             self.state = "idle"
         self._update_displays(with_snapshot=False)
 
@@ -237,7 +241,7 @@ class StreamView(SnapshotDisplay, View):
             self.seq = 0
             self.model_name = run.model_name
             self.content = self.thinking = self.error = ""
-            self.tool_calls, self.points, self.stats = [], [], {}
+            self.tool_calls, self.points, self.stats, self.stats_rows = [], [], {}, []
             self.transcript = [
                 {"role": m["role"], "content": str(m.get("content") or "")}
                 for m in self._messages
@@ -286,7 +290,9 @@ class StreamView(SnapshotDisplay, View):
                 for p in run.timeline
                 if p.channel in _CHANNEL
             ]
-            self.stats = _jsonable(view_stats(run))
+            figures = view_stats(run)
+            self.stats = _jsonable(figures)
+            self.stats_rows = [list(row) for row in stats_rows(figures)]
             self.error = error_message(run.error)
             self.seq = frame.seq
             self.state = STATES.get(run.status, "error")
