@@ -100,7 +100,7 @@ class EmbeddingSet:
         return len(self._texts)
 
     def __repr__(self) -> str:
-        return f"EmbeddingSet({len(self)} texts, dim={self.dim}, model={self._model_name()!r})"
+        return f"EmbeddingSet({len(self)} texts, dim={self.dim}, model={self.model_name!r})"
 
     @property
     def texts(self) -> list[str]:
@@ -231,7 +231,7 @@ class EmbeddingSet:
 
             if "ollama" not in type(embedder).__module__:
                 raise
-            raise translate_error(exc, server_url(embedder), self._model_name()) from exc
+            raise translate_error(exc, server_url(embedder), self.model_name) from exc
 
     def _get_embedder(self) -> Any:
         if self._embedder is None:
@@ -245,7 +245,9 @@ class EmbeddingSet:
                 self._embedder = build_embeddings(self.model)
         return self._embedder
 
-    def _model_name(self) -> str:
+    @property
+    def model_name(self) -> str:
+        """The embedding model's name ('' for vectors given without a model)."""
         model = self.model
         return str(getattr(model, "model", model) or "")
 

@@ -108,7 +108,7 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         self._png: dict[str, bytes] = {}
         self._timer: threading.Timer | None = None
         codes, names = label_codes(self.set.labels)
-        model_name = self.set._model_name() or "vectors"
+        model_name = self.set.model_name or "vectors"
         with self.hold_sync():
             self.k = k
             self.count = len(self.set)
