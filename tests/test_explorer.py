@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from test_widgets import RecordingComm
 
-from localllm_nb.vectors import EmbeddingSet
-from localllm_nb.vectors.explore import in_box, nearest, unit_rows
+from localllm_nb.vectors import EmbeddingSet, normalize, top_k
+from localllm_nb.vectors.explore import in_box
 from localllm_nb.widgets import EmbeddingExplorer
 
 TEXTS = [
@@ -90,7 +90,7 @@ def test_large_sets_skip_the_heatmap_and_rank_row_by_row():
     assert explorer.heatmap == [] and explorer.count == 3000
     assert len(explorer.xy) == 3000 * 8
     rows = explorer.show_neighbors(5)
-    unit = unit_rows(vectors)
+    unit = normalize(vectors)
     best = np.argsort(-(unit @ unit[5]))[1]
     assert rows[0]["index"] == best
     assert "no heatmap" in explorer.snapshot()["text/html"]
@@ -107,8 +107,8 @@ def test_errors_are_one_message(server_url):
 
 
 def test_pure_helpers():
-    unit = unit_rows([[1, 0], [0, 1], [1, 1]])
-    assert [i for i, _ in nearest(unit, np.array([1, 0.1]), k=2)] == [0, 2]
+    unit = normalize([[1, 0], [0, 1], [1, 1]])
+    assert [i for i, _ in top_k(np.array([1, 0.1]), unit, k=2, normalized=True)] == [0, 2]
     assert in_box([[0, 0], [5, 5]], -1, -1, 1, 1) == [0]
 
 
