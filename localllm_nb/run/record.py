@@ -47,7 +47,8 @@ class Run:
     """One generation: text, thinking, tool calls, timeline, server figures, outcome.
 
     `status` is 'pending', 'running', 'done', 'cancelled' or 'error'. A cancelled or
-    failed run keeps the partial output; `error` holds the typed exception.
+    failed run keeps the partial output; `error` holds the typed exception. Only its
+    `RunRecorder` writes it (`start_run` keeps that for its worker).
     """
 
     def __init__(self, model_name: str = "", spec: Any = None, prompt: Any = None):
