@@ -20,10 +20,10 @@ SCHEMA = {
 
 
 def _tps(llm, prompt_ids, settings, grammar) -> tuple[float, int]:
-    info = None
-    for _, piece_info in llm.stream_pieces(prompt_ids, None, settings, grammar):
-        info = piece_info or info
-    return info["generation_tps"], info["generation_tokens"]
+    figures = None
+    for piece in llm.stream_pieces(prompt_ids, None, settings, grammar):
+        figures = piece.figures or figures
+    return figures.generation_tps, figures.generation_tokens
 
 
 def _mask_ms(chat, grammar: str, text: str) -> float:

@@ -108,20 +108,21 @@ def check_front_end() -> list[Check]:
         dirs = [Path(p) for p in jupyter_path("labextensions")]
     except ImportError:  # no Jupyter here at all
         dirs = [Path(sys.prefix) / "share" / "jupyter" / "labextensions"]
-    found = {name: any((d / name).is_dir() for d in dirs) for name in _EXTENSIONS}
+    found = {name: any((d / name).is_dir() for d in dirs) for name in EXTENSIONS}
     return [
         Check(
             f"front end {name}",
             ok,
             "installed" if ok else f"not in {', '.join(map(str, dirs[:3]))}",
-            f"pip install {_EXTENSIONS[name]} in the environment JupyterLab runs from, then "
+            f"pip install {EXTENSIONS[name]} in the environment JupyterLab runs from, then "
             "reload the page",
         )
         for name, ok in found.items()
     ]
 
 
-_EXTENSIONS = {
+# The front-end extensions JupyterLab needs, and the package that installs each.
+EXTENSIONS = {
     "anywidget": "anywidget",
     "@jupyter-widgets/jupyterlab-manager": "jupyterlab_widgets",
 }

@@ -42,7 +42,7 @@ def test_compare_columns_bar_figures_and_exports(spec, tmp_path):
     assert compare.to_csv(tmp_path / "c.csv").read_text().startswith("column,label,repeat")
     md = compare.to_markdown()
     assert md.count("\n") == 3 and "**" in md and " ± " in md
-    snap = compare._snapshot()
+    snap = compare.snapshot()
     assert "llnb-compare-table" in snap["text/html"] and "TTFT" in snap["text/html"]
 
 
@@ -57,7 +57,7 @@ def test_stop_all_stops_every_column(spec):
     deadline = time.monotonic() + 120
     while not all(v.state == "running" for v in compare.views) and time.monotonic() < deadline:
         time.sleep(0.05)
-    compare.bar._msg(compare.bar, {"type": "stop_all"}, [])  # what the button sends
+    compare.bar.comm.receive({"type": "stop_all"})  # what the button sends
     assert compare.wait(30)
     assert compare.bar.state == "stopped"
     assert [v.state for v in compare.views] == ["stopped", "stopped"]
@@ -79,7 +79,7 @@ def test_sweep_values_as_columns_chart_and_value_column(spec):
     df = sweep.results
     assert list(df["value"]) == [0.0, 1.0] and set(df["field"]) == {"temperature"}
     assert sweep.chart.value[:4] == b"\x89PNG"
-    snap = sweep._snapshot()
+    snap = sweep.snapshot()
     assert "image/png" in snap and "Sweep · temperature" in snap["text/html"]
     with pytest.raises(SpecError):
         Sweep(spec, "temperature", [-1.0], "x", start=False)

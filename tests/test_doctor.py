@@ -39,7 +39,7 @@ def test_doctor_says_what_to_do_when_nothing_answers():
 
 
 def test_a_missing_required_piece_fails_the_report(tmp_path, monkeypatch):
-    monkeypatch.setattr(doctor, "_EXTENSIONS", {"no-such-extension": "no-such-package"})
+    monkeypatch.setattr(doctor, "EXTENSIONS", {"no-such-extension": "no-such-package"})
     text, healthy = doctor.report("http://127.0.0.1:9")
     assert not healthy
     assert "!!  front end no-such-extension: not in" in text

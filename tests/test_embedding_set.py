@@ -3,12 +3,14 @@ neighbours in the original space, queries on the same map, typed errors."""
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from langchain_ollama import OllamaEmbeddings
 
 from localllm_nb import EmbeddingSet, ModelSpec, ServerUnavailableError
-from localllm_nb.vectors import cosine_similarity, pca_2d
+from localllm_nb.vectors import cosine_similarity, normalize, pca_2d
 
 TEXTS = [
     "The cat sits on the mat.",
@@ -76,6 +78,24 @@ def test_neighbours_are_ranked_in_the_original_space(emb):
     # The topical pairs find each other.
     assert s.neighbors("The cat sits on the mat.", k=1)[0].index == 1
     assert s.neighbors(2, k=1)[0].text == TEXTS[3]
+
+
+def test_neighbours_never_build_the_n_by_n_matrix():
+    # 4,000 texts: the similarity matrix would take 64 MB; one row of it takes 16 KB.
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(4000, 8)).astype(np.float32)
+    s = EmbeddingSet.from_vectors([f"text {i}" for i in range(4000)], vectors)
+    tracemalloc.start()
+    try:
+        found = s.neighbors(7, k=3)
+        again = s.neighbors(8, k=3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000, peak
+    unit = normalize(vectors)
+    assert [n.index for n in found] == [j for j in np.argsort(-(unit @ unit[7])) if j != 7][:3]
+    assert 8 not in [n.index for n in again]
 
 
 def test_a_query_lands_on_the_same_map(emb):

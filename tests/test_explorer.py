@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from test_widgets import RecordingComm
 
-from localllm_nb.vectors import EmbeddingSet
-from localllm_nb.vectors.explore import in_box, nearest, unit_rows
+from localllm_nb.vectors import EmbeddingSet, normalize, top_k
+from localllm_nb.vectors.explore import in_box
 from localllm_nb.widgets import EmbeddingExplorer
 
 TEXTS = [
@@ -48,7 +48,7 @@ def test_buffers_sent_once_heatmap_and_labels(explorer):
 
 def test_click_lists_neighbours_from_the_original_space(explorer):
     comm = explorer.comm = RecordingComm()
-    explorer._on_msg(explorer, {"type": "focus", "index": 0}, [])
+    comm.receive({"type": "focus", "index": 0})
     assert explorer.focus == 0
     rows = explorer.neighbors
     assert rows[0]["index"] == 1 and rows[0]["label"] == "pets"
@@ -57,15 +57,16 @@ def test_click_lists_neighbours_from_the_original_space(explorer):
     assert [r["score"] for r in rows] == pytest.approx([n.score for n in expected], abs=1e-4)
     assert any("neighbors" in u for u in comm.updates())
     assert all("xy" not in u for u in comm.updates())  # the map is not sent again
-    explorer._on_msg(explorer, {"type": "focus", "index": -1}, [])
+    comm.receive({"type": "focus", "index": -1})
     assert explorer.focus == -1 and explorer.neighbors == []
 
 
 def test_query_lands_on_the_map_with_neighbours(explorer):
-    explorer._on_msg(explorer, {"type": "query", "text": "My dog loves its bed."}, [])
+    explorer.comm = RecordingComm()
+    explorer.comm.receive({"type": "query", "text": "My dog loves its bed."})
     assert explorer.query["text"] == "My dog loves its bed." and explorer.error == ""
     assert explorer.neighbors[0]["label"] == "pets"
-    html = explorer._snapshot()["text/html"]
+    html = explorer.snapshot()["text/html"]
     assert "Nearest to query" in html and "My dog loves its bed." in html
 
 
@@ -76,7 +77,7 @@ def test_selection_from_the_browser_is_validated(explorer):
 
 def test_snapshot_heatmap_png_and_neighbour_html(explorer):
     explorer.show_neighbors(2)
-    snap = explorer._snapshot()
+    snap = explorer.snapshot()
     assert base64.b64decode(snap["image/png"])[:4] == b"\x89PNG"
     assert "Stock markets" in snap["text/html"] and "<ol>" in snap["text/html"]
 
@@ -89,10 +90,10 @@ def test_large_sets_skip_the_heatmap_and_rank_row_by_row():
     assert explorer.heatmap == [] and explorer.count == 3000
     assert len(explorer.xy) == 3000 * 8
     rows = explorer.show_neighbors(5)
-    unit = unit_rows(vectors)
+    unit = normalize(vectors)
     best = np.argsort(-(unit @ unit[5]))[1]
     assert rows[0]["index"] == best
-    assert "no heatmap" in explorer._snapshot()["text/html"]
+    assert "no heatmap" in explorer.snapshot()["text/html"]
 
 
 def test_errors_are_one_message(server_url):
@@ -106,8 +107,8 @@ def test_errors_are_one_message(server_url):
 
 
 def test_pure_helpers():
-    unit = unit_rows([[1, 0], [0, 1], [1, 1]])
-    assert [i for i, _ in nearest(unit, np.array([1, 0.1]), k=2)] == [0, 2]
+    unit = normalize([[1, 0], [0, 1], [1, 1]])
+    assert [i for i, _ in top_k(np.array([1, 0.1]), unit, k=2, normalized=True)] == [0, 2]
     assert in_box([[0, 0], [5, 5]], -1, -1, 1, 1) == [0]
 
 

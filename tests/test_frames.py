@@ -9,7 +9,7 @@ import time
 import pytest
 
 from localllm_nb import ModelSpec, RunHistory, build_chat, start_run, stream_run
-from localllm_nb.run import Run, RunFrame
+from localllm_nb.run import RunFrame, RunRecorder
 
 CHAT = "smollm2:135m"
 LONG = dict(temperature=0.7, seed=3, num_predict=120)
@@ -65,13 +65,14 @@ def test_frames_coalesce_and_rebuild_the_run_exactly(chat):
 
 
 def test_tokens_faster_than_the_period_are_coalesced():
-    run = Run(model_name="m")
+    recorder = RunRecorder(model_name="m")
+    run = recorder.run
     rec = Recorder()
     run.watch(rec, every=0.5)
-    run._start()
+    recorder.start()
     for _ in range(300):
-        run._feed("x")
-    run._finish()
+        recorder.feed("x")
+    recorder.finish()
     assert len(rec.frames) <= 3  # the first frame, perhaps one more, the final one
     assert rec.joined("content") == "x" * 300 and len(rec.frames[-1].points) >= 290
 
@@ -124,14 +125,15 @@ def test_thinking_and_tool_calls_travel_in_frames(server_url):
 def test_a_trailing_piece_is_sent_without_waiting_for_the_next_token():
     """A frame's period ends with a timer: what arrives after the last frame is sent
     within the period even when nothing else happens."""
-    run = Run(model_name="m")
+    recorder = RunRecorder(model_name="m")
+    run = recorder.run
     rec = Recorder()
     run.watch(rec, every=0.2)
-    run._start()
-    run._feed("a")  # within the period of the start frame
+    recorder.start()
+    recorder.feed("a")  # within the period of the start frame
     time.sleep(0.5)
     assert rec.joined("content") == "a"
-    run._finish()
+    recorder.finish()
     assert rec.final.is_set() and rec.joined("content") == "a"
 
 
@@ -205,15 +207,16 @@ def test_history_notifies_when_runs_are_added_and_finish(short):
 
 
 def test_min_tokens_makes_frames_follow_the_tokens_not_the_clock():
-    run = Run(model_name="m")
+    recorder = RunRecorder(model_name="m")
+    run = recorder.run
     rec = Recorder()
     run.watch(rec, every=0.0, min_tokens=8, max_wait=0.3)
-    run._start()
+    recorder.start()
     for _ in range(20):
-        run._feed("x")
+        recorder.feed("x")
     sizes = [len(f.points) for f in rec.frames]
     assert sizes == [0, 0, 8, 8]  # pending, running, then every 8th token
     time.sleep(0.6)  # the 4 left over go out after max_wait, without another token
     assert [len(f.points) for f in rec.frames][-1] == 4
-    run._finish()
+    recorder.finish()
     assert rec.joined("content") == "x" * 20 and rec.frames[-1].final

@@ -217,9 +217,9 @@ def test_model_override_naming_another_model_is_refused(chat):
 
 
 def test_a_prompt_reuses_the_cache_of_a_recent_one_with_the_same_answer(chat):
-    from localllm_nb.backends._mlx_prompt_cache import _CACHES
+    from localllm_nb.backends._mlx_prompt_cache import clear_prompt_caches
 
-    _CACHES.clear()
+    clear_prompt_caches()
     first = chat.invoke(FRANCE, max_tokens=6)
     again = chat.invoke(FRANCE, max_tokens=6)
     n_prompt = first.usage_metadata["input_tokens"]
@@ -230,7 +230,7 @@ def test_a_prompt_reuses_the_cache_of_a_recent_one_with_the_same_answer(chat):
     history = [HumanMessage(FRANCE), AIMessage(first.content), HumanMessage("And of Italy?")]
     cached = chat.invoke(history, max_tokens=6)
     assert 0 < cached.usage_metadata["input_token_details"]["cache_read"] < n_prompt
-    _CACHES.clear()
+    clear_prompt_caches()
     fresh = chat.invoke(history, max_tokens=6)
     assert fresh.usage_metadata["input_token_details"] == {"cache_read": 0}
     assert cached.content == fresh.content

@@ -10,16 +10,18 @@ from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessage, ChatMessage, HumanMessage, SystemMessage, ToolMessage
 
 from localllm_nb.backends._mlx_chat import chat_chunks, iterate_in_thread, to_chat_dict
-from localllm_nb.backends._mlx_text import ToolCallSplitter
+from localllm_nb.backends._mlx_text import GenerationFigures, Piece, ToolCallSplitter
 
-INFO = {
-    "prompt_tokens": 10,
-    "prompt_tps": 50.0,
-    "generation_tokens": 20,
-    "generation_tps": 8.0,
-    "peak_memory": 0.1,
-    "finish_reason": "stop",
-}
+FIGURES = GenerationFigures(
+    prompt_tokens=10,
+    prompt_cached_tokens=4,
+    prompt_tps=50.0,
+    generation_tokens=20,
+    generation_tps=8.0,
+    peak_memory=0.1,
+    finish_reason="stop",
+    model_name="m",
+)
 
 
 def test_message_dicts():
@@ -43,10 +45,10 @@ def test_message_dicts():
 
 def test_chunks_carry_tool_calls_usage_and_figures():
     pieces = [
-        ("Let me check. <tool", None),
-        ('_call>{"name": "get_weather", ', None),
-        ('"arguments": {"city": "Paris"}}</tool_call>', None),
-        ("", INFO),
+        Piece("Let me check. <tool"),
+        Piece('_call>{"name": "get_weather", '),
+        Piece('"arguments": {"city": "Paris"}}</tool_call>'),
+        Piece("", FIGURES),
     ]
     chunks = list(chat_chunks(pieces, ToolCallSplitter()))
     message = generate_from_stream(iter(chunks)).generations[0].message
@@ -55,12 +57,26 @@ def test_chunks_carry_tool_calls_usage_and_figures():
         ("get_weather", {"city": "Paris"})
     ]
     assert message.tool_calls[0]["id"].startswith("call_")
-    assert message.usage_metadata == {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}
-    assert chunks[-1].generation_info == INFO
+    assert message.usage_metadata == {
+        "input_tokens": 10,
+        "output_tokens": 20,
+        "total_tokens": 30,
+        "input_token_details": {"cache_read": 4},
+    }
+    assert chunks[-1].generation_info == {
+        "prompt_tokens": 10,
+        "prompt_cached_tokens": 4,
+        "prompt_tps": 50.0,
+        "generation_tokens": 20,
+        "generation_tps": 8.0,
+        "peak_memory": 0.1,
+        "finish_reason": "stop",
+        "model_name": "m",
+    }
 
 
 def test_chunks_without_tools_pass_text_through():
-    chunks = list(chat_chunks([("a", None), ("", None), ("b", INFO)]))
+    chunks = list(chat_chunks([Piece("a"), Piece(""), Piece("b", FIGURES)]))
     assert [c.text for c in chunks] == ["a", "b"]  # empty pieces are not sent
 
 

@@ -25,7 +25,7 @@ from localllm_nb import (
     start_run,
     stream_run,
 )
-from localllm_nb.run import Run
+from localllm_nb.run import Run, RunRecorder
 
 CHAT = "smollm2:135m"
 FAST = dict(temperature=0, seed=11, num_predict=24)
@@ -221,18 +221,19 @@ def test_server_side_errors_are_typed(chat, server_url):
 
 def test_thinking_and_tool_call_chunks_are_recorded_on_their_channels():
     # The chunks langchain-ollama builds from Ollama's `thinking` and `tool_calls` lines.
-    run = Run(model_name="qwen3")
-    run._start()
-    run._feed(AIMessageChunk(content="", additional_kwargs={"reasoning_content": "Let me "}))
-    run._feed(AIMessageChunk(content="", additional_kwargs={"reasoning_content": "think."}))
-    run._feed(
+    recorder = RunRecorder(model_name="qwen3")
+    run = recorder.run
+    recorder.start()
+    recorder.feed(AIMessageChunk(content="", additional_kwargs={"reasoning_content": "Let me "}))
+    recorder.feed(AIMessageChunk(content="", additional_kwargs={"reasoning_content": "think."}))
+    recorder.feed(
         AIMessageChunk(
             content="",
             tool_calls=[{"name": "get_weather", "args": {"city": "Tokyo"}, "id": "call_1"}],
         )
     )
-    run._feed(AIMessageChunk(content="Sunny."))
-    run._feed(
+    recorder.feed(AIMessageChunk(content="Sunny."))
+    recorder.feed(
         AIMessageChunk(
             content="",
             response_metadata={
@@ -244,7 +245,7 @@ def test_thinking_and_tool_call_chunks_are_recorded_on_their_channels():
             },
         )
     )
-    run._finish()
+    recorder.finish()
     assert run.thinking == "Let me think." and run.content == "Sunny."
     assert run.tool_calls == [{"name": "get_weather", "args": {"city": "Tokyo"}, "id": "call_1"}]
     assert [p.channel for p in run.timeline] == ["thinking", "thinking", "tool_call", "content"]

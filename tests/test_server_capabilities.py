@@ -47,14 +47,14 @@ def test_capabilities_derive_from_templates(client):
 
 
 def test_tools_refused_by_a_model_without_the_capability(client):
-    from localllm_nb.embedded.app import _check_capabilities
+    from localllm_nb.embedded.app import check_capabilities
     from localllm_nb.embedded.protocol import ApiError
     from localllm_nb.embedded.registry import SMOLLM2
 
     # Every bundled chat model has tools, so the rule is shown on a template without them.
     plain = dataclasses.replace(SMOLLM2, template="{{ messages }}")
     with pytest.raises(ApiError) as err:
-        _check_capabilities(plain, "plain", "chat", None, [WEATHER])
+        check_capabilities(plain, "plain", "chat", None, [WEATHER])
     assert (err.value.status, err.value.message) == (400, "plain does not support tools")
     # An empty tools list means none, as langchain sends on every call.
     assert client.chat(

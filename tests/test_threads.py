@@ -28,7 +28,7 @@ def test_default_threads(monkeypatch, affinity, quota, expected):
 
 
 def test_cgroup_quota_is_read_from_v2_and_v1_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(threads, "_own_cgroups", lambda root: [root / "a", root / "cpu"])
+    monkeypatch.setattr(threads, "own_cgroups", lambda root: [root / "a", root / "cpu"])
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "cpu.max").write_text("max 100000\n")
     assert threads.cgroup_cpu_limit(tmp_path) is None

@@ -25,6 +25,7 @@ class RecordingComm:
 
     def __init__(self):
         self.sent: list[dict] = []
+        self.handlers: list = []
 
     def send(self, data=None, metadata=None, buffers=None):
         self.sent.append(data)
@@ -39,7 +40,13 @@ class RecordingComm:
         pass
 
     def on_msg(self, callback):
-        pass
+        self.handlers.append(callback)  # the widget's message handler, as a kernel keeps it
+
+    def receive(self, content: dict) -> None:
+        """Deliver a custom message as the front end sends it (`model.send(content)`)."""
+        message = {"content": {"data": {"method": "custom", "content": content}}, "buffers": []}
+        for handler in list(self.handlers):
+            handler(message)
 
     def on_close(self, callback):
         pass
@@ -83,16 +90,17 @@ def test_frames_rebuild_the_text_in_order_and_traits_end_equal(spec):
 
 def test_traffic_is_a_message_per_frame_not_per_token(spec):
     """Tokens faster than the frame period share a message."""
-    from localllm_nb.run import Run
+    from localllm_nb.run import RunRecorder
 
     view = StreamView(spec, every=0.2)
     comm = recorded(view)
-    run = Run(model_name=CHAT)
-    view._show(run)
-    run._start()
+    recorder = RunRecorder(model_name=CHAT)
+    run = recorder.run
+    view.show(run)
+    recorder.start()
     for _ in range(500):
-        run._feed("word ")
-    run._finish()
+        recorder.feed("word ")
+    recorder.finish()
     frames = [m for m in comm.customs() if m["type"] == "frame"]
     assert len(frames) <= 4
     assert view.content == "word " * 500 and view.state == "done"
@@ -108,7 +116,7 @@ def test_stop_from_the_front_end_keeps_the_partial_text(server_url):
     deadline = time.monotonic() + 120
     while run.stats.tokens < 5 and time.monotonic() < deadline:
         time.sleep(0.02)
-    view._on_msg(view, {"type": "stop"}, [])  # what the Stop button sends
+    comm.receive({"type": "stop"})  # what the Stop button sends
     assert run.wait(5)
     assert run.status == "cancelled" and view.state == "stopped"
     assert view.content == run.content and len(run.content) > 0
@@ -178,7 +186,7 @@ def test_snapshot_bundle_for_saved_notebooks(spec):
     assert "<details>" in page and "Thinking" in page  # collapsed by default
     assert "TTFT" in page and "tokens/s" in page
     assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
-    full = view._bundle()
+    full = view.display_bundle()
     assert "application/vnd.jupyter.widget-view+json" in full and "image/png" in full
     assert full["text/plain"] == "StreamView(model='smollm2:135m-think', state='done')"
     escaped = snapshot_bundle(type(run)(model_name="<b>x</b>"))["text/html"]
@@ -200,20 +208,20 @@ def test_control_panel_edits_the_spec(server_url):
     changes = []
     panel.observe(lambda c: changes.append(c["new"]), names="spec")
     assert "embedded backend" in panel.status.value and "completion" in panel.badges.value
-    assert panel._rows["num_ctx"].control.placeholder == "server default (4096; documented 2048)"
-    panel._rows["temperature"].control.value = "-1"
-    assert "temperature: got -1" in panel._rows["temperature"].message.value
+    assert panel.rows["num_ctx"].control.placeholder == "server default (4096; documented 2048)"
+    panel.rows["temperature"].control.value = "-1"
+    assert "temperature: got -1" in panel.rows["temperature"].message.value
     assert panel.spec.temperature is None and changes == []  # the last valid spec stays
-    panel._rows["temperature"].control.value = "0.2"
+    panel.rows["temperature"].control.value = "0.2"
     assert panel.spec.temperature == 0.2 and changes[-1] is panel.spec
     assert "temperature=0.2" in panel.code.code
-    panel._rows["temperature"].reset.click()
+    panel.rows["temperature"].reset.click()
     assert panel.spec.temperature is None
     panel.backend.value = "mlx"
-    assert panel.spec.backend == "mlx" and "pipeline_kwargs.temp" in panel._rows
+    assert panel.spec.backend == "mlx" and "pipeline_kwargs.temp" in panel.rows
     panel.backend.value = "ollama"
     panel.spec = ModelSpec(model="smollm2:135m-think", base_url=server_url, reasoning="high")
-    assert panel._rows["reasoning"].control.value == "high"
+    assert panel.rows["reasoning"].control.value == "high"
     assert "thinking" in panel.badges.value or panel.model.value == "smollm2:135m-think"
 
 
@@ -239,7 +247,7 @@ def test_playground_sends_with_the_panel_spec_and_records_runs(server_url, tmp_p
     playground.send("Hi")
     assert "does not chat" in playground.notice.value and len(playground.history) == 1
     assert isinstance(playground.history, RunHistory)
-    snapshot = playground._bundle()
+    snapshot = playground.display_bundle()
     assert "image/png" in snapshot and "<table class='llnb-history'>" in snapshot["text/html"]
 
 

@@ -22,20 +22,20 @@ from langchain_core.messages import (
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGenerationChunk
 
-from ._mlx_text import ToolCallSplitter
+from ._mlx_text import Piece, ToolCallSplitter
 
 
 def chat_chunks(
-    pieces: Iterable[tuple[str, dict | None]], splitter: ToolCallSplitter | None = None
+    pieces: Iterable[Piece], splitter: ToolCallSplitter | None = None
 ) -> Iterator[ChatGenerationChunk]:
-    """Chat chunks from `(text, generation_info)` pieces: tool-call blocks become
+    """Chat chunks from a generation's pieces: tool-call blocks become
     `tool_call_chunks`, and the final piece carries the figures and usage."""
     n_calls = 0
-    for text, info in pieces:
-        calls = []
+    for piece in pieces:
+        text, figures, calls = piece.text, piece.figures, []
         if splitter is not None:
             text, calls = splitter.feed(text)
-            if info is not None:
+            if figures is not None:
                 text += splitter.flush()
         tool_chunks = []
         for call in calls:
@@ -48,22 +48,22 @@ def chat_chunks(
                 )
             )
             n_calls += 1
-        if info is None:
+        if figures is None:
             if text or tool_chunks:
                 message = AIMessageChunk(content=text, tool_call_chunks=tool_chunks)
                 yield ChatGenerationChunk(message=message)
             continue
         usage = {
-            "input_tokens": info["prompt_tokens"],
-            "output_tokens": info["generation_tokens"],
-            "total_tokens": info["prompt_tokens"] + info["generation_tokens"],
+            "input_tokens": figures.prompt_tokens,
+            "output_tokens": figures.generation_tokens,
+            "total_tokens": figures.prompt_tokens + figures.generation_tokens,
+            # the prompt's prefix reused from a recent one
+            "input_token_details": {"cache_read": figures.prompt_cached_tokens},
         }
-        if "prompt_cached_tokens" in info:  # the prompt's prefix reused from a recent one
-            usage["input_token_details"] = {"cache_read": info["prompt_cached_tokens"]}
         message = AIMessageChunk(
             content=text, tool_call_chunks=tool_chunks, usage_metadata=usage, chunk_position="last"
         )
-        yield ChatGenerationChunk(message=message, generation_info=info)
+        yield ChatGenerationChunk(message=message, generation_info=figures.as_info())
 
 
 def _json(value: Any) -> str:
@@ -137,19 +137,17 @@ def tool_splitter(tokenizer: Any, tools: list[dict]) -> ToolCallSplitter:
     return ToolCallSplitter(start, end, getattr(tokenizer, "tool_parser", None), tools)
 
 
-def closed_json_pieces(
-    pieces: Iterable[tuple[str, dict | None]],
-) -> Iterator[tuple[str, dict | None]]:
+def closed_json_pieces(pieces: Iterable[Piece]) -> Iterator[Piece]:
     """A `format` answer cut short by `max_tokens` is closed so that it parses, as the
     embedded server does; `finish_reason` stays "length", which says what happened."""
     from ..embedded.json_close import close_json
 
     sent: list[str] = []
-    for text, info in pieces:
-        if info is not None and info.get("finish_reason") == "length":
-            text += close_json("".join(sent) + text)
-        sent.append(text)
-        yield text, info
+    for piece in pieces:
+        if piece.figures is not None and piece.figures.finish_reason == "length":
+            piece = Piece(piece.text + close_json("".join(sent) + piece.text), piece.figures)
+        sent.append(piece.text)
+        yield piece
 
 
 _DONE = object()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import OrderedDict
@@ -11,7 +12,7 @@ from typing import Any
 from ._mlx_bundled import resolve_model_id
 from ._mlx_grammar import grammar_processor
 from ._mlx_prompt_cache import prompt_cache
-from ._mlx_text import GenerationSettings, StopStrings
+from ._mlx_text import GenerationFigures, GenerationSettings, Piece, StopStrings
 
 # Loaded (model, tokenizer) pairs. A notebook rebuilds its chat model whenever a setting
 # changes; reloading weights each time would cost seconds. Two entries bound the memory.
@@ -62,20 +63,6 @@ def model_lock(model: Any) -> threading.RLock:
         return _MODEL_LOCKS.setdefault(id(model), threading.RLock())
 
 
-def _generation_info(
-    response: Any, finish_reason: str, prompt_tokens: int, cached: int
-) -> dict[str, Any]:
-    return {
-        "prompt_tokens": prompt_tokens,
-        "prompt_cached_tokens": cached,
-        "prompt_tps": float(response.prompt_tps),
-        "generation_tokens": int(response.generation_tokens),
-        "generation_tps": float(response.generation_tps),
-        "peak_memory": float(response.peak_memory),
-        "finish_reason": finish_reason,
-    }
-
-
 def generate_pieces(
     model: Any,
     tokenizer: Any,
@@ -83,8 +70,8 @@ def generate_pieces(
     stop: list[str] | None,
     settings: GenerationSettings,
     grammar: str | None = None,
-) -> Iterator[tuple[str, dict | None]]:
-    """Stream `(text, None)` pieces, then one final `(text, generation_info)`.
+) -> Iterator[Piece]:
+    """Stream `Piece`s of text; the last one carries the generation's figures.
 
     mlx-lm does the sampling, EOS handling (every id in `tokenizer.eos_token_ids`),
     `max_tokens` and incremental detokenization; this adds stop strings that may span
@@ -95,6 +82,32 @@ def generate_pieces(
     """
     import mlx.core as mx
     from mlx_lm import stream_generate
+
+    sampler, processors = _sampling(tokenizer, settings, grammar)
+    ids = _prompt_ids(tokenizer, prompt)
+    reply = _Reply(tokenizer, stop, settings)
+    with model_lock(model), _cached_prompt(model, ids) as (kv, rest):
+        cached = len(ids) - len(rest)
+        if cached:  # the processors (repetition penalty) still see the whole prompt
+            processors = [_with_prefix(p, ids[:cached]) for p in processors]
+        responses = stream_generate(
+            model,
+            tokenizer,
+            mx.array(rest),
+            max_tokens=settings.max_tokens,
+            sampler=sampler,
+            logits_processors=processors,
+            prompt_cache=kv,
+        )
+        yield from _pieces(responses, reply)
+    final = reply.final(len(ids), cached)
+    if settings.verbose:
+        _echo_figures(final.figures)
+    yield final
+
+
+def _sampling(tokenizer: Any, settings: GenerationSettings, grammar: str | None) -> tuple:
+    """mlx-lm's sampler and logits processors for `settings` (and the grammar's mask)."""
     from mlx_lm.sample_utils import make_logits_processors, make_sampler
 
     sampler = make_sampler(
@@ -109,68 +122,90 @@ def generate_pieces(
         repetition_context_size=settings.repetition_context_size,
     )
     processors += grammar_processor(tokenizer, grammar)  # last: it sees the final logits
-    stops = StopStrings(stop)
-    last = None
-    pending = ""
-    tokens: list[int] = []
-    started = False
-    ids = _prompt_ids(tokenizer, prompt)
+    return sampler, processors
+
+
+@contextlib.contextmanager
+def _cached_prompt(model: Any, ids: list[int]) -> Iterator[tuple[Any, list[int]]]:
+    """(the KV cache to start from, the prompt ids still to compute). The cache is kept
+    for the next prompt when the generation ends, or when the reader stops early (it is
+    still sound then); after an error it is dropped."""
     store = prompt_cache(model)
-    with model_lock(model):
-        kv, rest = store.fetch(model, ids) if store is not None else (None, ids)
-        cached = len(ids) - len(rest)
-        if cached:  # the processors (repetition penalty) still see the whole prompt
-            processors = [_with_prefix(p, ids[:cached]) for p in processors]
-        responses = stream_generate(
-            model,
-            tokenizer,
-            mx.array(rest),
-            max_tokens=settings.max_tokens,
-            sampler=sampler,
-            logits_processors=processors,
-            prompt_cache=kv,
+    if store is None:
+        yield None, ids
+        return
+    kv, rest = store.fetch(model, ids)
+    try:
+        yield kv, rest
+    except GeneratorExit:
+        store.keep(ids, kv)
+        raise
+    store.keep(ids, kv)
+
+
+def _pieces(responses: Any, reply: _Reply) -> Iterator[Piece]:
+    """A piece per response with text to pass on, until the reply ends."""
+    try:
+        for response in responses:
+            text = reply.step(response)
+            if text is None:
+                break
+            if text:
+                yield Piece(text)
+    finally:
+        responses.close()
+
+
+class _Reply:
+    """One reply as it is read: its tokens, whether its text has started, the stop
+    strings, and mlx-lm's last response (whose figures end the stream)."""
+
+    def __init__(self, tokenizer: Any, stop: list[str] | None, settings: GenerationSettings):
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.stops = StopStrings(stop)
+        self.tokens: list[int] = []
+        self.started = False
+        self.last: Any = None
+        self.held = ""  # the ending response's text, sent with the figures
+
+    def step(self, response: Any) -> str | None:
+        """The text to pass on for one response; None once the reply ended (a stop
+        string, or mlx-lm's finish), its last text then held for the final piece."""
+        self.last = response
+        self.tokens.append(response.token)
+        text = response.text
+        if text and not self.started:
+            self.started = True
+            text = _leading_space(self.tokenizer, self.tokens, text)
+        if self.settings.verbose:
+            _echo(text, response, self.settings)
+        text = self.stops.feed(text)
+        if self.stops.stopped or response.finish_reason is not None:
+            self.held = text
+            return None
+        return text
+
+    def final(self, prompt_tokens: int, cached: int) -> Piece:
+        """The last piece: the held text (and what the stop filter still held, when no
+        stop string matched) with the figures."""
+        last = self.last
+        if last is None:  # pragma: no cover - stream_generate always yields a final response
+            raise RuntimeError("mlx-lm produced no response")
+        if self.stops.stopped:
+            text, reason = self.held, "stop"
+        else:
+            text, reason = self.held + self.stops.flush(), last.finish_reason or "stop"
+        figures = GenerationFigures(
+            prompt_tokens=prompt_tokens,
+            prompt_cached_tokens=cached,
+            prompt_tps=float(last.prompt_tps),
+            generation_tokens=int(last.generation_tokens),
+            generation_tps=float(last.generation_tps),
+            peak_memory=float(last.peak_memory),
+            finish_reason=reason,
         )
-        finished = False
-        try:
-            for response in responses:
-                last = response
-                tokens.append(response.token)
-                text = response.text
-                if text and not started:
-                    started = True
-                    text = _leading_space(tokenizer, tokens, text)
-                if settings.verbose:
-                    _echo(text, response, settings)
-                text = stops.feed(text)
-                if stops.stopped or response.finish_reason is not None:
-                    # The last text goes out together with the figures below.
-                    pending = text
-                    break
-                if text:
-                    yield text, None
-            finished = True
-        except GeneratorExit:  # the caller stopped reading: the cache is still sound
-            finished = True
-            raise
-        finally:
-            responses.close()
-            if finished and store is not None:
-                store.keep(ids, kv)
-    if last is None:  # pragma: no cover - stream_generate always yields a final response
-        raise RuntimeError("mlx-lm produced no response")
-    if stops.stopped:
-        reason = "stop"
-    else:
-        pending += stops.flush()
-        reason = last.finish_reason or "stop"
-    info = _generation_info(last, reason, len(ids), cached)
-    if settings.verbose:
-        print(
-            f"\nPrompt: {info['prompt_tokens']} tokens, {info['prompt_tps']:.3f} tokens-per-sec"
-            f"\nGeneration: {info['generation_tokens']} tokens, "
-            f"{info['generation_tps']:.3f} tokens-per-sec\nPeak memory: {info['peak_memory']:.3f} GB"
-        )
-    yield pending, info
+        return Piece(text, figures)
 
 
 def _prompt_ids(tokenizer: Any, prompt: str | list[int]) -> list[int]:
@@ -202,6 +237,15 @@ def _leading_space(tokenizer: Any, tokens: list[int], text: str) -> str:
     """
     full = tokenizer.decode(tokens)
     return " " + text if full.startswith(" " + text) else text
+
+
+def _echo_figures(figures: GenerationFigures) -> None:
+    """`verbose=True`: the closing summary, as mlx-lm's `generate` prints it."""
+    print(
+        f"\nPrompt: {figures.prompt_tokens} tokens, {figures.prompt_tps:.3f} tokens-per-sec"
+        f"\nGeneration: {figures.generation_tokens} tokens, "
+        f"{figures.generation_tps:.3f} tokens-per-sec\nPeak memory: {figures.peak_memory:.3f} GB"
+    )
 
 
 def _echo(text: str, response: Any, settings: GenerationSettings) -> None:

@@ -54,6 +54,12 @@ class PromptCache:
         self._lru.insert_cache(0, tokens[:keep], cache)
 
 
+def clear_prompt_caches() -> None:
+    """Forget every model's prompt cache: the next prompt is computed whole."""
+    with _LOCK:
+        _CACHES.clear()
+
+
 def prompt_cache(model: Any) -> PromptCache | None:
     """The prompt cache of `model` (None if the model cannot be tracked)."""
     key = id(model)

@@ -1,4 +1,5 @@
-"""Pure text helpers for the MLX backend: generation settings, stop strings, tool calls.
+"""Pure text helpers for the MLX backend: generation settings, the pieces a generation
+streams, stop strings, tool calls.
 
 Nothing here imports mlx, so these pieces are tested without a model.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 # mlx-lm's own default window for the repetition penalty; langchain-community passed
@@ -62,6 +63,46 @@ class GenerationSettings:
         if settings.repetition_penalty is not None and settings.repetition_context_size is None:
             settings = replace(settings, repetition_context_size=DEFAULT_REPETITION_CONTEXT_SIZE)
         return settings
+
+
+@dataclass(frozen=True)
+class GenerationFigures:
+    """How one generation went: mlx-lm's figures from its last `GenerationResponse`,
+    the prompt tokens reused from a recent prompt, and why it ended.
+
+    `as_info()` is LangChain's `generation_info`.
+    """
+
+    prompt_tokens: int
+    prompt_cached_tokens: int
+    prompt_tps: float  # over the tokens computed, not the cached ones
+    generation_tokens: int
+    generation_tps: float
+    peak_memory: float  # GB
+    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+    model_name: str = ""
+
+    def as_info(self) -> dict[str, Any]:
+        """The figures as a dict (`generation_info`, `response_metadata`)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Text a generation streams. The last piece of every generation carries its
+    `figures` (and perhaps text held back until the end); the others carry None.
+
+    >>> Piece("Hi").final
+    False
+    """
+
+    text: str
+    figures: GenerationFigures | None = None
+
+    @property
+    def final(self) -> bool:
+        """True on the generation's last piece."""
+        return self.figures is not None
 
 
 class HoldBackFilter:

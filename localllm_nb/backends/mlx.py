@@ -34,6 +34,7 @@ much per token as generation does, so keep prompts (and tool lists) short there.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -70,11 +71,13 @@ from ._mlx_chat import (
 from ._mlx_generate import generate_pieces, load_model
 from ._mlx_grammar import chosen_tools, format_schema, plan_chat
 from ._mlx_structured import structured_output
-from ._mlx_text import GenerationSettings
+from ._mlx_text import GenerationFigures, GenerationSettings, Piece
 
 __all__ = [
     "ChatMLX",
+    "GenerationFigures",
     "MLXPipeline",
+    "Piece",
     "build_mlx_chat",
     "build_mlx_llm",
     "bundled_model_path",
@@ -221,15 +224,16 @@ class MLXPipeline(BaseLLM):
         stop: list[str] | None = None,
         settings: GenerationSettings | None = None,
         grammar: str | None = None,
-    ) -> Iterator[tuple[str, dict | None]]:
-        """Lower-level stream: `(text, None)` pieces, then `("tail", generation_info)`.
-        `grammar` (llguidance's Lark-like format) constrains the output."""
+    ) -> Iterator[Piece]:
+        """Lower-level stream: `Piece`s of text; the last carries the `GenerationFigures`
+        (`model_name` included). `grammar` (llguidance's Lark-like format) constrains
+        the output."""
         settings = settings or GenerationSettings.from_kwargs(self.pipeline_kwargs)
         pieces = generate_pieces(self.model, self.tokenizer, prompt, stop, settings, grammar)
-        for text, info in pieces:
-            if info is not None:
-                info = {**info, "model_name": self.model_id}
-            yield text, info
+        for piece in pieces:
+            if piece.figures is not None:
+                piece = Piece(piece.text, replace(piece.figures, model_name=self.model_id))
+            yield piece
 
     def _stream(
         self,
@@ -242,10 +246,11 @@ class MLXPipeline(BaseLLM):
         settings = _settings(self.pipeline_kwargs, kwargs)
         schema = format_schema(kwargs.get("format"))
         grammar = json_lark(schema) if schema else None
-        for text, info in self.stream_pieces(prompt, stop, settings, grammar):
-            chunk = GenerationChunk(text=text, generation_info=info)
-            if run_manager and text:
-                run_manager.on_llm_new_token(text, chunk=chunk)
+        for piece in self.stream_pieces(prompt, stop, settings, grammar):
+            info = piece.figures.as_info() if piece.figures is not None else None
+            chunk = GenerationChunk(text=piece.text, generation_info=info)
+            if run_manager and piece.text:
+                run_manager.on_llm_new_token(piece.text, chunk=chunk)
             yield chunk
 
     def _generate(

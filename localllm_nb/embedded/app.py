@@ -136,7 +136,8 @@ def _check_top_logprobs(body) -> None:
         raise ApiError(400, "top_logprobs must be between 0 and 20")
 
 
-def _check_capabilities(entry, name: str, endpoint: str, think, tools) -> None:
+def check_capabilities(entry, name: str, endpoint: str, think, tools) -> None:
+    """Refuse (HTTP 400, Ollama's words) a request the model's capabilities cannot serve."""
     caps = entry.capabilities
     if "completion" not in caps:
         raise ApiError(400, f'"{name}" does not support {endpoint}')
@@ -248,7 +249,7 @@ async def chat(http: HttpRequest) -> Response:
     tools = field(body, "tools", (list,), "[]api.Tool", [])
     stream = field(body, "stream", (bool,), "bool", True)
     keep_alive = _keep_alive(body)
-    _check_capabilities(entry, name, "chat", think, tools)
+    check_capabilities(entry, name, "chat", think, tools)
     messages = [go_message(m or {}) for m in messages]  # types were checked by parse_body
     opts = _options(entry, body)
     req = gen.Request(name=name, entry=entry, options=opts, kind="chat")
@@ -294,7 +295,7 @@ async def generate(http: HttpRequest) -> Response:
     keep_alive = _keep_alive(body)
     if raw and (template or system or context):
         raise ApiError(400, "raw mode does not support template, system, or context")
-    _check_capabilities(entry, name, "generate", think, [])
+    check_capabilities(entry, name, "generate", think, [])
     if suffix and "insert" not in entry.capabilities:
         raise ApiError(400, f'"{name}" does not support insert')
     opts = _options(entry, body)

@@ -37,7 +37,7 @@ def parse_cfs(quota: str, period: str) -> float | None:
     return None if q <= 0 or p <= 0 else q / p
 
 
-def _own_cgroups(root: Path) -> list[Path]:
+def own_cgroups(root: Path) -> list[Path]:
     """This process's cgroup directories (v2 and v1 `cpu`), deepest first, with their parents:
     a quota set on any ancestor applies too."""
     dirs = []
@@ -65,7 +65,7 @@ def _own_cgroups(root: Path) -> list[Path]:
 def cgroup_cpu_limit(root: Path = CGROUP_ROOT) -> float | None:
     """The tightest CPU quota over this process's cgroups (v2 or v1), None if unlimited."""
     limits = []
-    for d in _own_cgroups(root):
+    for d in own_cgroups(root):
         try:
             if (d / "cpu.max").is_file():
                 limits.append(parse_cpu_max((d / "cpu.max").read_text()))

@@ -1,14 +1,15 @@
 """One generation as data: text, thinking, tool calls, timeline, server figures, outcome.
 
 `stream_run` blocks until the end, `start_run` streams in a background thread (so a
-notebook stays responsive and can cancel), `astream_run` is the asyncio form. No
-widget code here: views `watch` a `Run` in coalesced frames and draw what it records.
+notebook stays responsive and can cancel), `astream_run` is the asyncio form. The worker
+writes through a `RunRecorder`; views `watch` the `Run` in coalesced frames and draw
+what it records. No widget code here.
 """
 
 from .driver import astream_run, start_run, stream_run
 from .frames import RunFrame
 from .history import RunHistory, run_record
-from .record import Run, RunEvent
+from .record import Run, RunEvent, RunRecorder
 from .stats import RunStats, TimelinePoint, compute_stats, rate_series, server_figures
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "RunEvent",
     "RunFrame",
     "RunHistory",
+    "RunRecorder",
     "RunStats",
     "TimelinePoint",
     "astream_run",

@@ -2,44 +2,39 @@
 as a coroutine (`astream_run`), recording everything on a `Run`.
 
 Cancellation must work while the worker is blocked reading the socket (a model still
-loading, a long prompt being evaluated): the worker registers the HTTP connection's
-socket on the run, and `Run.cancel()` shuts it down, which wakes the read at once and
-makes the server see the client leave, so it stops generating too.
+loading, a long prompt being evaluated): the worker attaches the HTTP connection's
+socket to its `RunRecorder`, and `Run.cancel()` shuts it down, which wakes the read at
+once and makes the server see the client leave, so it stops generating too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
-import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from .direct import adirect_stream, direct_stream, unbind
 from .observed_llm import aobserved_llm_stream, observed_llm_stream
-from .record import Run, RunEvent
+from .record import Run, RunEvent, RunRecorder
 from .workers import Workers
 
-_local = threading.local()  # the Run the current worker thread is streaming
+# The hook below sits on the model's httpx client, which every run of that model shares:
+# this says which run the current worker thread is streaming.
+_streaming: ContextVar[RunRecorder | None] = ContextVar("localllm_streaming", default=None)
 _workers = Workers()
 
 
 def _capture_socket(response: Any) -> None:
-    """httpx response hook: remember the connection's socket on the current run."""
-    run = getattr(_local, "run", None)
-    if run is None:
+    """httpx response hook: attach the connection's socket to the current run."""
+    recorder = _streaming.get()
+    if recorder is None:
         return
     stream = response.extensions.get("network_stream")
     sock = stream.get_extra_info("socket") if stream is not None else None
-    if sock is None:
-        return
-    with run._lock:
-        if not run.done:
-            run._socket = sock
-    if run._cancel_requested.is_set():  # cancelled while the request was being sent
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
+    if sock is not None:
+        recorder.attach_socket(sock)
 
 
 def _unwrap(model: Any) -> Any:
@@ -140,7 +135,7 @@ def _check_generates(model: Any) -> None:
 
 
 def _prepare(model: Any, value: Any, on_event: Callable[[RunEvent], None] | None) -> tuple:
-    """(model or spec, run). A spec is checked here but built on the worker, so a slow
+    """(model or spec, the run's recorder). A spec is checked here but built on the worker, so a slow
     build (an MLX load, `validate_model_on_init`) never holds up the caller."""
     from ..spec import ModelSpec
 
@@ -152,11 +147,13 @@ def _prepare(model: Any, value: Any, on_event: Callable[[RunEvent], None] | None
                 "kind='embeddings': an embeddings model does not generate text; embed with "
                 "build_embeddings(spec).embed_documents(texts), or run a kind='chat' spec"
             )
-        run = Run(model_name=model.model, spec=model, prompt=value)
+        recorder = RunRecorder(model_name=model.model, spec=model, prompt=value)
+        run = recorder.run
     else:
         inner = _unwrap(model)
         _check_generates(inner)
-        run = Run(model_name=_model_name(inner), prompt=value)
+        recorder = RunRecorder(model_name=_model_name(inner), prompt=value)
+        run = recorder.run
         run.model = model
         with contextlib.suppress(Exception):  # a description is a bonus, not a must
             from ..backends import spec_from_model
@@ -164,7 +161,7 @@ def _prepare(model: Any, value: Any, on_event: Callable[[RunEvent], None] | None
             run.spec = spec_from_model(inner)
     if on_event is not None:
         run.subscribe(on_event)
-    return model, run
+    return model, recorder
 
 
 def _built(model: Any, run: Run) -> Any:
@@ -183,33 +180,34 @@ def _built(model: Any, run: Run) -> Any:
     return built
 
 
-def _drive(run: Run, model: Any, value: Any, tools: list | None, kwargs: dict) -> None:
-    """Worker body: build the model if needed, then stream into `run` until the end, an
-    error or a cancel."""
-    _local.run = run
+def _drive(recorder: RunRecorder, model: Any, value: Any, tools: list | None, kwargs: dict) -> None:
+    """Worker body: build the model if needed, then stream into the run until the end,
+    an error or a cancel."""
+    run = recorder.run
+    token = _streaming.set(recorder)
     stream = None
     started = False
     error: BaseException | None = None
     try:
         model = _built(model, run)
         _install_hook(model)
-        if run._start() and not run._cancel_requested.is_set():
+        if recorder.start() and not recorder.cancel_requested:
             stream = _open(model, value, tools, kwargs, asynchronous=False)
             for chunk in stream:
                 started = True
-                run._feed(chunk)
-                if run._cancel_requested.is_set():
+                recorder.feed(chunk)
+                if recorder.cancel_requested:
                     break
     except Exception as exc:
-        if not run._cancel_requested.is_set():
+        if not recorder.cancel_requested:
             error = _translate(exc, model, run, started)
     finally:
         if stream is not None:
             # Closing the generator closes the HTTP response: the server sees us leave.
             with contextlib.suppress(Exception):
                 stream.close()
-        _local.run = None
-        run._finish(error)
+        _streaming.reset(token)
+        recorder.finish(error)
 
 
 def start_run(
@@ -227,9 +225,9 @@ def start_run(
     `bind_tools`; other keyword arguments go to the model's stream call (e.g.
     `reasoning=True`, `stop=[...]`). `on_event` subscribes before the first event.
     """
-    model, run = _prepare(model, messages_or_prompt, on_event)
-    _workers.submit(_drive, run, model, messages_or_prompt, tools, kwargs)
-    return run
+    model, recorder = _prepare(model, messages_or_prompt, on_event)
+    _workers.submit(_drive, recorder, model, messages_or_prompt, tools, kwargs)
+    return recorder.run
 
 
 def stream_run(
@@ -277,7 +275,8 @@ async def astream_run(
 ) -> Run:
     """`stream_run` for asyncio code: `await astream_run(...)`. `Run.cancel()` from any
     thread cancels the streaming task; cancelling the awaiting task cancels the run."""
-    model, run = _prepare(model, messages_or_prompt, on_event)
+    model, recorder = _prepare(model, messages_or_prompt, on_event)
+    run = recorder.run
     loop = asyncio.get_running_loop()
     started = False
     error: BaseException | None = None
@@ -285,7 +284,7 @@ async def astream_run(
     try:
         model = await asyncio.to_thread(_built, model, run)
     except Exception as exc:
-        run._finish(exc)
+        recorder.finish(exc)
         model = None
 
     async def consume() -> None:
@@ -293,34 +292,32 @@ async def astream_run(
         stream = _open(model, messages_or_prompt, tools, kwargs, asynchronous=True)
         async for chunk in stream:
             started = True
-            run._feed(chunk)
-            if run._cancel_requested.is_set():
+            recorder.feed(chunk)
+            if recorder.cancel_requested:
                 break
 
-    if run.done or not run._start():
+    if run.done or not recorder.start():
         if raise_errors and run.error is not None:
             raise run.error
         return run
     task = asyncio.ensure_future(consume())
-    with run._lock:
-        run._task_cancel = lambda: loop.call_soon_threadsafe(task.cancel)
+    recorder.on_cancel(lambda: loop.call_soon_threadsafe(task.cancel))
     try:
         await task
     except asyncio.CancelledError:
-        if not task.cancelled() or not run._cancel_requested.is_set():
+        if not task.cancelled() or not recorder.cancel_requested:
             # The awaiting task itself was cancelled: record it, then let it propagate.
-            run._cancel_requested.set()
-            run._finish(None)
+            recorder.finish(cancelled=True)
             raise
     except Exception as exc:
-        if not run._cancel_requested.is_set():
+        if not recorder.cancel_requested:
             error = _translate(exc, model, run, started)
     finally:
         if stream is not None and hasattr(stream, "aclose"):
             with contextlib.suppress(Exception):
                 await stream.aclose()
     if not run.done:
-        run._finish(error)
+        recorder.finish(error)
     if raise_errors and run.error is not None:
         with contextlib.suppress(AttributeError):
             run.error.run = run  # type: ignore[attr-defined]

@@ -122,9 +122,7 @@ class FrameFeed:
 
     def _next(self, final: bool) -> RunFrame | None:
         run = self.run
-        sources = (run._content, run._thinking, run.timeline, run.tool_calls)
-        ends = [len(s) for s in sources]
-        new = [s[a:b] for s, a, b in zip(sources, self._offsets, ends, strict=False)]
+        new, ends = run.read_from(self._offsets)
         status = run.status
         if not final and not any(new) and status == self._status:
             return None  # nothing to say

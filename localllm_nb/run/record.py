@@ -1,7 +1,9 @@
-"""`Run`: the live record of one generation, readable while it is still streaming.
+"""`Run`: the live record of one generation, readable while it is still streaming, and
+`RunRecorder`, its writer side.
 
-The worker (a thread or an asyncio task) feeds chunks in; any thread may read the text,
-the timeline and the stats, subscribe to events, cancel, or wait for the end.
+The worker (a thread or an asyncio task) holds the recorder and feeds chunks in; any
+thread may read the run's text, timeline and stats, subscribe to events, cancel, or
+wait for the end. Views and schedulers get the `Run` only, so they cannot write it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +47,8 @@ class Run:
     """One generation: text, thinking, tool calls, timeline, server figures, outcome.
 
     `status` is 'pending', 'running', 'done', 'cancelled' or 'error'. A cancelled or
-    failed run keeps the partial output; `error` holds the typed exception.
+    failed run keeps the partial output; `error` holds the typed exception. Only its
+    `RunRecorder` writes it (`start_run` keeps that for its worker).
     """
 
     def __init__(self, model_name: str = "", spec: Any = None, prompt: Any = None):
@@ -115,6 +118,15 @@ class Run:
         end = self._t_end if self._t_end is not None else time.perf_counter()
         return end - self._t0
 
+    def read_from(self, offsets: Sequence[int]) -> tuple[tuple[list, ...], list[int]]:
+        """What was recorded after `offsets`, and the offsets to pass next time: an
+        observer's cursor into the run's append-only records (content pieces, thinking
+        pieces, timeline points, tool calls, in that order)."""
+        sources = (self._content, self._thinking, self.timeline, self.tool_calls)
+        ends = [len(source) for source in sources]
+        new = tuple(s[a:b] for s, a, b in zip(sources, offsets, ends, strict=True))
+        return new, ends
+
     @property
     def observer_errors(self) -> list[str]:
         """Errors raised by observers (subscribers, frame callbacks), as 'Type: message'.
@@ -183,7 +195,7 @@ class Run:
         still pending (its model being built) ends at once."""
         self._cancel_requested.set()
         if self.status == PENDING:
-            self._finish(None)
+            self._end(None)
             return
         with self._lock:
             sock = self._socket if not self.done else None
@@ -205,7 +217,17 @@ class Run:
             raise self.error
         return self
 
-    # --- feeding (worker side) -----------------------------------------------------
+    @classmethod
+    def failed(
+        cls, error: BaseException, model_name: str = "", spec: Any = None, prompt: Any = None
+    ) -> Run:
+        """A run refused before it started (a bad spec, no server): status 'error', so
+        a view or a schedule shows it like any other failure."""
+        run = cls(model_name=model_name, spec=spec, prompt=prompt)
+        run._end(error)
+        return run
+
+    # --- internals, written through RunRecorder ------------------------------------
 
     def _emit(self, event: RunEvent, subscribers: list | None = None) -> None:
         for callback in list(self._subscribers) if subscribers is None else subscribers:
@@ -215,42 +237,7 @@ class Run:
                 self.callback_errors.append(exc)
                 log.exception("run %s: observer %r failed", self.id, callback)
 
-    def _start(self) -> bool:
-        """Mark the run running; False when it already ended (cancelled while pending)."""
-        with self._lock:
-            if self._ended:
-                return False
-            self.started_at = time.time()
-            self._t0 = time.perf_counter()
-            self.status = RUNNING
-        self._emit(RunEvent("start", self))
-        return True
-
-    def _feed(self, chunk: Any) -> None:
-        """Record one chunk: text, thinking, tool calls, timeline point, metadata."""
-        now = time.perf_counter() - self._t0
-        parts = split_chunk(chunk)
-        if parts.metadata:
-            self.server.update(parts.metadata)
-            reason = parts.metadata.get("done_reason") or parts.metadata.get("finish_reason")
-            if reason:
-                self.done_reason = reason
-        if parts.thinking:
-            self._thinking.append(parts.thinking)
-            self._tokens += 1
-            self.timeline.append(TimelinePoint(now, self._tokens, "thinking"))
-            self._emit(RunEvent("token", self, parts.thinking, "thinking", now))
-        if parts.content:
-            self._content.append(parts.content)
-            self._tokens += 1
-            self.timeline.append(TimelinePoint(now, self._tokens, "content"))
-            self._emit(RunEvent("token", self, parts.content, "content", now))
-        for call in parts.tool_calls:
-            self.tool_calls.append(call)
-            self.timeline.append(TimelinePoint(now, self._tokens, "tool_call"))
-            self._emit(RunEvent("tool_call", self, str(call.get("name")), "tool_call", now))
-
-    def _finish(self, error: BaseException | None = None) -> None:
+    def _end(self, error: BaseException | None) -> None:
         with self._lock:
             if self._ended:
                 return
@@ -270,3 +257,97 @@ class Run:
         end = RunEvent("end", self, t=self._t_end - self._t0 if self._t0 else 0.0)
         self._emit(end, subscribers)
         self._finished.set()
+
+
+class RunRecorder:
+    """The writer side of one `Run`: the worker that streams holds it; everyone else
+    reads `recorder.run`.
+
+    Lifecycle, as the run's `status` shows it, and the calls each state allows:
+
+    - pending: just created (a model may still be building). `start()` or `finish()`.
+      A `Run.cancel()` here ends the run at once; `start()` then returns False.
+    - running (streaming): after `start()` returned True. `feed(chunk)` per chunk,
+      `attach_socket(sock)` and `on_cancel(callback)` so a cancel can wake the worker,
+      `finish()`. Check `cancel_requested` between chunks and stop when it is set.
+    - done | cancelled | error: after `finish(error)`. The outcome is final: `finish`
+      again does nothing, and a chunk fed after the end is dropped.
+
+    `finish()` decides the outcome: cancelled when a cancel was requested (or
+    `cancelled=True`), error when `error` is given, done otherwise.
+    """
+
+    def __init__(self, model_name: str = "", spec: Any = None, prompt: Any = None):
+        self.run = Run(model_name=model_name, spec=spec, prompt=prompt)
+
+    @property
+    def cancel_requested(self) -> bool:
+        """True once someone called `run.cancel()`: stop reading and `finish()`."""
+        return self.run._cancel_requested.is_set()
+
+    def start(self) -> bool:
+        """Mark the run running; False when it already ended (cancelled while pending)."""
+        run = self.run
+        with run._lock:
+            if run._ended:
+                return False
+            run.started_at = time.time()
+            run._t0 = time.perf_counter()
+            run.status = RUNNING
+        run._emit(RunEvent("start", run))
+        return True
+
+    def feed(self, chunk: Any) -> None:
+        """Record one chunk (a string, a LangChain chunk or `ChunkParts`): text,
+        thinking, tool calls, a timeline point per piece, the server's figures."""
+        run = self.run
+        if run.status == PENDING:
+            raise RuntimeError("feed() before start(): the run has not started")
+        if run._ended:
+            return
+        now = time.perf_counter() - run._t0
+        parts = split_chunk(chunk)
+        if parts.metadata:
+            run.server.update(parts.metadata)
+            reason = parts.metadata.get("done_reason") or parts.metadata.get("finish_reason")
+            if reason:
+                run.done_reason = reason
+        if parts.thinking:
+            run._thinking.append(parts.thinking)
+            run._tokens += 1
+            run.timeline.append(TimelinePoint(now, run._tokens, "thinking"))
+            run._emit(RunEvent("token", run, parts.thinking, "thinking", now))
+        if parts.content:
+            run._content.append(parts.content)
+            run._tokens += 1
+            run.timeline.append(TimelinePoint(now, run._tokens, "content"))
+            run._emit(RunEvent("token", run, parts.content, "content", now))
+        for call in parts.tool_calls:
+            run.tool_calls.append(call)
+            run.timeline.append(TimelinePoint(now, run._tokens, "tool_call"))
+            run._emit(RunEvent("tool_call", run, str(call.get("name")), "tool_call", now))
+
+    def attach_socket(self, sock: socket.socket) -> None:
+        """The HTTP connection the worker reads: `run.cancel()` shuts it, which wakes
+        a worker blocked in recv and tells the server the client left. Shut at once
+        when the cancel came while the request was being sent."""
+        run = self.run
+        with run._lock:
+            if not run._ended:
+                run._socket = sock
+        if self.cancel_requested:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def on_cancel(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` (from the cancelling thread) when the run is cancelled while
+        running: an asyncio worker passes what cancels its task."""
+        with self.run._lock:
+            self.run._task_cancel = callback
+
+    def finish(self, error: BaseException | None = None, *, cancelled: bool = False) -> None:
+        """End the run: observers get the final event, then waiters wake. With
+        `cancelled`, record a cancel that came from elsewhere (the awaiting task)."""
+        if cancelled:
+            self.run._cancel_requested.set()
+        self.run._end(error)

@@ -330,8 +330,7 @@ class Schedule:
         try:
             run = self._start(job)
         except Exception as exc:  # refused before it started: a failed row, not a dead thread
-            run = Run(model_name=job.spec.model, spec=job.spec, prompt=self.prompt)
-            run._finish(exc)
+            run = Run.failed(exc, model_name=job.spec.model, spec=job.spec, prompt=self.prompt)
         with self._cond:
             self._live.append(run)
         if self._stopped:

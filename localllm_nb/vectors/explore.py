@@ -1,9 +1,6 @@
 """What the embedding explorer sends and answers, as plain numpy: the 2-D map as binary
-buffers, label codes, row-wise nearest neighbours and box selections.
-
-Neighbours are ranked by cosine similarity in the original space, one row at a time
-(`unit @ unit[i]`): never from the full n x n matrix, which at 50,000 texts would take
-10 GB. No widget code here.
+buffers, label codes and box selections. Neighbours come from `EmbeddingSet.neighbors`
+(`math.top_k`: one row of similarities, never the n x n matrix). No widget code here.
 """
 
 from __future__ import annotations
@@ -18,43 +15,6 @@ HEATMAP_LIMIT = 50
 
 TEXT_WIDTH = 200
 """Characters of each text the browser keeps for hover tooltips."""
-
-
-def unit_rows(vectors: Any) -> np.ndarray:
-    """float32 rows scaled to unit length (zero rows stay zero).
-
-    >>> unit_rows([[3, 4], [0, 0]]).tolist()
-    [[0.6000000238418579, 0.800000011920929], [0.0, 0.0]]
-    """
-    arr = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    return arr / np.where(norms == 0, 1, norms)
-
-
-def nearest(
-    unit: np.ndarray, query: Any, k: int, exclude: int | None = None
-) -> list[tuple[int, float]]:
-    """The `k` rows of `unit` most similar to `query` (a unit vector, or an index into
-    `unit`), best first, as (index, cosine); `exclude` (default: the query's index) left out.
-
-    >>> u = unit_rows([[1, 0], [0.9, 0.1], [0, 1]])
-    >>> [(i, round(s, 2)) for i, s in nearest(u, 0, k=2)]
-    [(1, 0.99), (2, 0.0)]
-    """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if isinstance(query, (int, np.integer)):
-        exclude = int(query) if exclude is None else exclude
-        query = unit[int(query)]
-    sims = unit @ np.asarray(query, dtype=np.float32).ravel()
-    if exclude is not None:
-        sims[exclude] = -np.inf
-    k = min(k, int(np.isfinite(sims).sum()))
-    if k == 0:
-        return []
-    idx = np.argpartition(-sims, k - 1)[:k]
-    idx = idx[np.argsort(-sims[idx], kind="stable")]
-    return [(int(i), float(sims[i])) for i in idx]
 
 
 def label_codes(labels: Sequence[str | None]) -> tuple[np.ndarray, list[str]]:

@@ -93,16 +93,39 @@ def pca_2d(vectors: Any) -> np.ndarray:
     return (arr - mean) @ axes
 
 
-def top_k(query: Any, vectors: Any, k: int = 5) -> list[tuple[int, float]]:
-    """The `k` rows of `vectors` most similar to `query`: [(index, cosine), ...], best first.
+def top_k(
+    query: Any,
+    vectors: Any,
+    k: int = 5,
+    *,
+    exclude: int | None = None,
+    normalized: bool = False,
+) -> list[tuple[int, float]]:
+    """The `k` rows of `vectors` most similar to `query`: [(index, cosine), ...], best
+    first, ties in index order; row `exclude` left out (a text's own row).
+
+    One row of similarities and a partial sort: never the n x n matrix, which at
+    50,000 texts would take 10 GB. With `normalized`, `vectors` are unit rows already
+    (`normalize(vectors)`, kept by a caller that asks many times).
 
     >>> [(i, round(s, 3)) for i, s in top_k([1.0, 0.0], [[0.0, 1.0], [1.0, 0.1], [1.0, 0.0]], k=2)]
     [(2, 1.0), (1, 0.995)]
+    >>> top_k([1.0, 0.0], [[1.0, 0.0], [0.0, 1.0]], exclude=0)
+    [(1, 0.0)]
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    sims = cosine_similarity(query, vectors)[0]
-    k = min(k, sims.shape[0])
-    idx = np.argpartition(-sims, k - 1)[:k]
+    unit = _matrix(vectors) if normalized else normalize(vectors)
+    q = normalize(query)
+    if q.shape != (1, unit.shape[1]):
+        raise ValueError(f"query must be one vector of dimension {unit.shape[1]}, got {q.shape}")
+    sims = unit @ q[0]
+    np.clip(sims, -1.0, 1.0, out=sims)  # rounding can push |cos| a hair above 1
+    if exclude is not None:
+        sims[exclude] = -np.inf
+    k = min(k, int(np.isfinite(sims).sum()))
+    if k == 0:
+        return []
+    idx = np.sort(np.argpartition(-sims, k - 1)[:k])
     idx = idx[np.argsort(-sims[idx], kind="stable")]
     return [(int(i), float(sims[i])) for i in idx]

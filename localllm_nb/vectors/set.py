@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .math import cosine_similarity, normalize, pca_fit
+from .math import cosine_similarity, normalize, pca_fit, top_k
 
 DEFAULT_MODEL = "all-minilm"
 Progress = Callable[[int, int], None]
@@ -100,7 +100,7 @@ class EmbeddingSet:
         return len(self._texts)
 
     def __repr__(self) -> str:
-        return f"EmbeddingSet({len(self)} texts, dim={self.dim}, model={self._model_name()!r})"
+        return f"EmbeddingSet({len(self)} texts, dim={self.dim}, model={self.model_name!r})"
 
     @property
     def texts(self) -> list[str]:
@@ -156,18 +156,17 @@ class EmbeddingSet:
         """The `k` texts most similar to text `item` (an index or a text of the set),
         by cosine similarity in the original space, best first, itself excluded."""
         index = self.index(item)
-        sims = self.similarity()[index].copy()
-        sims[index] = -np.inf
-        return self._ranked(sims, k)
+        unit = self._unit()
+        return self._neighbors(top_k(unit[index], unit, k, exclude=index, normalized=True))
 
     def query(self, text: str, k: int = 5) -> QueryResult:
         """Embed `text` (not added to the set) and find its place and neighbours."""
         if not self._rows:
             raise ValueError("the set is empty: add texts before querying it")
         vector = np.asarray(self._embed_query(text), dtype=np.float32)
-        sims = (normalize(self.vectors) @ normalize(vector)[0]).astype(np.float64)
+        found = self._neighbors(top_k(vector, self._unit(), k, normalized=True))
         point = self.project(vector)[0]
-        return QueryResult(text, vector, (float(point[0]), float(point[1])), self._ranked(sims, k))
+        return QueryResult(text, vector, (float(point[0]), float(point[1])), found)
 
     def index(self, item: int | str) -> int:
         """The index of `item` (an index, checked, or a text of the set)."""
@@ -182,15 +181,12 @@ class EmbeddingSet:
 
     # --- internals ----------------------------------------------------------------
 
-    def _ranked(self, sims: np.ndarray, k: int) -> list[Neighbor]:
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        order = np.argsort(-sims, kind="stable")[: min(k, len(self))]
-        return [
-            Neighbor(int(i), self._texts[i], float(sims[i]), self._labels[i])
-            for i in order
-            if np.isfinite(sims[i])
-        ]
+    def _neighbors(self, found: list[tuple[int, float]]) -> list[Neighbor]:
+        return [Neighbor(i, self._texts[i], score, self._labels[i]) for i, score in found]
+
+    def _unit(self) -> np.ndarray:
+        # Unit rows, kept: every neighbour question is then one matrix-vector product.
+        return self._memo("unit", lambda: normalize(self.vectors))
 
     def _pca(self) -> tuple[np.ndarray, np.ndarray]:
         return self._memo("pca", lambda: pca_fit(self.vectors))
@@ -231,7 +227,7 @@ class EmbeddingSet:
 
             if "ollama" not in type(embedder).__module__:
                 raise
-            raise translate_error(exc, server_url(embedder), self._model_name()) from exc
+            raise translate_error(exc, server_url(embedder), self.model_name) from exc
 
     def _get_embedder(self) -> Any:
         if self._embedder is None:
@@ -245,7 +241,9 @@ class EmbeddingSet:
                 self._embedder = build_embeddings(self.model)
         return self._embedder
 
-    def _model_name(self) -> str:
+    @property
+    def model_name(self) -> str:
+        """The embedding model's name ('' for vectors given without a model)."""
         model = self.model
         return str(getattr(model, "model", model) or "")
 

@@ -33,6 +33,15 @@ class SnapshotDisplay:
     def _snapshot(self) -> dict[str, Any] | None:
         return None
 
+    def snapshot(self) -> dict[str, Any] | None:
+        """The static outputs (HTML, PNG) a saved notebook shows for this view; None
+        while there is nothing final to show."""
+        return self._snapshot()
+
+    def display_bundle(self) -> dict[str, Any]:
+        """What displaying this view outputs: the widget, and its snapshot beside it."""
+        return self._bundle()
+
     def _ipython_display_(self) -> None:
         from IPython.display import display
 

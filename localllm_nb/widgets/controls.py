@@ -125,6 +125,11 @@ class ControlPanel(W.VBox):
 
     spec = traitlets.Instance(ModelSpec, help="The last valid spec the form describes.")
 
+    @property
+    def rows(self) -> dict[str, Any]:
+        """The form's rows by field name; each has `control`, `message` and `reset`."""
+        return dict(self._rows)
+
     def __init__(self, spec: ModelSpec | str | None = None, *, base_url: str | None = None):
         if isinstance(spec, str) or spec is None:
             spec = ModelSpec(model=spec or "smollm2:135m")

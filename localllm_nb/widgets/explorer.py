@@ -20,14 +20,12 @@ from typing import Any
 
 import traitlets
 
-from ..vectors import EmbeddingSet
+from ..vectors import EmbeddingSet, Neighbor
 from ..vectors.explore import (
     HEATMAP_LIMIT,
     label_codes,
-    nearest,
     points_blob,
     text_blob,
-    unit_rows,
 )
 from ._base import SnapshotDisplay, View
 from ._esm import esm
@@ -103,13 +101,12 @@ class EmbeddingExplorer(SnapshotDisplay, View):
             self.set = _embed_with_progress(list(texts_or_set), model, labels)
         if len(self.set) == 0:
             raise ValueError("nothing to explore: give at least one text")
-        self._unit = unit_rows(self.set.vectors)
         self._xy = self.set.projection()
         self._handles: list[Any] = []
         self._png: dict[str, bytes] = {}
         self._timer: threading.Timer | None = None
         codes, names = label_codes(self.set.labels)
-        model_name = self.set._model_name() or "vectors"
+        model_name = self.set.model_name or "vectors"
         with self.hold_sync():
             self.k = k
             self.count = len(self.set)
@@ -128,7 +125,7 @@ class EmbeddingExplorer(SnapshotDisplay, View):
     def show_neighbors(self, item: int | str) -> list[dict[str, Any]]:
         """Focus text `item` (index or text), as a click does; returns its neighbours."""
         index = self.set.index(item)
-        rows = self._rows(nearest(self._unit, index, self.k))
+        rows = self._rows(self.set.neighbors(index, self.k))
         with self.hold_sync():
             self.focus, self.query, self.neighbors, self.error = index, {}, rows, ""
         self._snapshot_later()
@@ -143,10 +140,7 @@ class EmbeddingExplorer(SnapshotDisplay, View):
 
             self.error = error_message(exc)
             return []
-        rows = [
-            {"index": n.index, "text": n.text, "score": round(n.score, 4), "label": n.label}
-            for n in result.neighbors
-        ]
+        rows = self._rows(result.neighbors)
         with self.hold_sync():
             self.focus = -1
             self.query = {"text": text, "x": result.point[0], "y": result.point[1]}
@@ -212,11 +206,10 @@ class EmbeddingExplorer(SnapshotDisplay, View):
 
     # --- internals ------------------------------------------------------------------
 
-    def _rows(self, found: list[tuple[int, float]]) -> list[dict[str, Any]]:
-        texts, labels = self.set.texts, self.set.labels
+    def _rows(self, found: list[Neighbor]) -> list[dict[str, Any]]:
         return [
-            {"index": i, "text": texts[i][:500], "score": round(s, 4), "label": labels[i]}
-            for i, s in found
+            {"index": n.index, "text": n.text[:500], "score": round(n.score, 4), "label": n.label}
+            for n in found
         ]
 
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:

@@ -159,10 +159,35 @@ class StreamView(SnapshotDisplay, View):
         try:
             run = start_run(model, value, tools=self.tools, **kwargs)
         except Exception as exc:  # refused before it started: show it like any failure
-            run = Run(model_name=str(getattr(model, "model", model)), prompt=value)
-            run._finish(exc)
-        self._show(run)
+            run = Run.failed(exc, model_name=str(getattr(model, "model", model)), prompt=value)
+        self.show(run)
         return run
+
+    def show(self, run: Run) -> None:
+        """Follow `run` (started here or elsewhere) in this view, from its start."""
+        if self._unwatch is not None:
+            self._unwatch()
+        self._run = run
+        self._acc = ["", "", []]
+        self._last_commit = time.monotonic()
+        with self.hold_sync():
+            self.run_id = run.id
+            self.seq = 0
+            self.model_name = run.model_name
+            self.content = self.thinking = self.error = ""
+            self.tool_calls, self.points, self.stats, self.stats_rows = [], [], {}, []
+            self.transcript = [
+                {"role": m["role"], "content": str(m.get("content") or "")}
+                for m in self._messages
+                if m.get("role") in ("user", "assistant")
+            ]
+            self.state = STATES.get(run.status, "error")
+        self._update_displays(with_snapshot=False)
+        if self.history is not None:
+            self.history.add(run)
+        # At most one message per `every`, and at least 8 new tokens (or 0.5 s) in each:
+        # a message costs ~750 bytes of envelope whatever it carries.
+        self._unwatch = run.watch(self._on_frame, every=self.every, min_tokens=8, max_wait=0.5)
 
     def wait(self, timeout: float | None = None) -> Run | None:
         """Block until the run shown ends (or `timeout` seconds pass); return it."""
@@ -229,31 +254,6 @@ class StreamView(SnapshotDisplay, View):
         else:
             raise TypeError(f"a chat takes a string or a list of messages, not {type(value)}")
         return self.messages
-
-    def _show(self, run: Run) -> None:
-        if self._unwatch is not None:
-            self._unwatch()
-        self._run = run
-        self._acc = ["", "", []]
-        self._last_commit = time.monotonic()
-        with self.hold_sync():
-            self.run_id = run.id
-            self.seq = 0
-            self.model_name = run.model_name
-            self.content = self.thinking = self.error = ""
-            self.tool_calls, self.points, self.stats, self.stats_rows = [], [], {}, []
-            self.transcript = [
-                {"role": m["role"], "content": str(m.get("content") or "")}
-                for m in self._messages
-                if m.get("role") in ("user", "assistant")
-            ]
-            self.state = STATES.get(run.status, "error")
-        self._update_displays(with_snapshot=False)
-        if self.history is not None:
-            self.history.add(run)
-        # At most one message per `every`, and at least 8 new tokens (or 0.5 s) in each:
-        # a message costs ~750 bytes of envelope whatever it carries.
-        self._unwatch = run.watch(self._on_frame, every=self.every, min_tokens=8, max_wait=0.5)
 
     def _on_frame(self, frame: RunFrame) -> None:
         if frame.run_id != self.run_id:
