@@ -24,7 +24,7 @@ from .snapshot import snapshot_bundle, stats_rows, view_stats
 
 # Run status -> the view's state.
 STATES = {"pending": "pending", "running": "running", "done": "done", "cancelled": "stopped"}
-_CHANNEL = {"content": "c", "thinking": "t"}
+CHANNEL_CODES = {"content": "c", "thinking": "t"}
 
 
 def ended(run: Run) -> bool:
@@ -58,9 +58,9 @@ def frame_message(frame: RunFrame) -> dict[str, Any]:
         "content": frame.content,
         "thinking": frame.thinking,
         "points": [
-            [round(p.t, 4), p.tokens, _CHANNEL[p.channel]]
+            [round(p.t, 4), p.tokens, CHANNEL_CODES[p.channel]]
             for p in frame.points
-            if p.channel in _CHANNEL
+            if p.channel in CHANNEL_CODES
         ],
         "tool_calls": [dict(c) for c in frame.tool_calls],
         "final": frame.final,
@@ -286,9 +286,9 @@ class StreamView(SnapshotDisplay, View):
         with self.hold_sync():
             self.content, self.thinking, self.tool_calls = run.content, run.thinking, self._acc[2]
             self.points = [
-                [round(p.t, 4), p.tokens, _CHANNEL[p.channel]]
+                [round(p.t, 4), p.tokens, CHANNEL_CODES[p.channel]]
                 for p in run.timeline
-                if p.channel in _CHANNEL
+                if p.channel in CHANNEL_CODES
             ]
             figures = view_stats(run)
             self.stats = _jsonable(figures)

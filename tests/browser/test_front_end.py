@@ -14,7 +14,7 @@ from localllm_nb.widgets import CodeBox, EmbeddingExplorer, PromptBox, StreamVie
 from localllm_nb.widgets._esm import esm
 from localllm_nb.widgets.compare import CompareBar
 from localllm_nb.widgets.snapshot import stats_rows
-from localllm_nb.widgets.stream import _CHANNEL, frame_message
+from localllm_nb.widgets.stream import CHANNEL_CODES, frame_message
 
 pytestmark = pytest.mark.browser
 
@@ -186,13 +186,13 @@ def test_rate_series_matches_python(js):
         TimelinePoint(0.45, 3, "thinking"),
         *(TimelinePoint(0.5 + 0.02 * i + 0.01 * (i % 3), 4 + i, "content") for i in range(20)),
     ]
-    points = [[p.t, p.tokens, _CHANNEL[p.channel]] for p in timeline]
+    points = [[p.t, p.tokens, CHANNEL_CODES[p.channel]] for p in timeline]
     for window in (1, 3, 8):
         got = js.evaluate("([points, w]) => window.llnb.rates(points, w)", [points, window])
         want = rate_series(timeline, window=window)
         assert len(got) == len(want) > 0
         for (t, rate, channel), (pt, prate, pchannel) in zip(got, want, strict=True):
-            assert (t, channel) == (pt, _CHANNEL[pchannel])
+            assert (t, channel) == (pt, CHANNEL_CODES[pchannel])
             assert rate == pytest.approx(prate, rel=1e-12)
     assert js.evaluate("() => window.llnb.rates([[0.5, 1, 'c']])") == []
 
