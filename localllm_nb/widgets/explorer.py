@@ -12,7 +12,6 @@ as HTML.
 
 from __future__ import annotations
 
-import base64
 import html
 import threading
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from ..vectors.explore import (
     unit_rows,
 )
 from ._base import SnapshotDisplay, View
+from .snapshot import png_img
 
 PROGRESS_FROM = 64
 """Embedding at least this many new texts shows a progress bar."""
@@ -172,12 +172,14 @@ class EmbeddingExplorer(SnapshotDisplay, View):
             if kind == "heatmap":
                 fig = similarity_heatmap(self.set.similarity(), self.set.texts)
             else:
-                fig = projection_scatter(self._xy, None, title=self.title)
+                labels = self.set.labels
+                groups = labels if any(label is not None for label in labels) else None
+                fig = projection_scatter(self._xy, None, title=self.title, groups=groups)
             self._png[kind] = render_png(fig)
-        return {
-            "text/html": self._neighbors_html(),
-            "image/png": base64.b64encode(self._png[kind]).decode("ascii"),
-        }
+        # The figure goes inside the HTML: nbconvert and GitHub show text/html, not a
+        # separate image/png beside it.
+        alt = "cosine similarity heatmap" if kind == "heatmap" else "2-D map coloured by label"
+        return {"text/html": self._neighbors_html() + png_img(self._png[kind], alt)}
 
     def _neighbors_html(self) -> str:
         note = (

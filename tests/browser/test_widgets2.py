@@ -106,7 +106,8 @@ def test_explorer_hover_click_query_selection_and_snapshot(jupyterlab, lab_page,
     printed = "".join(o.get("text", "") for o in saved.cells[1].outputs)
     assert json.loads(printed.strip()) == list(range(8))
     data = saved.cells[0].outputs[-1]["data"]
-    assert "image/png" in data and "Nearest to query" in data["text/html"]
+    assert '<img alt="cosine similarity heatmap"' in data["text/html"]
+    assert "Nearest to query" in data["text/html"]
 
 
 def compare_notebook(server_url: str) -> nbformat.NotebookNode:
