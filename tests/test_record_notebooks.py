@@ -156,3 +156,42 @@ def test_recording_kernels_name_cells_in_warnings(tmp_path, monkeypatch):
         "  warnings.warn('old API', DeprecationWarning)\n"
     )
     assert machine_paths(out) == []
+
+
+def tiny_notebook(path):
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import tempfile\nprint(tempfile.gettempdir() + '/llnb-demo.json')"),
+            new_code_cell("import warnings\nwarnings.warn('old API', DeprecationWarning)"),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+    )
+    nbformat.write(nb, path)
+    return path
+
+
+def test_the_command_refuses_a_busy_machine_and_records_elsewhere_when_told(
+    server_url, tmp_path, monkeypatch
+):
+    from tools.record_notebooks import main
+
+    # main() points kernels at the server and at its own IPython profile: restore both.
+    monkeypatch.setenv("OLLAMA_HOST", server_url)
+    monkeypatch.delenv("IPYTHONDIR", raising=False)
+    source = tiny_notebook(tmp_path / "tiny.ipynb")
+    before = source.read_text()
+    quick = ["--server", server_url, "--watch-seconds", "0.3", "--every", "1"]
+    # Any machine is busy under a negative limit: refused, nothing written.
+    assert main([str(source), *quick, "--wait", "0", "--max-others-percent", "-1"]) == 2
+    assert source.read_text() == before
+    out = tmp_path / "out"
+    assert main([str(source), *quick, "--out", str(out), "--allow-busy"]) == 0
+    assert source.read_text() == before  # --out never writes in place
+    nb = nbformat.read(out / "tiny.ipynb", as_version=4)
+    recorded = nb.metadata["localllm_nb"]["recorded"]
+    assert recorded["decode_tok_s"] > 0 and recorded["cpu_count"] == os.cpu_count()
+    assert {"at", "idle_cpu_percent", "others_cpu_percent_during"} <= set(recorded)
+    assert nb.cells[0].outputs[0].text == "<tmp>/llnb-demo.json\n"
+    assert nb.cells[1].outputs[0].text.startswith("Cell In[2], line 2: DeprecationWarning")
+    with pytest.raises(SystemExit):
+        main([str(source), "--allow-busy"])  # only with --out
