@@ -32,6 +32,7 @@ DEFAULT_NOTEBOOKS = ("notebooks/*.ipynb", "widgets/*.ipynb")
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 SNAPSHOT_VIEWS = ("StreamView(", "Playground(", "Compare(", "Sweep(", "EmbeddingExplorer(")
 """Views whose saved output must carry a static snapshot (their text/plain repr starts so)."""
+SKIP_TAG = "llnb-record-skip"
 
 # Run in every recording kernel before the first cell (an IPython startup file): warnings
 # name the cell as tracebacks do ("Cell In[3], line 2") instead of the kernel's temp file.
@@ -139,12 +140,27 @@ def finish(nb: Any, recorded: dict, roots: Roots) -> list[str]:
     return problems
 
 
+def skipped(cell: Any) -> bool:
+    """Cells nbval skips (install cells: `%pip install` would replace the package under
+    test with the published one) are not run when recording either."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    return cell.cell_type == "code" and (
+        "nbval-skip" in tags
+        or any(line.strip() == "# NBVAL_SKIP" for line in cell.source.split("\n"))
+    )
+
+
 def execute(path: Path, timeout: int) -> Any:
-    """Run the notebook top to bottom in a fresh python3 kernel, in its own directory."""
+    """Run the notebook top to bottom in a fresh python3 kernel, in its own directory,
+    except the cells nbval skips (left without outputs)."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    skip = [cell for cell in nb.cells if skipped(cell)]
+    for cell in skip:
+        cell.outputs, cell.execution_count = [], None
+        cell.metadata.setdefault("tags", []).append(SKIP_TAG)
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -153,7 +169,14 @@ def execute(path: Path, timeout: int) -> Any:
         store_widget_state=False,
         record_timing=False,
     )
-    client.execute()
+    client.skip_cells_with_tag = SKIP_TAG
+    try:
+        client.execute()
+    finally:
+        for cell in skip:
+            cell.metadata["tags"].remove(SKIP_TAG)
+            if not cell.metadata["tags"]:
+                del cell.metadata["tags"]
     return nb
 
 
