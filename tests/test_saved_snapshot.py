@@ -44,3 +44,32 @@ def test_nbconvert_html_of_an_executed_stream_view_shows_its_chart(server_url, t
     (chart,) = html_pngs(page)
     assert chart == html_pngs(snapshot)[0]
     assert "<strong>Paris</strong> is the <code>capital</code>" in page
+
+
+def test_compare_and_playground_snapshots_render_markdown_beside_their_charts(server_url):
+    from test_widgets import recorded
+
+    from localllm_nb import ModelSpec
+    from localllm_nb.widgets import Compare, Playground
+
+    answer = "## Rivers\n- **Nile**"  # JSON-escaped by the schema: one line, `\n` literal
+    spec = ModelSpec(
+        model="smollm2:135m",
+        base_url=server_url,
+        num_predict=40,
+        format={"type": "string", "const": answer},
+    )
+    compare = Compare([spec], "Name a river.", repeats=1)
+    assert compare.wait(240)
+    page = compare._snapshot()["text/html"]
+    assert "<strong>Nile</strong>" in page and "**" not in page
+    assert len(html_pngs(page)) == 1
+
+    playground = Playground(spec)
+    recorded(playground.view)
+    playground.prompt.send_text("Name a river.")
+    playground.view.wait(120)
+    page = playground._bundle()["text/html"]
+    run, runs_table = page.split("<p><b>Runs</b></p>")  # the table lists the spec as text
+    assert "<strong>Nile</strong>" in run and "**" not in run
+    assert len(html_pngs(run)) == 1 and "<table class='llnb-history'>" in runs_table
