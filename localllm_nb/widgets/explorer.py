@@ -6,8 +6,8 @@ point's nearest neighbours, ranked by cosine similarity in the original space (t
 only places points). A query box embeds a sentence and shows where it lands. Up to
 `HEATMAP_LIMIT` texts a similarity heatmap with labels comes first.
 
-A saved notebook keeps a snapshot: the heatmap (or the map) as PNG, the neighbour list
-as HTML.
+A saved notebook keeps a snapshot, one HTML: the neighbour list and the heatmap (or the
+map, coloured by label) as an image inside it.
 """
 
 from __future__ import annotations
