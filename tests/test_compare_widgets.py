@@ -4,6 +4,7 @@ Stop all, exports, the snapshot. Real embedded server, tiny generations."""
 from __future__ import annotations
 
 import pytest
+from html_images import html_pngs
 from test_widgets import RecordingComm
 
 from localllm_nb import ModelSpec
@@ -44,6 +45,7 @@ def test_compare_columns_bar_figures_and_exports(spec, tmp_path):
     assert md.count("\n") == 3 and "**" in md and " ± " in md
     snap = compare.snapshot()
     assert "llnb-compare-table" in snap["text/html"] and "TTFT" in snap["text/html"]
+    assert len(html_pngs(snap["text/html"])) == 2  # each column's token-rate chart
 
 
 def test_stop_all_stops_every_column(spec):
@@ -80,7 +82,8 @@ def test_sweep_values_as_columns_chart_and_value_column(spec):
     assert list(df["value"]) == [0.0, 1.0] and set(df["field"]) == {"temperature"}
     assert sweep.chart.value[:4] == b"\x89PNG"
     snap = sweep.snapshot()
-    assert "image/png" in snap and "Sweep · temperature" in snap["text/html"]
+    # The sweep's chart inside the HTML, no chart per column.
+    assert len(html_pngs(snap["text/html"])) == 1 and "Sweep · temperature" in snap["text/html"]
     with pytest.raises(SpecError):
         Sweep(spec, "temperature", [-1.0], "x", start=False)
 

@@ -4,10 +4,9 @@ space, box selections land in `explorer.selection`, the snapshot. Real server.""
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import pytest
+from html_images import html_pngs
 from test_widgets import RecordingComm
 
 from localllm_nb.vectors import EmbeddingSet, normalize, top_k
@@ -78,7 +77,7 @@ def test_selection_from_the_browser_is_validated(explorer):
 def test_snapshot_heatmap_png_and_neighbour_html(explorer):
     explorer.show_neighbors(2)
     snap = explorer.snapshot()
-    assert base64.b64decode(snap["image/png"])[:4] == b"\x89PNG"
+    assert len(html_pngs(snap["text/html"])) == 1 and "image/png" not in snap
     assert "Stock markets" in snap["text/html"] and "<ol>" in snap["text/html"]
 
 
@@ -94,6 +93,33 @@ def test_large_sets_skip_the_heatmap_and_rank_row_by_row():
     best = np.argsort(-(unit @ unit[5]))[1]
     assert rows[0]["index"] == best
     assert "no heatmap" in explorer.snapshot()["text/html"]
+
+
+def colours_in(png: bytes) -> set[str]:
+    """The opaque colours of a PNG's pixels, as '#rrggbb'."""
+    import io
+
+    from matplotlib.image import imread
+
+    pixels = (imread(io.BytesIO(png))[..., :3] * 255).round().astype(int).reshape(-1, 3)
+    return {"#" + "".join(f"{c:02x}" for c in p) for p in np.unique(pixels, axis=0)}
+
+
+def test_large_map_snapshot_is_coloured_by_label():
+    from localllm_nb.plots import GROUP_COLORS
+
+    rng = np.random.default_rng(1)
+    centres = np.eye(16, dtype=np.float32)[:3] * 8
+    labels = [("pets", "finance", "cooking")[i % 3] for i in range(3000)]
+    vectors = centres[[i % 3 for i in range(3000)]] + rng.normal(size=(3000, 16))
+    texts = [f"text {i}" for i in range(3000)]
+    labelled = EmbeddingExplorer(EmbeddingSet.from_vectors(texts, vectors, labels=labels))
+    (png,) = html_pngs(labelled.snapshot()["text/html"])
+    # Points drawn at full alpha over white keep their exact colour somewhere (the legend).
+    assert set(GROUP_COLORS[:3]) <= colours_in(png)
+    plain = EmbeddingExplorer(EmbeddingSet.from_vectors(texts, vectors))
+    (png,) = html_pngs(plain.snapshot()["text/html"])
+    assert not set(GROUP_COLORS[1:3]) & colours_in(png)
 
 
 def test_errors_are_one_message(server_url):

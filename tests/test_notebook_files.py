@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tools.scrub import machine_paths
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted([*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("widgets/*.ipynb")])
 
@@ -20,3 +22,10 @@ def test_notebook_file_is_clean(path):
     assert "widgets" not in nb.metadata, f"{path.name}: strip metadata.widgets"
     assert path.stat().st_size < 600_000, f"{path.name}: {path.stat().st_size} bytes"
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_saved_outputs_show_no_machine_paths(path):
+    # `make notebooks` scrubs them when it records; `--scrub-only` fixes saved outputs.
+    nb = nbformat.read(path, as_version=4)
+    assert machine_paths(nb, (str(ROOT),)) == []

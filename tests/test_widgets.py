@@ -3,11 +3,11 @@ errors, the snapshot bundle, the control panel and the playground. Real server."
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 
 import pytest
+from html_images import html_pngs
 
 from localllm_nb import ModelSpec, RunHistory
 from localllm_nb.widgets import ControlPanel, Playground, StreamView
@@ -185,12 +185,29 @@ def test_snapshot_bundle_for_saved_notebooks(spec):
     page = bundle["text/html"]
     assert "<details>" in page and "Thinking" in page  # collapsed by default
     assert "TTFT" in page and "tokens/s" in page
-    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    # The chart is inside the HTML (readers that prefer text/html still see it), once.
+    assert len(html_pngs(page)) == 1 and "image/png" not in bundle
     full = view.display_bundle()
-    assert "application/vnd.jupyter.widget-view+json" in full and "image/png" in full
+    assert "application/vnd.jupyter.widget-view+json" in full and full["text/html"] == page
     assert full["text/plain"] == "StreamView(model='smollm2:135m-think', state='done')"
     escaped = snapshot_bundle(type(run)(model_name="<b>x</b>"))["text/html"]
     assert "<b>x</b>" not in escaped
+
+
+def test_snapshot_renders_the_answers_markdown(spec):
+    # A schema with one allowed string makes the real model write this exact Markdown.
+    answer = "**Paris** is the `capital` <script>x</script>"
+    view = StreamView(spec.replace(num_predict=60, format={"type": "string", "const": answer}))
+    recorded(view)
+    view.run("Capital of France?")
+    view.wait(60)
+    page = view.display_bundle()["text/html"]
+    assert view.content == f'"{answer}"'
+    assert (
+        "<p>&quot;<strong>Paris</strong> is the <code>capital</code> "
+        "&lt;script&gt;x&lt;/script&gt;&quot;</p>"
+    ) in page
+    assert "**" not in page and "<script>" not in page and len(html_pngs(page)) == 1
 
 
 def test_form_text_round_trips():
@@ -248,7 +265,8 @@ def test_playground_sends_with_the_panel_spec_and_records_runs(server_url, tmp_p
     assert "does not chat" in playground.notice.value and len(playground.history) == 1
     assert isinstance(playground.history, RunHistory)
     snapshot = playground.display_bundle()
-    assert "image/png" in snapshot and "<table class='llnb-history'>" in snapshot["text/html"]
+    assert len(html_pngs(snapshot["text/html"])) == 1
+    assert "<table class='llnb-history'>" in snapshot["text/html"]
 
 
 def test_empty_state_text(server_url):

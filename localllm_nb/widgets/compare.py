@@ -21,7 +21,7 @@ import traitlets
 from ..run.schedule import FIGURES, Schedule, best_columns, plan_jobs, summarize
 from ._base import SnapshotDisplay, View
 from ._esm import esm
-from .snapshot import snapshot_html
+from .snapshot import snapshot_html, snapshot_png
 from .stream import StreamView, ended, error_message
 
 # (figure, label, digits, unit) as the bar and the exports show them.
@@ -281,16 +281,24 @@ class Compare(SnapshotDisplay, W.VBox):
             return None
         columns = "".join(
             f"<div style='flex:1 1 0;min-width:220px'><b>{html.escape(label)}</b>"
-            f"{snapshot_html(view.last_run, error_message(view.last_run.error))}</div>"
+            f"{self._column_html(view.last_run)}</div>"
             for label, view in zip(self.labels, self.views, strict=True)
             if view.last_run is not None and ended(view.last_run)
         )
         summary = summarize(self.rows)
         return {
             "text/html": f"<div><b>{html.escape(self._title())}</b> · {self.bar.state}"
-            f"{summary_html(summary, self.mode)}"
+            f"{summary_html(summary, self.mode)}{self._chart_html()}"
             f"<div style='display:flex;gap:8px;margin-top:6px'>{columns}</div></div>"
         }
+
+    def _column_html(self, run: Any) -> str:
+        # Each column keeps its token-rate chart, as its live view shows one.
+        return snapshot_html(run, error_message(run.error), snapshot_png(run))
+
+    def _chart_html(self) -> str:
+        """A chart of the whole comparison above the columns (none here; Sweep has one)."""
+        return ""
 
 
 def _jsonable(summary: dict[str, Any]) -> dict[str, Any]:

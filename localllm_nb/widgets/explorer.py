@@ -6,13 +6,12 @@ point's nearest neighbours, ranked by cosine similarity in the original space (t
 only places points). A query box embeds a sentence and shows where it lands. Up to
 `HEATMAP_LIMIT` texts a similarity heatmap with labels comes first.
 
-A saved notebook keeps a snapshot: the heatmap (or the map) as PNG, the neighbour list
-as HTML.
+A saved notebook keeps a snapshot, one HTML: the neighbour list and the heatmap (or the
+map, coloured by label) as an image inside it.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import threading
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from ..vectors.explore import (
 )
 from ._base import SnapshotDisplay, View
 from ._esm import esm
+from .snapshot import png_img
 
 PROGRESS_FROM = 64
 """Embedding at least this many new texts shows a progress bar."""
@@ -167,12 +167,14 @@ class EmbeddingExplorer(SnapshotDisplay, View):
             if kind == "heatmap":
                 fig = similarity_heatmap(self.set.similarity(), self.set.texts)
             else:
-                fig = projection_scatter(self._xy, None, title=self.title)
+                labels = self.set.labels
+                groups = labels if any(label is not None for label in labels) else None
+                fig = projection_scatter(self._xy, None, title=self.title, groups=groups)
             self._png[kind] = render_png(fig)
-        return {
-            "text/html": self._neighbors_html(),
-            "image/png": base64.b64encode(self._png[kind]).decode("ascii"),
-        }
+        # The figure goes inside the HTML: nbconvert and GitHub show text/html, not a
+        # separate image/png beside it.
+        alt = "cosine similarity heatmap" if kind == "heatmap" else "2-D map coloured by label"
+        return {"text/html": self._neighbors_html() + png_img(self._png[kind], alt)}
 
     def _neighbors_html(self) -> str:
         note = (

@@ -1,8 +1,10 @@
-"""Static snapshots of a finished run, for saved notebooks: plain HTML and a PNG chart.
+"""Static snapshots of a finished run, for saved notebooks: one self-contained HTML.
 
 A saved notebook reopened without a kernel, converted by nbconvert, or shown on GitHub
-cannot draw a live widget; these outputs travel in the same display and show instead.
-Pure functions of a `Run`, so they are tested without a kernel.
+cannot draw a live widget; this output travels in the same display and shows instead.
+Those readers prefer `text/html` to `image/png`, so the chart is inside the HTML (an
+`<img>` with a data URI) rather than beside it. Pure functions of a `Run`, so they are
+tested without a kernel.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import base64
 import html
 import json
 from typing import Any
+
+from .markdown import markdown_html
 
 _STATUS = {"done": "done", "cancelled": "stopped", "error": "error"}
 
@@ -48,9 +52,22 @@ def view_stats(run: Any) -> dict[str, Any]:
     return {**run.stats.to_dict(), "done_reason": reason}
 
 
-def snapshot_html(run: Any, error: str = "") -> str:
-    """The run as self-contained HTML: answer, thinking (collapsed), tool calls, error,
-    stats table. Everything the model wrote is escaped."""
+def png_img(png: bytes, alt: str) -> str:
+    """An `<img>` carrying `png` in a data URI, so the HTML needs no other file.
+
+    >>> png_img(b"\\x89PNG", 'a "chart"')
+    '<img alt="a &quot;chart&quot;" style="max-width:100%" src="data:image/png;base64,iVBORw=="/>'
+    """
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<img alt="{html.escape(alt)}" style="max-width:100%" src="data:image/png;base64,{data}"/>'
+    )
+
+
+def snapshot_html(run: Any, error: str = "", png: bytes | None = None) -> str:
+    """The run as self-contained HTML: answer (Markdown rendered as the live view does),
+    thinking (collapsed), tool calls, error, the chart `png` if given, stats table.
+    Everything the model wrote is escaped."""
     status = _STATUS.get(run.status, run.status)
     parts = [
         '<div class="llnb-snapshot" style="border:1px solid #ddd;border-radius:6px;'
@@ -71,13 +88,15 @@ def snapshot_html(run: Any, error: str = "") -> str:
             f"<code>{html.escape(args)}</code></div>"
         )
     if run.content:
-        parts.append(f'<div style="white-space:pre-wrap">{html.escape(run.content)}</div>')
+        parts.append(f'<div class="llnb-answer">{markdown_html(run.content)}</div>')
     if error:
         parts.append(f'<div role="alert" style="color:#b71c1c">{html.escape(error)}</div>')
     cells = "".join(
         f"<tr><th style='text-align:left;padding-right:12px'>{k}</th><td>{html.escape(v)}</td></tr>"
         for k, v in stats_rows(view_stats(run))
     )
+    if png is not None:
+        parts.append(png_img(png, "tokens/s over the run"))
     parts.append(f"<table>{cells}</table></div>")
     return "".join(parts)
 
@@ -92,9 +111,6 @@ def snapshot_png(run: Any) -> bytes | None:
 
 
 def snapshot_bundle(run: Any, error: str = "") -> dict[str, Any]:
-    """`text/html` and, when there is a chart, base64 `image/png`, for a display bundle."""
-    bundle: dict[str, Any] = {"text/html": snapshot_html(run, error)}
-    png = snapshot_png(run)
-    if png is not None:
-        bundle["image/png"] = base64.b64encode(png).decode("ascii")
-    return bundle
+    """`text/html` with the chart inside (when the run produced tokens), for a display
+    bundle. No separate `image/png`: every reader that can show it picks the HTML."""
+    return {"text/html": snapshot_html(run, error, snapshot_png(run))}

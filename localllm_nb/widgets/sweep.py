@@ -8,7 +8,6 @@ is measured the same way a comparison's is.
 
 from __future__ import annotations
 
-import base64
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +16,8 @@ import ipywidgets as W
 
 from ..run.schedule import summarize
 from .compare import Compare
+from .snapshot import png_img, snapshot_html
+from .stream import error_message
 
 # (figure, axis label) of the summary chart's panels.
 PANELS = (("client_tps", "tokens/s"), ("ttft_s", "TTFT (s)"), ("tokens", "output tokens"))
@@ -154,9 +155,10 @@ class Sweep(Compare):
             self.chart.value = self._png
             self.chart.layout.display = None
 
-    def _snapshot(self) -> dict[str, Any] | None:
-        bundle = super()._snapshot()
+    def _chart_html(self) -> str:
         png = getattr(self, "_png", None)
-        if bundle is not None and png:
-            bundle["image/png"] = base64.b64encode(png).decode("ascii")
-        return bundle
+        return png_img(png, f"{self._title()}: tokens/s, TTFT and length") if png else ""
+
+    def _column_html(self, run: Any) -> str:
+        # One chart for the sweep: a token-rate chart per value would bury it.
+        return snapshot_html(run, error_message(run.error))

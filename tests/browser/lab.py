@@ -168,6 +168,9 @@ def start_jupyterlab(base: Path, timeout: float = START_TIMEOUT) -> JupyterLab:
     args += [f"--ServerApp.root_dir={root}", f"--LabApp.app_settings_dir={settings}"]
     # window.jupyterapp lets tests call JupyterLab's commands instead of clicking menus.
     args += ["--LabApp.expose_app_in_browser=True", "--ServerApp.terminals_enabled=False"]
+    # The same server also serves Notebook 7 (`/notebooks/<path>`, the `notebook` package's
+    # server extension); expose its app too.
+    args += ["--JupyterNotebookApp.expose_app_in_browser=True"]
     # Without a token, the REST calls this module makes (DELETE a kernel) need no XSRF cookie.
     args += ["--ServerApp.disable_check_xsrf=True"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:

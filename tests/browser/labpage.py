@@ -116,6 +116,18 @@ class LabPage:
         )
         self.wait_kernel_idle(timeout)
 
+    def open_notebook7(self, name: str, timeout: float = KERNEL_TIMEOUT) -> None:
+        """Open notebook `name` in Jupyter Notebook 7 (`/notebooks/...`, one document per
+        page, same commands and models as JupyterLab) and wait until its kernel is idle."""
+        self.page.goto(f"{self.lab_url}/notebooks/{quote(name)}")
+        self.path = name
+        self.page.wait_for_function(
+            f"(path) => {{ {_PANEL_JS} const w = panelFor(path); return !!w && w.context.isReady; }}",
+            arg=name,
+            timeout=timeout,
+        )
+        self.wait_kernel_idle(timeout)
+
     def wait_kernel_idle(self, timeout: float = KERNEL_TIMEOUT) -> None:
         """Wait until the notebook's kernel is connected and idle."""
         self.page.wait_for_function(

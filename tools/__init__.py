@@ -1,0 +1,1 @@
+"""Maintainer tools run from a clone (not part of the installed package)."""
