@@ -17,8 +17,13 @@ _FENCE_LINE = re.compile(r"^```[^\n]*\n?", re.MULTILINE)
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+(.*)$")
 _HEADING = re.compile(r"^(#{1,4})\s+(.*)$")
 _CODE = re.compile(r"`([^`]+)`")
-_BOLD = re.compile(r"\*\*([^*]+)\*\*")
-_ITALIC = re.compile(r"(^|[^*])\*([^*\s][^*]*)\*")
+_CODE_MARK = re.compile(r"\x00(\d+)\x00")
+# ***both***, **bold**, *italic*: an opening star is never followed by a space.
+_EMPHASIS = (
+    (re.compile(r"\*\*\*(?=[^*\s])([^*]+?)\*\*\*"), "<em><strong>{}</strong></em>"),
+    (re.compile(r"\*\*(?=[^*\s])(.+?)\*\*"), "<strong>{}</strong>"),
+    (re.compile(r"\*(?=[^*\s])([^*]+?)\*"), "<em>{}</em>"),
+)
 
 
 def escape_html(text: str) -> str:
@@ -31,14 +36,33 @@ def escape_html(text: str) -> str:
 
 
 def inline_html(text: str) -> str:
-    """One line: escaped, then inline code, bold and italic.
+    """One line: code spans cut out first (their text stays literal), then each emphasis
+    level wraps whole pieces whose inside is handled apart, so tags always nest.
 
     >>> inline_html("use `x<1` and **bold** or *this*")
     'use <code>x&lt;1</code> and <strong>bold</strong> or <em>this</em>'
+    >>> inline_html("**a *b** c*")
+    '<strong>a *b</strong> c*'
     """
-    out = _CODE.sub(r"<code>\1</code>", escape_html(text))
-    out = _BOLD.sub(r"<strong>\1</strong>", out)
-    return _ITALIC.sub(r"\1<em>\2</em>", out)
+    codes: list[str] = []
+
+    def cut(match: re.Match) -> str:
+        codes.append(match.group(1))
+        return f"\x00{len(codes) - 1}\x00"
+
+    marked = _CODE.sub(cut, text.replace("\x00", "\ufffd"))
+    out = _emphasis(escape_html(marked))
+    return _CODE_MARK.sub(lambda m: f"<code>{escape_html(codes[int(m.group(1))])}</code>", out)
+
+
+def _emphasis(text: str, level: int = 0) -> str:
+    if level == len(_EMPHASIS):
+        return text
+    pattern, wrap = _EMPHASIS[level]
+    return "".join(
+        wrap.format(_emphasis(piece, level + 1)) if i % 2 else _emphasis(piece, level + 1)
+        for i, piece in enumerate(pattern.split(text))
+    )
 
 
 def markdown_html(src: str) -> str:

@@ -385,3 +385,28 @@ def test_stats_strip_live_figures_then_the_kernels_final_rows(js):
     assert ["peak memory", "1.50 GB"] in rows and ["prompt tok/s", "-"] in rows
     assert seen[4]["strip"] == [] and seen[4]["chartHidden"]  # failed before any token
     assert seen[5]["status"] == "" and seen[5]["chartHidden"]
+
+
+# --- one Markdown, two renderers --------------------------------------------------------
+
+SUBSET_SOURCES = [
+    "# Title\n## Sub",
+    "- a\n- **b**\n\n1. c",
+    "**bold *it* bold**",
+    "***both*** and 2*3*4",
+    "`a*b` *c `d` e*",
+    "a * b * c",
+    "```py\nx = <1>\n```\nafter",
+    "see:\n```\nif a < b:",
+    "Tom & \"Jerry\" 'x'",
+    "## Steps\n1. Boil **water**\n2. Add `salt`\n\nThen *wait*.\n```python\nprint('<hi>')\n```",
+]
+
+
+@pytest.mark.parametrize("src", SUBSET_SOURCES + HOSTILE)
+def test_the_saved_snapshot_renders_markdown_as_the_live_view_does(js, src):
+    """The live view renders Markdown in the browser, a saved notebook's snapshot in
+    Python (widgets/markdown.py): the same text must give the same HTML, or they drift."""
+    from localllm_nb.widgets.markdown import markdown_html
+
+    assert markdown_html(src) == js.evaluate("(src) => window.llnb.markdown(src)", src)
