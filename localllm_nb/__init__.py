@@ -22,6 +22,7 @@ _LAZY = {
     "build_embeddings": "localllm_nb.backends",
     "list_models": "localllm_nb.backends",
     "ModelInfo": "localllm_nb.backends",
+    "thinking_model": "localllm_nb.backends",
     "spec_from_model": "localllm_nb.backends",
     "stream_run": "localllm_nb.run",
     "start_run": "localllm_nb.run",
@@ -42,6 +43,7 @@ _LAZY = {
     "UnsupportedGGUF": "localllm_nb.errors",
     "ServerUnavailableError": "localllm_nb.errors",
     "ModelNotFoundError": "localllm_nb.errors",
+    "NoThinkingModelError": "localllm_nb.errors",
     "ServerDiedError": "localllm_nb.errors",
     "ServerError": "localllm_nb.errors",
 }

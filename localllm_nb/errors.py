@@ -80,6 +80,22 @@ class ModelNotFoundError(LocalLLMError, LookupError):
         )
 
 
+class NoThinkingModelError(ModelNotFoundError):
+    """No model on the server lists the 'thinking' capability."""
+
+    def __init__(self, url: str, available: list[str] | None = None):
+        self.model = ""
+        self.url = safe_url(url)
+        self.available = list(available or [])
+        there = ", ".join(self.available) if self.available else "none"
+        LocalLLMError.__init__(
+            self,
+            f"No model at {self.url} lists the 'thinking' capability (models there: {there}). "
+            "Pull a reasoning model, e.g. `ollama pull qwen3:0.6b`, or use the embedded server "
+            "(localllm_nb.ensure_running()), which has smollm2:135m-think.",
+        )
+
+
 class ServerDiedError(LocalLLMError, ConnectionError):
     """The server closed the connection before the answer was complete."""
 

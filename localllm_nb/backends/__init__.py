@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import SpecError
 from ..spec import ModelSpec
-from .discovery import ModelInfo, clear_model_cache, list_models
+from .discovery import ModelInfo, clear_model_cache, list_models, thinking_model
 
 __all__ = [
     "ModelInfo",
@@ -22,6 +22,7 @@ __all__ = [
     "clear_model_cache",
     "list_models",
     "spec_from_model",
+    "thinking_model",
 ]
 
 

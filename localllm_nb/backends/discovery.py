@@ -132,3 +132,36 @@ def clear_model_cache() -> None:
     """Forget cached listings (after a pull or delete)."""
     with _cache_lock:
         _cache.clear()
+
+
+# Reasoning families, best first: what a real Ollama most often has pulled. Other thinking
+# models come next; the embedded server's thinking variant of the bundled 135M model last,
+# since it shows the protocol only.
+_THINKING_PREFERENCE = ("qwen3", "deepseek-r1", "gpt-oss", "magistral")
+_PROTOCOL_ONLY = "smollm2:135m-think"
+
+
+def _thinking_rank(name: str) -> tuple[int, str]:
+    for i, prefix in enumerate(_THINKING_PREFERENCE):
+        if name.startswith(prefix):
+            return (i, name)
+    if name.startswith(_PROTOCOL_ONLY):
+        return (len(_THINKING_PREFERENCE) + 1, name)
+    return (len(_THINKING_PREFERENCE), name)
+
+
+def thinking_model(base_url: str | None = None, *, client_kwargs: dict | None = None) -> str:
+    """The name of a model at `base_url` whose `/api/show` capabilities include 'thinking'.
+
+    Prefers qwen3, deepseek-r1, gpt-oss, magistral (in that order), then any other thinking
+    model, and the embedded server's `smollm2:135m-think` last. Raises
+    `NoThinkingModelError` (a `ModelNotFoundError`) when none can think.
+    """
+    url = _normalise(base_url)
+    models = list_models(url, client_kwargs=client_kwargs)
+    thinking = [m.name for m in models if m.supports("thinking")]
+    if not thinking:
+        from ..errors import NoThinkingModelError
+
+        raise NoThinkingModelError(url, [m.name for m in models])
+    return min(thinking, key=_thinking_rank)
