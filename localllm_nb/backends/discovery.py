@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._host import base_url as _normalise
+from ..errors import NoThinkingModelError
 from ..fields import parse_parameters
 from ._client import ollama_client, translate_error
 
@@ -141,27 +142,29 @@ _THINKING_PREFERENCE = ("qwen3", "deepseek-r1", "gpt-oss", "magistral")
 _PROTOCOL_ONLY = "smollm2:135m-think"
 
 
-def _thinking_rank(name: str) -> tuple[int, str]:
+def _thinking_rank(model: ModelInfo) -> tuple[int, int, str]:
+    family = len(_THINKING_PREFERENCE)  # other thinking models: after the known ones
     for i, prefix in enumerate(_THINKING_PREFERENCE):
-        if name.startswith(prefix):
-            return (i, name)
-    if name.startswith(_PROTOCOL_ONLY):
-        return (len(_THINKING_PREFERENCE) + 1, name)
-    return (len(_THINKING_PREFERENCE), name)
+        if model.name.startswith(prefix):
+            family = i
+            break
+    else:
+        if model.name.startswith(_PROTOCOL_ONLY):
+            family += 1
+    return (family, model.size, model.name)
 
 
 def thinking_model(base_url: str | None = None, *, client_kwargs: dict | None = None) -> str:
     """The name of a model at `base_url` whose `/api/show` capabilities include 'thinking'.
 
-    Prefers qwen3, deepseek-r1, gpt-oss, magistral (in that order), then any other thinking
-    model, and the embedded server's `smollm2:135m-think` last. Raises
-    `NoThinkingModelError` (a `ModelNotFoundError`) when none can think.
+    Prefers qwen3, deepseek-r1, gpt-oss, magistral (in that order; within one, the smallest,
+    so tutorials stay quick), then any other thinking model, and the embedded server's
+    `smollm2:135m-think` last. Raises `NoThinkingModelError` (a `ModelNotFoundError`)
+    when none can think.
     """
     url = _normalise(base_url)
     models = list_models(url, client_kwargs=client_kwargs)
-    thinking = [m.name for m in models if m.supports("thinking")]
+    thinking = [m for m in models if m.supports("thinking")]
     if not thinking:
-        from ..errors import NoThinkingModelError
-
         raise NoThinkingModelError(url, [m.name for m in models])
-    return min(thinking, key=_thinking_rank)
+    return min(thinking, key=_thinking_rank).name
