@@ -47,14 +47,14 @@ def test_capabilities_derive_from_templates(client):
 
 
 def test_tools_refused_by_a_model_without_the_capability(client):
-    from localllm_nb.embedded.app import _check_capabilities
-    from localllm_nb.embedded.protocol import ApiError
-    from localllm_nb.embedded.registry import SMOLLM2
+    from localllm_nb.embedded.api.app import check_capabilities
+    from localllm_nb.embedded.api.protocol import ApiError
+    from localllm_nb.embedded.models.registry import SMOLLM2
 
     # Every bundled chat model has tools, so the rule is shown on a template without them.
     plain = dataclasses.replace(SMOLLM2, template="{{ messages }}")
     with pytest.raises(ApiError) as err:
-        _check_capabilities(plain, "plain", "chat", None, [WEATHER])
+        check_capabilities(plain, "plain", "chat", None, [WEATHER])
     assert (err.value.status, err.value.message) == (400, "plain does not support tools")
     # An empty tools list means none, as langchain sends on every call.
     assert client.chat(
@@ -291,7 +291,7 @@ def test_thinking_budget_closes_the_block(client):
 
 
 def test_levels_set_default_budgets(client):
-    from localllm_nb.embedded.steering import THINK_BUDGETS
+    from localllm_nb.embedded.engine.steering import THINK_BUDGETS
 
     assert THINK_BUDGETS["low"] < THINK_BUDGETS["medium"] < THINK_BUDGETS["high"]
     reply = client.chat(

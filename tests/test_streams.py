@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from localllm_nb.embedded.steering import ThinkSteer, tool_call_schema
-from localllm_nb.embedded.streams import OutputParser, StopMatcher
+from localllm_nb.embedded.engine.steering import ThinkSteer, tool_call_schema
+from localllm_nb.embedded.engine.streams import OutputParser, StopMatcher
 
 
 def pieces(text: str, size: int) -> list[str]:

@@ -142,7 +142,7 @@ def closed_json_pieces(
 ) -> Iterator[tuple[str, dict | None]]:
     """A `format` answer cut short by `max_tokens` is closed so that it parses, as the
     embedded server does; `finish_reason` stays "length", which says what happened."""
-    from ..embedded.json_close import close_json
+    from ..embedded.engine.json_close import close_json
 
     sent: list[str] = []
     for text, info in pieces:

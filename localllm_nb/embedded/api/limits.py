@@ -176,7 +176,7 @@ def trained_context(entry) -> int:
         return 0
     path = str(entry.path())
     if path not in _TRAINED:
-        from .gguf import read_metadata
+        from ..engine.gguf import read_metadata
 
         meta = read_metadata(path)
         arch = meta.get("general.architecture", "")

@@ -30,7 +30,7 @@ def parse_body(raw: bytes, request=None) -> dict:
     >>> parse_body(b"")
     Traceback (most recent call last):
     ...
-    localllm_nb.embedded.protocol.ApiError: missing request body
+    localllm_nb.embedded.api.protocol.ApiError: missing request body
     """
     from .go_json import check, loads
 

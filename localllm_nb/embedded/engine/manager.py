@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .limits import release_memory
-from .registry import ModelEntry
+from ..api.limits import release_memory
+from ..models.registry import ModelEntry
 
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's 5m
 
@@ -181,13 +181,13 @@ class ModelManager:
     def _load(self, entry: ModelEntry, config: tuple[int, int]):
         num_ctx, threads = config
         if entry.kind == "chat":
-            from .engine import LlamaEngine
+            from .llama import LlamaEngine
 
             return LlamaEngine(
                 entry, num_ctx=num_ctx, num_thread=threads, parallel=self.num_parallel
             )
         if entry.kind == "embedding":
-            from .embed_engine import EmbeddingEngine
+            from ..embedder.engines import EmbeddingEngine
 
             return EmbeddingEngine(entry, num_ctx=num_ctx, num_thread=threads)
         raise RuntimeError(f"no engine for model kind {entry.kind!r}")

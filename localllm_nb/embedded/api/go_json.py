@@ -312,7 +312,7 @@ def parse_duration(text: str) -> float:
     >>> parse_duration("300")
     Traceback (most recent call last):
     ...
-    localllm_nb.embedded.protocol.ApiError: time: missing unit in duration "300"
+    localllm_nb.embedded.api.protocol.ApiError: time: missing unit in duration "300"
     """
     quoted = json.dumps(text, ensure_ascii=False)
     invalid = ApiError(400, f"time: invalid duration {quoted}")

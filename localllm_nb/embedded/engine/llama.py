@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..models.registry import ModelEntry
 from .gguf import read_metadata
-from .llama_server import LlamaInstance, error_message
+from .instance import LlamaInstance, error_message
 from .options import Options
-from .registry import ModelEntry
 from .steering import Intervention
 from .streams import StopMatcher
 from .threads import default_threads
@@ -131,7 +131,7 @@ class LlamaEngine:
 
     def embed(self, texts: list[str], truncate: bool = True, normalize: bool = True):
         """Mean-pooled embeddings from this model, as Ollama gives any model: (vectors, counts)."""
-        from .embed_engine import LlamaEmbedder
+        from ..embedder.engines import LlamaEmbedder
 
         # Tokenised once, by the generating instance (the same vocabulary), to choose the
         # instance that pools them.

@@ -13,16 +13,17 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..engine.instance import reclaim_signals
+from ..engine.json_close import close_json
+from ..engine.manager import Abandoned, Lease, ModelManager
+from ..engine.options import OptionError, parse_options
+from ..engine.templates import TemplateError, render_go_template
+from ..models.registry import MissingModelFiles, ModelNotFound, Registry
 from . import generation as gen
-from .api_types import CHAT_REQUEST, GENERATE_REQUEST, go_message
 from .embed_routes import EMBED_ROUTES
 from .go_json import keep_alive_seconds
-from .json_close import close_json
 from .limits import BodyLimit, cap_options, trained_context
-from .llama_server import reclaim_signals
-from .manager import Abandoned, Lease, ModelManager
 from .model_routes import MODEL_ROUTES
-from .options import OptionError, parse_options
 from .origins import OriginGuard
 from .protocol import (
     OLLAMA_VERSION,
@@ -35,11 +36,10 @@ from .protocol import (
     parse_body,
     require_model,
 )
-from .registry import MissingModelFiles, ModelNotFound, Registry
-from .templates import TemplateError, render_go_template
+from .request_types import CHAT_REQUEST, GENERATE_REQUEST, go_message
 
 
-class Server:
+class ServerState:
     """State shared by the routes: the model names and the loaded engines."""
 
     def __init__(self, registry: Registry | None = None, threads: int = 0, num_parallel: int = 1):
@@ -136,7 +136,7 @@ def _check_top_logprobs(body) -> None:
         raise ApiError(400, "top_logprobs must be between 0 and 20")
 
 
-def _check_capabilities(entry, name: str, endpoint: str, think, tools) -> None:
+def check_capabilities(entry, name: str, endpoint: str, think, tools) -> None:
     caps = entry.capabilities
     if "completion" not in caps:
         raise ApiError(400, f'"{name}" does not support {endpoint}')
@@ -153,7 +153,7 @@ def _load_reply(entry, name: str, kind: str, keep_alive: float) -> dict:
     return reply
 
 
-async def _load_only(server: Server, entry, name: str, kind: str, opts, keep_alive: float):
+async def _load_only(server: ServerState, entry, name: str, kind: str, opts, keep_alive: float):
     """A request without a prompt loads the model, or with `keep_alive: 0` unloads it
     (without loading it first, as Ollama does)."""
     if keep_alive == 0:
@@ -237,7 +237,7 @@ async def version(_: HttpRequest) -> Response:
 
 
 async def chat(http: HttpRequest) -> Response:
-    server: Server = http.app.state.server
+    server: ServerState = http.app.state.server
     body = parse_body(await http.body(), CHAT_REQUEST)
     _check_top_logprobs(body)
     name = require_model(body)
@@ -248,7 +248,7 @@ async def chat(http: HttpRequest) -> Response:
     tools = field(body, "tools", (list,), "[]api.Tool", [])
     stream = field(body, "stream", (bool,), "bool", True)
     keep_alive = _keep_alive(body)
-    _check_capabilities(entry, name, "chat", think, tools)
+    check_capabilities(entry, name, "chat", think, tools)
     messages = [go_message(m or {}) for m in messages]  # types were checked by parse_body
     opts = _options(entry, body)
     req = gen.Request(name=name, entry=entry, options=opts, kind="chat")
@@ -277,7 +277,7 @@ async def chat(http: HttpRequest) -> Response:
 
 
 async def generate(http: HttpRequest) -> Response:
-    server: Server = http.app.state.server
+    server: ServerState = http.app.state.server
     body = parse_body(await http.body(), GENERATE_REQUEST)
     _check_top_logprobs(body)
     name = require_model(body)
@@ -294,7 +294,7 @@ async def generate(http: HttpRequest) -> Response:
     keep_alive = _keep_alive(body)
     if raw and (template or system or context):
         raise ApiError(400, "raw mode does not support template, system, or context")
-    _check_capabilities(entry, name, "generate", think, [])
+    check_capabilities(entry, name, "generate", think, [])
     if suffix and "insert" not in entry.capabilities:
         raise ApiError(400, f'"{name}" does not support insert')
     opts = _options(entry, body)
@@ -370,9 +370,9 @@ ROUTES = [
 ]
 
 
-def create_app(server: Server | None = None) -> Starlette:
+def create_app(server: ServerState | None = None) -> Starlette:
     """The ASGI application; `server` holds the registry and the loaded models."""
-    server = server or Server()
+    server = server or ServerState()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -408,4 +408,4 @@ def create_app(server: Server | None = None) -> Starlette:
     return app
 
 
-__all__ = ["ROUTES", "Server", "create_app"]
+__all__ = ["ROUTES", "ServerState", "create_app"]

@@ -9,14 +9,14 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from .engine import Job
-from .grammars import format_grammar, tool_grammar
-from .options import Options
+from ..engine.grammars import format_grammar, tool_grammar
+from ..engine.llama import Job
+from ..engine.options import Options
+from ..engine.steering import ThinkSteer, think_budget
+from ..engine.streams import OutputParser
+from ..engine.templates import render_chat
+from ..models.registry import ModelEntry
 from .protocol import ApiError, now_iso
-from .registry import ModelEntry
-from .steering import ThinkSteer, think_budget
-from .streams import OutputParser
-from .templates import render_chat
 
 
 @dataclass
