@@ -48,7 +48,7 @@ def test_capabilities_derive_from_templates(client):
 
 def test_tools_refused_by_a_model_without_the_capability(client):
     from localllm_nb.embedded.api.app import check_capabilities
-    from localllm_nb.embedded.api.protocol import ApiError
+    from localllm_nb.embedded.api.errors import ApiError
     from localllm_nb.embedded.models.registry import SMOLLM2
 
     # Every bundled chat model has tools, so the rule is shown on a template without them.

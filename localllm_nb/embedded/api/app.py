@@ -21,18 +21,17 @@ from ..engine.templates import TemplateError, render_go_template
 from ..models.registry import MissingModelFiles, ModelNotFound, Registry
 from . import generation as gen
 from .embed_routes import EMBED_ROUTES
+from .errors import ApiError, not_found
 from .go_json import keep_alive_seconds
 from .limits import BodyLimit, cap_options, trained_context
 from .model_routes import MODEL_ROUTES
 from .origins import OriginGuard
 from .protocol import (
     OLLAMA_VERSION,
-    ApiError,
     check_format,
     check_think,
     field,
     ndjson,
-    not_found,
     parse_body,
     require_model,
 )

@@ -15,9 +15,10 @@ from ..embedder.engines import InputTooLong, context_length
 from ..engine.instance import reclaim_signals
 from ..engine.options import OptionError, parse_options
 from ..models.registry import MissingModelFiles, ModelNotFound
+from .errors import ApiError
 from .go_json import keep_alive_seconds
 from .limits import EMBED_CHUNK, MIN_NUM_CTX, check_embed_inputs, trained_context
-from .protocol import ApiError, field, parse_body, require_model
+from .protocol import field, parse_body, require_model
 from .request_types import EMBED_REQUEST, EMBEDDING_REQUEST
 
 

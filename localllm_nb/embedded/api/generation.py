@@ -16,7 +16,8 @@ from ..engine.steering import ThinkSteer, think_budget
 from ..engine.streams import OutputParser
 from ..engine.templates import render_chat
 from ..models.registry import ModelEntry
-from .protocol import ApiError, now_iso
+from .errors import ApiError
+from .protocol import now_iso
 
 
 @dataclass

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from .protocol import ApiError
+from .errors import ApiError
 
 MiB = 1024 * 1024
 # Chat and generate bodies: a context of 8,192 tokens is ~32 KB of text, so 2 MiB

@@ -15,7 +15,8 @@ from ..engine.manager import expires_at_iso
 from ..engine.options import server_defaults
 from ..models.pull import pull_steps
 from ..models.registry import MissingModelFiles, ModelNotFound, valid_name
-from .protocol import ApiError, field, go_quote, ndjson, parse_body
+from .errors import ApiError
+from .protocol import field, go_quote, ndjson, parse_body
 from .request_types import COPY_REQUEST, DELETE_REQUEST, PULL_REQUEST, SHOW_REQUEST
 
 
