@@ -10,12 +10,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..._stream_text import HoldBack
 from ..models.registry import ModelEntry
 from .gguf import read_metadata
 from .instance import LlamaInstance, error_message
 from .options import Options
 from .steering import Intervention
-from .streams import StopMatcher
 from .threads import default_threads
 
 __all__ = ["Job", "LlamaEngine", "default_threads", "sampling"]
@@ -261,7 +261,7 @@ class LlamaEngine:
         prompt = job.prompt_tokens
         limit = opts.predict_limit()
         context = list(prompt)
-        stops = StopMatcher(opts.stop)
+        stops = HoldBack(opts.stop)
         generated = 0
         done_reason = "stop"
         stopped_by_string = False
@@ -273,10 +273,10 @@ class LlamaEngine:
             nonlocal first_token_at
             if first_token_at is None:
                 first_token_at = time.perf_counter()
-            out, stopped = stops.feed(text)
+            out = stops.feed(text)
             if out:
                 job.emit({"type": "text", "text": out})
-            return stopped
+            return stops.match is not None
 
         # Each phase decodes until the end or until the steer intervenes (inject text,
         # change grammar); the next phase continues from the context so far.
