@@ -13,6 +13,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..engine.events import DoneEvent, ErrorEvent
 from ..engine.instance import reclaim_signals
 from ..engine.json_close import close_json
 from ..engine.manager import Abandoned, Lease, ModelManager
@@ -176,16 +177,16 @@ async def _respond(
     async def lines():
         answer: list[str] = []  # content so far, for closing a JSON answer cut short
         async for event in gen.run_job(lease.engine, tokens, req, lease):
-            if event["type"] == "error":
-                yield {"error": event["error"]}
+            if isinstance(event, ErrorEvent):
+                yield {"error": event.error}
                 return
-            done = event["type"] == "done"
-            delta = req.parser.finish() if done else req.parser.feed(event["text"])
+            done = isinstance(event, DoneEvent)
+            delta = req.parser.finish() if done else req.parser.feed(event.text)
             if delta:
                 answer.append(delta.content)
                 yield gen.line(req, delta.content, delta.thinking, delta.tool_calls)
             if done:
-                if req.json_answer and event.get("done_reason") == "length":
+                if req.json_answer and event.done_reason == "length":
                     tail = close_json("".join(answer))
                     if tail:
                         yield gen.line(req, tail)
