@@ -26,8 +26,8 @@ def run() -> dict:
     from langchain_ollama import OllamaEmbeddings
 
     from localllm_nb.embedded import start_server
-    from localllm_nb.embedded.embedder import MiniLMEncoder
-    from localllm_nb.embedded.registry import ALL_MINILM
+    from localllm_nb.embedded.embedder.minilm import MiniLMEncoder
+    from localllm_nb.embedded.models.registry import ALL_MINILM
 
     texts = sentences()
     encoder = MiniLMEncoder(ALL_MINILM.path())

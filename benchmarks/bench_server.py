@@ -14,8 +14,8 @@ ROUNDS = 15
 
 def _direct(llama, tokens: list[int]) -> tuple[float, float, int]:
     """(ttft s, tokens/s, count) for the engine's own streaming completion."""
-    from localllm_nb.embedded.engine import sampling
-    from localllm_nb.embedded.options import Options
+    from localllm_nb.embedded.engine.llama import sampling
+    from localllm_nb.embedded.engine.options import Options
 
     body = {
         **sampling(Options(temperature=0, seed=1)),
@@ -62,10 +62,10 @@ def run() -> dict:
     import psutil
 
     from localllm_nb.embedded import start_server
-    from localllm_nb.embedded.engine import default_threads
-    from localllm_nb.embedded.llama_server import LlamaInstance
-    from localllm_nb.embedded.registry import SMOLLM2
-    from localllm_nb.embedded.templates import render_chat
+    from localllm_nb.embedded.engine.instance import LlamaInstance
+    from localllm_nb.embedded.engine.llama import default_threads
+    from localllm_nb.embedded.engine.templates import render_chat
+    from localllm_nb.embedded.models.registry import SMOLLM2
 
     prompt = render_chat(SMOLLM2.template, [{"role": "user", "content": PROMPT}])
     server = start_server()

@@ -47,7 +47,7 @@ def base_url(host: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
-class ServerStatus:
+class HostStatus:
     """Whether an Ollama-compatible server answers at `url`, and which kind it is."""
 
     url: str
@@ -63,18 +63,18 @@ class ServerStatus:
         return f"{name} {self.version} at {safe_url(self.url)}".replace("  ", " ")
 
 
-def server_status(host: str | None = None, timeout: float = 1.0) -> ServerStatus:
+def server_status(host: str | None = None, timeout: float = 1.0) -> HostStatus:
     """Ask `/api/version` at `host` (default OLLAMA_HOST) what answers there."""
     url = base_url(host)
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/api/version", timeout=timeout) as resp:
             body = json.loads(resp.read(4096) or b"{}")
     except (urllib.error.URLError, OSError, ValueError):
-        return ServerStatus(url, False)
+        return HostStatus(url, False)
     if not isinstance(body, dict) or "version" not in body:
-        return ServerStatus(url, False)
+        return HostStatus(url, False)
     kind = "embedded" if "localllm_nb" in str(body.get("server", "")) else "ollama"
-    return ServerStatus(url, True, kind, str(body.get("version", "")))
+    return HostStatus(url, True, kind, str(body.get("version", "")))
 
 
 def is_ollama(url: str, timeout: float = 0.5) -> bool:

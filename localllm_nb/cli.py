@@ -10,7 +10,7 @@ import sys
 
 
 def _serve(args) -> int:
-    from .embedded.server import serve
+    from .embedded.serve import serve
 
     with contextlib.suppress(KeyboardInterrupt):
         serve(host=args.host, port=args.port, threads=args.threads, num_parallel=args.parallel)
@@ -18,7 +18,7 @@ def _serve(args) -> int:
 
 
 def _models(args) -> int:
-    from .embedded.registry import BUNDLED, MissingModelFiles
+    from .embedded.models.registry import BUNDLED, MissingModelFiles
 
     for entry in BUNDLED:
         try:
@@ -37,8 +37,8 @@ def _models(args) -> int:
 
 
 def _pull(args) -> int:
-    from .embedded.pull import pull
-    from .embedded.registry import ModelNotFound
+    from .embedded.models.pull import pull
+    from .embedded.models.registry import ModelNotFound
     from .errors import ModelDownloadError
 
     try:

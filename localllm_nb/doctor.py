@@ -86,7 +86,7 @@ def check_server(host: str | None = None, can_start: bool = False) -> Check:
 def check_models() -> list[Check]:
     if importlib.util.find_spec("jinja2") is None:
         return []  # without the embedded extra there are no bundled models to look for
-    from .embedded.registry import BUNDLED
+    from .embedded.models.registry import BUNDLED
     from .errors import MissingModelFiles
 
     checks = []

@@ -9,11 +9,17 @@ import pytest
 
 @pytest.fixture(scope="session")
 def mlx_cache(tmp_path_factory):
-    """Point the MLX conversion cache at this session's temp dir, so tests convert the
-    bundled model once and never touch the user's cache."""
-    from localllm_nb.backends._mlx_bundled import CACHE_ENV
+    """Point the model cache (`LOCALLLM_NB_MODELS`, whose `mlx/` folder holds converted
+    MLX models) at this session's temp dir, so tests convert the bundled model once and
+    never touch the user's cache. Bundled files already fetched stay visible (linked)."""
+    from localllm_nb.embedded.models.fetch import CACHE_ENV, cache_root
 
-    root = tmp_path_factory.getbasetemp() / "mlx-cache"
+    root = tmp_path_factory.getbasetemp() / "model-cache"
+    root.mkdir(exist_ok=True)
+    real = cache_root()
+    for fetched in real.glob("*-*") if real.is_dir() else ():
+        if fetched.is_dir() and fetched.name != "mlx" and not (root / fetched.name).exists():
+            (root / fetched.name).symlink_to(fetched)
     old = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(root)
     yield root

@@ -53,8 +53,8 @@ def post(server_url: str, path: str, body: dict) -> httpx.Response:
 
 
 def test_encoder_in_process_matches_sentence_transformers():
-    from localllm_nb.embedded.embedder import MiniLMEncoder
-    from localllm_nb.embedded.registry import ALL_MINILM
+    from localllm_nb.embedded.embedder.minilm import MiniLMEncoder
+    from localllm_nb.embedded.models.registry import ALL_MINILM
 
     encoder = MiniLMEncoder(ALL_MINILM.path())
     vectors, counts = encoder.encode(TEXTS)
@@ -85,8 +85,8 @@ def resident_kb(path: Path) -> int:
 def test_encoder_keeps_the_word_table_out_of_memory_between_requests():
     # The 45 MB word table is a map of the file, gathered by row; the pages a request
     # touched are dropped after it, and gathering them again gives the same vectors.
-    from localllm_nb.embedded.embedder import MiniLMEncoder
-    from localllm_nb.embedded.registry import ALL_MINILM
+    from localllm_nb.embedded.embedder.minilm import MiniLMEncoder
+    from localllm_nb.embedded.models.registry import ALL_MINILM
 
     weights = ALL_MINILM.path() / "model.safetensors"
     encoder = MiniLMEncoder(ALL_MINILM.path())

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from localllm_nb.embedded.json_close import close_json
+from localllm_nb.embedded.engine.json_close import close_json
 
 DOCS = [
     {"name": 'Tom "the" cat', "age": 3, "tags": ["a", "b\\c"], "ok": True, "x": None},

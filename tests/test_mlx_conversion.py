@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("mlx_lm")
 
-from localllm_nb.backends import _mlx_bundled
-from localllm_nb.backends._mlx_bundled import CACHE_ENV, bundled_model_path
-from localllm_nb.embedded.registry import SMOLLM2_GGUF
+from localllm_nb.backends._mlx_bundled import bundled_model_path, mlx_model_cache_dir
+from localllm_nb.embedded.models.fetch import CACHE_ENV
+from localllm_nb.embedded.models.registry import SMOLLM2_GGUF
 
 # Teacher forcing: a chat turn, prose, code and facts, each fed whole to both engines.
 TEACHER_PROMPTS = [
@@ -51,7 +51,7 @@ def mlx_model(mlx_dir):
 def llama():
     """llama.cpp on the same GGUF, through the embedded server's engine (xllamacpp)."""
     pytest.importorskip("xllamacpp")
-    from localllm_nb.embedded.llama_server import LlamaInstance
+    from localllm_nb.embedded.engine.instance import LlamaInstance
 
     instance = LlamaInstance(str(SMOLLM2_GGUF.locate()), n_ctx=512, threads=2)
     yield instance
@@ -117,7 +117,7 @@ def test_failed_conversion_leaves_nothing(tmp_path, monkeypatch):
 def test_path_without_converting(tmp_path, monkeypatch):
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
     path = bundled_model_path(convert=False)
-    assert not path.exists() and path.parent == _mlx_bundled.mlx_model_cache_dir()
+    assert not path.exists() and path.parent == mlx_model_cache_dir()
 
 
 def test_tokenizer_matches_llama_cpp(mlx_model, llama):

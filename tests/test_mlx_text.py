@@ -109,6 +109,24 @@ def test_tool_call_string_arguments_are_decoded():
     assert calls == [ParsedToolCall("f", {"x": 2})]
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        '{"name": "f", "arguments": "x=1"}',  # arguments that are not JSON
+        '{"name": "f", "arguments": [1, 2]}',  # nor an object
+        '{"name": 3, "arguments": {}}',  # a name that is not a string
+        '{"arguments": {}}',
+    ],
+)
+def test_both_backends_keep_a_malformed_tool_call_as_text(call):
+    # The embedded server's parser and the MLX backend's read arguments by one rule.
+    from localllm_nb.embedded.engine.streams import parse_tool_calls
+
+    assert parse_tool_calls(call) is None
+    block = f"<tool_call>{call}</tool_call>"
+    assert ToolCallSplitter().feed(block) == (block, [])
+
+
 def test_mlx_extra_picks_the_right_package_per_platform():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     root = Path(__file__).resolve().parents[1]

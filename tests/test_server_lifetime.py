@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from localllm_nb.embedded import start_server
-from localllm_nb.embedded.engine import EMBEDDER_IDLE
+from localllm_nb.embedded.engine.llama import EMBEDDER_IDLE
 
 CHAT = "smollm2:135m"
 EMBED = "all-minilm"
@@ -99,7 +99,7 @@ def test_embeddings_with_alternating_num_ctx_do_not_fail_each_other(server, mode
 
 def gguf_mappings(pid: int) -> int:
     """How many times the chat model's weights are mapped into the server."""
-    from localllm_nb.embedded.registry import SMOLLM2
+    from localllm_nb.embedded.models.registry import SMOLLM2
 
     path = str(SMOLLM2.path())
     with open(f"/proc/{pid}/maps", encoding="utf-8") as fh:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from localllm_nb.embedded import start_server
-from localllm_nb.embedded.origins import allowed_origins, host_allowed, origin_allowed
+from localllm_nb.embedded.api.origins import allowed_origins, host_allowed, origin_allowed
 
 CHAT = "smollm2:135m"
 LOAD = json.dumps({"model": CHAT, "messages": []})  # loads the model, generates nothing

@@ -9,11 +9,11 @@ import threading
 import httpx
 import pytest
 
-from localllm_nb.embedded.engine import LlamaEngine
-from localllm_nb.embedded.generation import fit_messages, keep_recent, prompt_budget
-from localllm_nb.embedded.options import parse_options
-from localllm_nb.embedded.registry import Registry
-from localllm_nb.embedded.templates import render_chat
+from localllm_nb.embedded.api.generation import fit_messages, keep_recent, prompt_budget
+from localllm_nb.embedded.engine.llama import LlamaEngine
+from localllm_nb.embedded.engine.options import parse_options
+from localllm_nb.embedded.engine.templates import render_chat
+from localllm_nb.embedded.models.registry import Registry
 
 CHAT = "smollm2:135m"
 

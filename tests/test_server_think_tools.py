@@ -35,8 +35,8 @@ def client(server_url):
 
 
 def test_template_renders_tools_calls_and_results(client):
-    from localllm_nb.embedded.registry import SMOLLM2_THINK
-    from localllm_nb.embedded.templates import render_chat
+    from localllm_nb.embedded.engine.templates import render_chat
+    from localllm_nb.embedded.models.registry import SMOLLM2_THINK
 
     messages = [
         {"role": "user", "content": "Weather in Paris?"},

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from localllm_nb.embedded.steering import ThinkSteer, tool_call_schema
-from localllm_nb.embedded.streams import OutputParser, StopMatcher
+from localllm_nb._stream_text import HoldBack
+from localllm_nb.embedded.engine.steering import ThinkSteer, tool_call_schema
+from localllm_nb.embedded.engine.streams import OutputParser
 
 
 def pieces(text: str, size: int) -> list[str]:
@@ -85,10 +86,11 @@ def test_think_false_drops_the_models_own_think_blocks_and_tags(text, expected, 
     assert (content, thinking) == (expected, "")
 
 
-def test_stop_matcher_holds_back_partial_matches():
-    m = StopMatcher(["STOP", "END"])
-    out = [m.feed(p) for p in ("abc ST", "O", "x E", "N", "D tail")]
-    assert out == [("abc ", False), ("", False), ("STOx ", False), ("", False), ("", True)]
+def test_stop_strings_hold_back_partial_matches():
+    h = HoldBack(["STOP", "END"])
+    out = [(h.feed(p), h.match) for p in ("abc ST", "O", "x E", "N", "D tail")]
+    assert out == [("abc ", None), ("", None), ("STOx ", None), ("", None), ("", "END")]
+    assert h.after == " tail" and h.flush() == ""
 
 
 def test_think_steer_closes_at_budget_or_end():

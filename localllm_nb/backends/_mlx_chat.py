@@ -140,7 +140,7 @@ def tool_splitter(tokenizer: Any, tools: list[dict]) -> ToolCallSplitter:
 def closed_json_pieces(pieces: Iterable[Piece]) -> Iterator[Piece]:
     """A `format` answer cut short by `max_tokens` is closed so that it parses, as the
     embedded server does; `finish_reason` stays "length", which says what happened."""
-    from ..embedded.json_close import close_json
+    from ..embedded.engine.json_close import close_json
 
     sent: list[str] = []
     for piece in pieces:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from .._stream_text import HoldBack, tool_call_parts
+
 # mlx-lm's own default window for the repetition penalty; langchain-community passed
 # `None` through, which crashes mlx-lm when a penalty is set.
 DEFAULT_REPETITION_CONTEXT_SIZE = 20
@@ -105,52 +107,6 @@ class Piece:
         return self.figures is not None
 
 
-class HoldBackFilter:
-    """Incremental matcher for marker strings that may span several streamed pieces.
-
-    `feed(text)` returns the text that is certainly not part of a marker and keeps
-    back any tail that could still grow into one; `match` then names the marker found.
-    """
-
-    def __init__(self, markers: Iterable[str]):
-        self.markers = [m for m in markers if m]
-        self._held = ""
-        self.match: str | None = None
-        self.after = ""  # text that followed the matched marker in the same piece
-
-    def feed(self, text: str) -> str:
-        """Add streamed text; return what can be passed on now."""
-        if self.match is not None:
-            self.after += text
-            return ""
-        buf = self._held + text
-        hits = [(buf.find(m), m) for m in self.markers if m in buf]
-        if hits:
-            pos, marker = min(hits)
-            self.match = marker
-            self.after = buf[pos + len(marker) :]
-            self._held = ""
-            return buf[:pos]
-        keep = self._partial_suffix(buf)
-        self._held = buf[len(buf) - keep :] if keep else ""
-        return buf[: len(buf) - keep]
-
-    def flush(self) -> str:
-        """End of stream: release what was held back."""
-        held, self._held = self._held, ""
-        return held
-
-    def _partial_suffix(self, buf: str) -> int:
-        """Length of the longest tail of `buf` that is a proper prefix of a marker."""
-        best = 0
-        for marker in self.markers:
-            for n in range(min(len(marker) - 1, len(buf)), best, -1):
-                if marker.startswith(buf[-n:]):
-                    best = n
-                    break
-        return best
-
-
 class StopStrings:
     """Stop strings over a stream: text before the first stop is passed on, then nothing.
 
@@ -160,7 +116,7 @@ class StopStrings:
     """
 
     def __init__(self, stops: Iterable[str] | None):
-        self._filter = HoldBackFilter(stops or [])
+        self._filter = HoldBack(stops or [])
 
     @property
     def stopped(self) -> bool:
@@ -206,8 +162,8 @@ class ToolCallSplitter:
         self.start, self.end = start, end
         self.parser = parser or _default_tool_parser
         self.tools = tools
-        self._outside = HoldBackFilter([start])
-        self._inside: HoldBackFilter | None = None
+        self._outside = HoldBack([start])
+        self._inside: HoldBack | None = None
         self._body: list[str] = []
 
     def feed(self, text: str) -> tuple[str, list[ParsedToolCall]]:
@@ -219,8 +175,8 @@ class ToolCallSplitter:
                 if self._outside.match is None:
                     break
                 text = self._outside.after
-                self._outside = HoldBackFilter([self.start])
-                self._inside = HoldBackFilter([self.end])
+                self._outside = HoldBack([self.start])
+                self._inside = HoldBack([self.end])
                 self._body = []
             else:
                 self._body.append(self._inside.feed(text))
@@ -249,14 +205,5 @@ class ToolCallSplitter:
             data = self.parser(body, self.tools)
         except Exception:  # a model's malformed call is content, not a crash
             return None
-        if not isinstance(data, dict) or "name" not in data:
-            return None
-        args = data.get("arguments", data.get("parameters", {}))
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError:
-                args = {"input": args}
-        return ParsedToolCall(
-            name=str(data["name"]), arguments=args if isinstance(args, dict) else {}
-        )
+        parts = tool_call_parts(data)
+        return None if parts is None else ParsedToolCall(*parts)

@@ -4,6 +4,6 @@ It is a separate program (`localllm-nb serve`, `python -m localllm_nb.embedded`)
 package's functions start it as a child process and find it.
 """
 
-from .process import EmbeddedServer, ServerStartError, ensure_running, start_server
+from .process import ServerProcess, ServerStartError, ensure_running, start_server
 
-__all__ = ["EmbeddedServer", "ServerStartError", "ensure_running", "start_server"]
+__all__ = ["ServerProcess", "ServerStartError", "ensure_running", "start_server"]

@@ -37,8 +37,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @dataclass
-class EmbeddedServer:
-    """A running child server. `stop()` ends it; it also ends when Python exits."""
+class ServerProcess:
+    """The embedded server running as a child process. `stop()` ends it; it also ends when
+    Python exits."""
 
     url: str
     process: subprocess.Popen
@@ -67,7 +68,7 @@ class EmbeddedServer:
 
 def start_server(
     host: str = "127.0.0.1", port: int | None = None, timeout: float = 120, env: dict | None = None
-) -> EmbeddedServer:
+) -> ServerProcess:
     """Start the embedded server in a subprocess on `port` (a free one if None) and
     wait until it answers."""
     _check_extra()
@@ -88,7 +89,7 @@ def start_server(
                 **(env or {}),
             },
         )
-    server = EmbeddedServer(url=f"http://{host}:{port}", process=proc, log_path=log.name)
+    server = ServerProcess(url=f"http://{host}:{port}", process=proc, log_path=log.name)
     atexit.register(server.stop)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -104,7 +105,7 @@ def start_server(
 
 
 _lock = threading.Lock()
-_started: EmbeddedServer | None = None
+_started: ServerProcess | None = None
 
 
 def ensure_running(timeout: float = 120) -> str:
@@ -118,7 +119,7 @@ def ensure_running(timeout: float = 120) -> str:
     with _lock:
         if _started is not None and _started.running:
             return _started.url
-        from .pull import pull_through
+        from .models.pull import pull_through
 
         url = base_url()
         if is_ollama(url):

@@ -13,33 +13,33 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..engine.events import DoneEvent, ErrorEvent
+from ..engine.instance import reclaim_signals
+from ..engine.json_close import close_json
+from ..engine.manager import Abandoned, Lease, ModelManager
+from ..engine.options import OptionError, parse_options
+from ..engine.templates import TemplateError, render_go_template
+from ..models.registry import MissingModelFiles, ModelNotFound, Registry
 from . import generation as gen
-from .api_types import CHAT_REQUEST, GENERATE_REQUEST, go_message
 from .embed_routes import EMBED_ROUTES
+from .errors import ApiError, not_found
 from .go_json import keep_alive_seconds
-from .json_close import close_json
 from .limits import BodyLimit, cap_options, trained_context
-from .llama_server import reclaim_signals
-from .manager import Abandoned, Lease, ModelManager
 from .model_routes import MODEL_ROUTES
-from .options import OptionError, parse_options
 from .origins import OriginGuard
 from .protocol import (
     OLLAMA_VERSION,
-    ApiError,
     check_format,
     check_think,
     field,
     ndjson,
-    not_found,
     parse_body,
     require_model,
 )
-from .registry import MissingModelFiles, ModelNotFound, Registry
-from .templates import TemplateError, render_go_template
+from .request_types import CHAT_REQUEST, GENERATE_REQUEST, go_message
 
 
-class Server:
+class ServerState:
     """State shared by the routes: the model names and the loaded engines."""
 
     def __init__(self, registry: Registry | None = None, threads: int = 0, num_parallel: int = 1):
@@ -154,7 +154,7 @@ def _load_reply(entry, name: str, kind: str, keep_alive: float) -> dict:
     return reply
 
 
-async def _load_only(server: Server, entry, name: str, kind: str, opts, keep_alive: float):
+async def _load_only(server: ServerState, entry, name: str, kind: str, opts, keep_alive: float):
     """A request without a prompt loads the model, or with `keep_alive: 0` unloads it
     (without loading it first, as Ollama does)."""
     if keep_alive == 0:
@@ -178,16 +178,16 @@ async def _respond(
     async def lines():
         answer: list[str] = []  # content so far, for closing a JSON answer cut short
         async for event in gen.run_job(lease.engine, tokens, req, lease):
-            if event["type"] == "error":
-                yield {"error": event["error"]}
+            if isinstance(event, ErrorEvent):
+                yield {"error": event.error}
                 return
-            done = event["type"] == "done"
-            delta = req.parser.finish() if done else req.parser.feed(event["text"])
+            done = isinstance(event, DoneEvent)
+            delta = req.parser.finish() if done else req.parser.feed(event.text)
             if delta:
                 answer.append(delta.content)
                 yield gen.line(req, delta.content, delta.thinking, delta.tool_calls)
             if done:
-                if req.json_answer and event.get("done_reason") == "length":
+                if req.json_answer and event.done_reason == "length":
                     tail = close_json("".join(answer))
                     if tail:
                         yield gen.line(req, tail)
@@ -238,7 +238,7 @@ async def version(_: HttpRequest) -> Response:
 
 
 async def chat(http: HttpRequest) -> Response:
-    server: Server = http.app.state.server
+    server: ServerState = http.app.state.server
     body = parse_body(await http.body(), CHAT_REQUEST)
     _check_top_logprobs(body)
     name = require_model(body)
@@ -278,7 +278,7 @@ async def chat(http: HttpRequest) -> Response:
 
 
 async def generate(http: HttpRequest) -> Response:
-    server: Server = http.app.state.server
+    server: ServerState = http.app.state.server
     body = parse_body(await http.body(), GENERATE_REQUEST)
     _check_top_logprobs(body)
     name = require_model(body)
@@ -371,9 +371,9 @@ ROUTES = [
 ]
 
 
-def create_app(server: Server | None = None) -> Starlette:
+def create_app(server: ServerState | None = None) -> Starlette:
     """The ASGI application; `server` holds the registry and the loaded models."""
-    server = server or Server()
+    server = server or ServerState()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -409,4 +409,4 @@ def create_app(server: Server | None = None) -> Starlette:
     return app
 
 
-__all__ = ["ROUTES", "Server", "create_app"]
+__all__ = ["ROUTES", "ServerState", "create_app"]

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .._wheels import MINILM_DIR, SMOLLM2_GGUF, WheelFile
-from ..errors import MissingModelFiles
-from .templates import THINK_TEMPLATE, TOOLS_TEMPLATE
+from ...errors import MissingModelFiles
+from ..engine.templates import THINK_TEMPLATE, TOOLS_TEMPLATE
+from .wheels import MINILM_DIR, SMOLLM2_GGUF, WheelFile
 
 
 class ModelNotFound(LookupError):

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._blas import single_threaded_blas
-from .threads import default_threads
+from ..engine.threads import default_threads
+from .blas import single_threaded_blas
 
 # Tokens per forward batch (rows x padded length). Small enough that the [tokens, 1536]
 # intermediate stays near cache size, large enough that matmuls run at full speed.

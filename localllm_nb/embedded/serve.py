@@ -29,12 +29,12 @@ def serve(
     `num_parallel` 0 reads `OLLAMA_NUM_PARALLEL`."""
     import uvicorn
 
-    from .app import Server, create_app
-    from .limits import limit_malloc_arenas
+    from .api.app import ServerState, create_app
+    from .api.limits import limit_malloc_arenas
 
     limit_malloc_arenas()
     _exit_with_parent()
-    state = Server(threads=threads, num_parallel=num_parallel or num_parallel_from_env())
+    state = ServerState(threads=threads, num_parallel=num_parallel or num_parallel_from_env())
     config = uvicorn.Config(
         create_app(state),
         host=host,

@@ -9,13 +9,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
+from ..._stream_text import HoldBack
+from ..models.registry import ModelEntry
+from .events import DoneEvent, EngineEvent, ErrorEvent, TextEvent
 from .gguf import read_metadata
-from .llama_server import LlamaInstance, error_message
+from .instance import LlamaInstance, error_message
 from .options import Options
-from .registry import ModelEntry
 from .steering import Intervention
-from .streams import StopMatcher
 from .threads import default_threads
 
 __all__ = ["Job", "LlamaEngine", "default_threads", "sampling"]
@@ -38,7 +40,7 @@ class Job:
 
     prompt_tokens: list[int]
     options: Options
-    emit: Callable[[dict], None]  # receives event dicts, called from a worker thread
+    emit: Callable[[EngineEvent], None]  # called from a worker thread
     grammar: str | None = None
     steer: object | None = None  # e.g. a ThinkSteer, asked after every piece of text
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -68,7 +70,7 @@ def sampling(opts: Options) -> dict:
 
 
 @dataclass
-class _Phase:
+class Phase:
     """What one engine request produced."""
 
     tokens: list[int] = field(default_factory=list)
@@ -131,7 +133,7 @@ class LlamaEngine:
 
     def embed(self, texts: list[str], truncate: bool = True, normalize: bool = True):
         """Mean-pooled embeddings from this model, as Ollama gives any model: (vectors, counts)."""
-        from .embed_engine import LlamaEmbedder
+        from ..embedder.engines import LlamaEmbedder
 
         # Tokenised once, by the generating instance (the same vocabulary), to choose the
         # instance that pools them.
@@ -173,7 +175,7 @@ class LlamaEngine:
             if not self._closed:
                 self._jobs.put(job)
                 return
-        job.emit({"type": "error", "error": f"model {self.entry.name} was unloaded"})
+        job.emit(ErrorEvent(f"model {self.entry.name} was unloaded"))
 
     def close(self) -> None:
         """Free the model once the workers have finished the jobs already queued (the
@@ -203,12 +205,12 @@ class LlamaEngine:
             try:
                 self._run(job)
             except Exception as exc:  # surfaced to the client as Ollama's error line
-                job.emit({"type": "error", "error": str(exc)})
+                job.emit(ErrorEvent(str(exc)))
 
-    def _phase(self, job: Job, context: list[int], n_predict: int, grammar, emit) -> _Phase:
+    def _phase(self, job: Job, context: list[int], n_predict: int, grammar, emit) -> Phase:
         """One llama-server completion from `context`, streamed token by token until it
         ends, a stop string or the steer intervenes, or the client goes away."""
-        out = _Phase()
+        out = Phase()
         body = {
             **sampling(job.options),
             "prompt": context,
@@ -257,80 +259,112 @@ class LlamaEngine:
         return out
 
     def _run(self, job: Job) -> None:
-        opts = job.options
-        prompt = job.prompt_tokens
-        limit = opts.predict_limit()
-        context = list(prompt)
-        stops = StopMatcher(opts.stop)
-        generated = 0
-        done_reason = "stop"
-        stopped_by_string = False
-        started = time.perf_counter()
-        first_token_at = None
-        grammar = job.grammar
+        """Decode in phases until the answer ends, then report Ollama's timings. Each
+        phase decodes until the end or until the steer intervenes (inject text, change
+        grammar); the next phase continues from the context so far."""
+        state = Decoding(job)
+        end = None
+        while end is None:
+            end = self._step(job, state)
+        if end is not Ended.FAILED:
+            job.emit(state.finish(end))
 
-        def emit(text: str) -> bool:
-            nonlocal first_token_at
-            if first_token_at is None:
-                first_token_at = time.perf_counter()
-            out, stopped = stops.feed(text)
-            if out:
-                job.emit({"type": "text", "text": out})
-            return stopped
+    def _step(self, job: Job, state: Decoding) -> Ended | None:
+        """One phase and what follows it; an `Ended` when the answer is over."""
+        room = min(state.limit - state.generated, self.num_ctx - len(state.context))
+        if room <= 0:
+            return Ended.LENGTH
+        budget = job.steer.remaining() if job.steer is not None else None
+        n_predict = room if budget is None else max(1, min(room, budget))
+        phase = self._phase(job, state.context, n_predict, state.grammar, state.emit_text)
+        if phase.error is not None:
+            job.emit(ErrorEvent(phase.error))
+            return Ended.FAILED
+        state.add(phase)
+        if phase.cancelled:
+            return Ended.CANCELLED
+        if phase.stopped:
+            return Ended.STOP_STRING
+        action = phase.action
+        if action is None and phase.finish == "stop":  # the model ended its turn
+            action = job.steer.on_end() if job.steer is not None else None
+            if action is None:
+                return Ended.END_OF_TURN
+        if action is None:  # the phase's n_predict ran out
+            return None
+        return self._intervene(state, action)
 
-        # Each phase decodes until the end or until the steer intervenes (inject text,
-        # change grammar); the next phase continues from the context so far.
-        while True:
-            room = min(limit - generated, self.num_ctx - len(context))
-            if room <= 0:
-                done_reason = "length"
-                break
-            budget = job.steer.remaining() if job.steer is not None else None
-            n_predict = room if budget is None else max(1, min(room, budget))
-            phase = self._phase(job, context, n_predict, grammar, emit)
-            if phase.error is not None:
-                job.emit({"type": "error", "error": phase.error})
-                return
-            if first_token_at is None and phase.tokens:
-                first_token_at = time.perf_counter()
-            generated += len(phase.tokens) + phase.unseen
-            context += phase.tokens
-            if phase.cancelled:
-                done_reason = "cancelled"
-                break
-            if phase.stopped:
-                stopped_by_string = True
-                break
-            action = phase.action
-            if action is None and phase.finish == "stop":  # the model ended its turn
-                action = job.steer.on_end() if job.steer is not None else None
-                if action is None:
-                    break
-            if action is None:  # the phase's n_predict ran out
-                continue
-            injected = self.tokenize(action.inject, add_bos=False) if action.inject else []
-            if len(context) + len(injected) >= self.num_ctx:
-                done_reason = "length"
-                break
-            context += injected
-            grammar = action.grammar
-            if action.inject and emit(action.inject):
-                stopped_by_string = True
-                break
-        if not stopped_by_string and done_reason != "cancelled":
-            tail = stops.flush()
+    def _intervene(self, state: Decoding, action: Intervention) -> Ended | None:
+        """Apply the steer's action: its text joins the context (and the answer), its
+        grammar constrains the next phase."""
+        injected = self.tokenize(action.inject, add_bos=False) if action.inject else []
+        if len(state.context) + len(injected) >= self.num_ctx:
+            return Ended.LENGTH
+        state.context += injected
+        state.grammar = action.grammar
+        if action.inject and state.emit_text(action.inject):
+            return Ended.STOP_STRING
+        return None
+
+
+class Ended(Enum):
+    """Why a job's decoding ended."""
+
+    END_OF_TURN = "end of turn"
+    STOP_STRING = "stop string"
+    LENGTH = "length"
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # reported by an ErrorEvent, not a DoneEvent
+
+    @property
+    def done_reason(self) -> str:
+        """Ollama's name for it: a stop string ends the answer as its end of turn does."""
+        return "stop" if self in (Ended.END_OF_TURN, Ended.STOP_STRING) else self.value
+
+
+class Decoding:
+    """One job's progress across phases: the context, tokens generated, the stop
+    strings' held-back text and the timings Ollama reports."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.prompt = job.prompt_tokens
+        self.context = list(job.prompt_tokens)
+        self.limit = job.options.predict_limit()
+        self.grammar = job.grammar
+        self.stops = HoldBack(job.options.stop)
+        self.generated = 0
+        self.started = time.perf_counter()
+        self.first_token_at: float | None = None
+
+    def emit_text(self, text: str) -> bool:
+        """Pass on answer text up to any stop string; True once one is found."""
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        out = self.stops.feed(text)
+        if out:
+            self.job.emit(TextEvent(out))
+        return self.stops.match is not None
+
+    def add(self, phase: Phase) -> None:
+        if self.first_token_at is None and phase.tokens:
+            self.first_token_at = time.perf_counter()
+        self.generated += len(phase.tokens) + phase.unseen
+        self.context += phase.tokens
+
+    def finish(self, end: Ended) -> DoneEvent:
+        """The last event; text held back for a stop string that never came goes first."""
+        if end not in (Ended.STOP_STRING, Ended.CANCELLED):
+            tail = self.stops.flush()
             if tail:
-                job.emit({"type": "text", "text": tail})
+                self.job.emit(TextEvent(tail))
         ended = time.perf_counter()
-        first = first_token_at or ended
-        job.emit(
-            {
-                "type": "done",
-                "done_reason": done_reason,
-                "prompt_eval_count": len(prompt),
-                "prompt_eval_duration": int((first - started) * 1e9),
-                "eval_count": generated,
-                "eval_duration": int((ended - first) * 1e9),
-                "context": context,
-            }
+        first = self.first_token_at or ended
+        return DoneEvent(
+            done_reason=end.done_reason,
+            prompt_eval_count=len(self.prompt),
+            prompt_eval_duration=int((first - self.started) * 1e9),
+            eval_count=self.generated,
+            eval_duration=int((ended - first) * 1e9),
+            context=self.context,
         )

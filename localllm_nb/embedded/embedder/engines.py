@@ -11,8 +11,8 @@ import threading
 
 import numpy as np
 
-from .embedder import InputTooLong, MiniLMEncoder, max_seq_length, model_info
-from .registry import ModelEntry
+from ..models.registry import ModelEntry
+from .minilm import InputTooLong, MiniLMEncoder, max_seq_length, model_info
 
 __all__ = ["EmbeddingEngine", "InputTooLong", "LlamaEmbedder", "context_length"]
 

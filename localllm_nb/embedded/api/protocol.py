@@ -5,17 +5,11 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from .errors import ApiError
+from .go_json import check, loads
+
 OLLAMA_VERSION = "0.12.10"
 THINK_LEVELS = ("high", "medium", "low")
-
-
-class ApiError(Exception):
-    """An error answered as Ollama answers it: a status code and `{"error": message}`."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def now_iso() -> str:
@@ -30,10 +24,8 @@ def parse_body(raw: bytes, request=None) -> dict:
     >>> parse_body(b"")
     Traceback (most recent call last):
     ...
-    localllm_nb.embedded.protocol.ApiError: missing request body
+    localllm_nb.embedded.api.errors.ApiError: missing request body
     """
-    from .go_json import check, loads
-
     if not raw.strip():
         raise ApiError(400, "missing request body")
     body = loads(raw)
@@ -144,10 +136,6 @@ def go_quote(text: str) -> str:
         else:
             out.append(f"\\U{code:08x}")
     return "".join(out) + '"'
-
-
-def not_found(name: str) -> ApiError:
-    return ApiError(404, f"model '{name}' not found")
 
 
 def ndjson(obj: dict) -> bytes:

@@ -9,7 +9,7 @@ from functools import lru_cache
 import jinja2
 import jinja2.sandbox
 
-from .limits import MAX_PROMPT_CHARS, check_prompt, prompt_too_long
+from ..api.limits import MAX_PROMPT_CHARS, check_prompt, prompt_too_long
 
 _SMOL_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 

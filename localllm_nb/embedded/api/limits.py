@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from .protocol import ApiError
+from .errors import ApiError
 
 MiB = 1024 * 1024
 # Chat and generate bodies: a context of 8,192 tokens is ~32 KB of text, so 2 MiB
@@ -176,7 +176,7 @@ def trained_context(entry) -> int:
         return 0
     path = str(entry.path())
     if path not in _TRAINED:
-        from .gguf import read_metadata
+        from ..engine.gguf import read_metadata
 
         meta = read_metadata(path)
         arch = meta.get("general.architecture", "")

@@ -12,7 +12,7 @@ import json
 import math
 import re
 
-from .protocol import ApiError
+from .errors import ApiError
 
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -312,7 +312,7 @@ def parse_duration(text: str) -> float:
     >>> parse_duration("300")
     Traceback (most recent call last):
     ...
-    localllm_nb.embedded.protocol.ApiError: time: missing unit in duration "300"
+    localllm_nb.embedded.api.errors.ApiError: time: missing unit in duration "300"
     """
     quoted = json.dumps(text, ensure_ascii=False)
     invalid = ApiError(400, f"time: invalid duration {quoted}")

@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ModelDownloadError
+from ...errors import ModelDownloadError
 
 CACHE_ENV = "LOCALLLM_NB_MODELS"
 """Where fetched model files go; default `$XDG_CACHE_HOME/localllm_nb/models`."""

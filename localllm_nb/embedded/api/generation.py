@@ -9,14 +9,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from .engine import Job
-from .grammars import format_grammar, tool_grammar
-from .options import Options
-from .protocol import ApiError, now_iso
-from .registry import ModelEntry
-from .steering import ThinkSteer, think_budget
-from .streams import OutputParser
-from .templates import render_chat
+from ..engine.events import DoneEvent, EngineEvent, ErrorEvent, TextEvent
+from ..engine.grammars import format_grammar, tool_grammar
+from ..engine.llama import Job
+from ..engine.options import Options
+from ..engine.steering import ThinkSteer, think_budget
+from ..engine.streams import OutputParser
+from ..engine.templates import render_chat
+from ..models.registry import ModelEntry
+from .errors import ApiError
+from .protocol import now_iso
 
 
 @dataclass
@@ -120,14 +122,16 @@ def fit_messages(engine, entry: ModelEntry, messages: list[dict], opts: Options,
     return keep_recent(best, opts)
 
 
-async def run_job(engine, job_tokens: list[int], req: Request, lease=None) -> AsyncIterator[dict]:
+async def run_job(
+    engine, job_tokens: list[int], req: Request, lease=None
+) -> AsyncIterator[EngineEvent]:
     """Queue a job on the engine's worker and yield its events; cancelling the
     iteration (client gone) cancels the job, and so do the request's `lease` being
     given back or interrupted (which also ends the events with its error)."""
     loop = asyncio.get_running_loop()
-    events: asyncio.Queue[dict] = asyncio.Queue()
+    events: asyncio.Queue[EngineEvent] = asyncio.Queue()
 
-    def emit(event: dict) -> None:
+    def emit(event: EngineEvent) -> None:
         try:
             loop.call_soon_threadsafe(events.put_nowait, event)
         except RuntimeError:  # the loop is gone: the server is shutting down
@@ -142,13 +146,13 @@ async def run_job(engine, job_tokens: list[int], req: Request, lease=None) -> As
     )
     if lease is not None:
         job.cancel = lease.cancel
-        lease.on_interrupt = lambda message: emit({"type": "error", "error": message})
+        lease.on_interrupt = lambda message: emit(ErrorEvent(message))
     engine.submit(job)
     try:
         while True:
             event = await events.get()
             yield event
-            if event["type"] in ("done", "error"):
+            if not isinstance(event, TextEvent):  # a DoneEvent or ErrorEvent ends it
                 return
     finally:
         job.cancel.set()
@@ -176,19 +180,19 @@ def line(req: Request, text: str = "", thinking: str = "", tool_calls=None) -> d
     return base
 
 
-def final_line(req: Request, event: dict) -> dict:
+def final_line(req: Request, event: DoneEvent) -> dict:
     """The last line: done_reason and Ollama's measured counts and durations."""
     out = line(req)
     out["done"] = True
-    out["done_reason"] = event["done_reason"]
+    out["done_reason"] = event.done_reason
     if req.kind == "generate" and req.include_context:
-        out["context"] = event["context"]
+        out["context"] = event.context
     out["total_duration"] = int((time.perf_counter() - req.started) * 1e9)
     out["load_duration"] = req.load_duration
-    out["prompt_eval_count"] = event["prompt_eval_count"]
-    out["prompt_eval_duration"] = event["prompt_eval_duration"]
-    out["eval_count"] = event["eval_count"]
-    out["eval_duration"] = event["eval_duration"]
+    out["prompt_eval_count"] = event.prompt_eval_count
+    out["prompt_eval_duration"] = event.prompt_eval_duration
+    out["eval_count"] = event.eval_count
+    out["eval_duration"] = event.eval_duration
     return out
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from .._wheels import WheelFile
-from ..errors import MissingModelFiles, ModelDownloadError
+from ...errors import MissingModelFiles, ModelDownloadError
 from .registry import BUNDLED, ModelEntry, Registry
+from .wheels import WheelFile
 
 
 def missing_wheels(entries: Iterable[ModelEntry] = BUNDLED) -> list[WheelFile]:

@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import Enum
 
-from .limits import release_memory
-from .registry import ModelEntry
+from ..api.limits import release_memory
+from ..models.registry import ModelEntry
 
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's 5m
 
@@ -75,7 +76,38 @@ class Lease:
             return
         self._released = True
         self.cancel.set()  # a job still running for this request stops at its next token
-        self._manager._release(self._key, self)
+        self._manager.give_back(self._key, self)
+
+
+class Step(Enum):
+    """What a request that wants a model does next, decided under the manager's lock."""
+
+    LOAD = "load"  # not loaded: this request loads it
+    JOIN = "join"  # loaded as wanted: take a lease
+    RELOAD = "reload"  # loaded otherwise and nobody holds it: this request reloads it
+    DRAIN = "drain"  # loaded otherwise and in use: mark it wanted, wait for its leases
+    WAIT = "wait"  # being loaded, or draining for a request ahead: wait
+
+
+def next_step(item: Loaded | None, config: tuple[int, int]) -> Step:
+    """The model's state (`item`, None when not loaded) decides a request's next step.
+
+    >>> busy = Loaded(engine="e", name="m", config=(2048, 1), leases=1)
+    >>> next_step(None, (2048, 1)), next_step(busy, (2048, 1)), next_step(busy, (4096, 1))
+    (<Step.LOAD: 'load'>, <Step.JOIN: 'join'>, <Step.DRAIN: 'drain'>)
+    >>> busy.wanted = (4096, 1)
+    >>> next_step(busy, (2048, 1))  # a reload waits for it to drain: nobody joins
+    <Step.WAIT: 'wait'>
+    """
+    if item is None:
+        return Step.LOAD
+    if item.engine is None:
+        return Step.WAIT  # another request is loading it
+    if item.config == config:
+        return Step.JOIN if item.wanted is None else Step.WAIT
+    if item.leases == 0:
+        return Step.RELOAD if item.wanted in (None, config) else Step.WAIT
+    return Step.DRAIN if item.wanted is None else Step.WAIT
 
 
 class ModelManager:
@@ -121,51 +153,63 @@ class ModelManager:
         config = self._config(entry, num_ctx, num_thread)
         with self._cond:
             while True:
-                if self._closed:
-                    raise RuntimeError("the server is shutting down")
+                self._check_open()
                 item = self._loaded.get(key)
-                if item is None:
-                    old = None
+                step = next_step(item, config)
+                if step is Step.JOIN:
+                    return self._lend(item, key, name, keep_alive, started)
+                if step in (Step.LOAD, Step.RELOAD):
                     break
-                if item.engine is not None and item.config == config:
-                    # Join, unless a reload for another size waits for this one to drain.
-                    if item.wanted is None:
-                        return self._lend(item, key, name, keep_alive, started)
-                elif item.engine is not None and item.leases == 0:
-                    if item.wanted in (None, config):
-                        old = item.engine  # ours to reload: nobody holds it
-                        break
-                elif item.engine is not None and item.wanted is None:
-                    item.wanted = config
-                item.waiters += 1
-                self._cond.wait(timeout=None if abandoned is None else 0.25)
-                item.waiters -= 1
-                if abandoned is not None and abandoned.is_set():
-                    if item.wanted == config:  # others wanting it mark it again
-                        item.wanted = None
-                        self._cond.notify_all()
-                    raise Abandoned("the client went away while waiting for the model")
+                if step is Step.DRAIN:
+                    item.wanted = config  # nobody joins it now: it drains for this request
+                self._wait_turn(item, config, abandoned)
+            old = item.engine if step is Step.RELOAD else None
             # A placeholder keeps everyone else waiting while this thread (re)loads.
-            item = Loaded(engine=None, name=name, config=config, leases=1)
-            self._loaded[key] = item
+            placeholder = Loaded(engine=None, name=name, config=config, leases=1)
+            self._loaded[key] = placeholder
+        engine = self._load_in_place(entry, key, placeholder, old)
+        return self._install(placeholder, engine, key, name, keep_alive, started)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the server is shutting down")
+
+    def _wait_turn(self, item: Loaded, config: tuple[int, int], abandoned) -> None:
+        """Wait (lock held) until the model's state changes; `Abandoned` if the client
+        left meanwhile, giving up this request's claim to reload it."""
+        item.waiters += 1
+        self._cond.wait(timeout=None if abandoned is None else 0.25)
+        item.waiters -= 1
+        if abandoned is not None and abandoned.is_set():
+            if item.wanted == config:  # others wanting it mark it again
+                item.wanted = None
+                self._cond.notify_all()
+            raise Abandoned("the client went away while waiting for the model")
+
+    def _load_in_place(self, entry: ModelEntry, key, placeholder: Loaded, old):
+        """Free the engine being replaced, if any, and load the new one (lock not held);
+        on failure the placeholder goes, so the next request tries afresh."""
         try:
             if old is not None:
                 old.close()
                 release_memory()
-            engine = self._load(entry, config)
+            return self._load(entry, placeholder.config)
         except BaseException:
             with self._cond:
-                if self._loaded.get(key) is item:
+                if self._loaded.get(key) is placeholder:
                     del self._loaded[key]
                 self._cond.notify_all()
             raise
+
+    def _install(self, item: Loaded, engine, key, name: str, keep_alive: float, started):
+        """The loaded engine takes the placeholder's place; this request's lease on it."""
         with self._cond:
             item.engine = engine
             item.leases -= 1  # the placeholder's hold, now a lease like any other
             self._cond.notify_all()
             if self._closed:
                 self._drop(key)
-                raise RuntimeError("the server is shutting down")
+            self._check_open()
             return self._lend(item, key, name, keep_alive, started)
 
     def _lend(self, item: Loaded, key, name: str, keep_alive: float, started: float) -> Lease:
@@ -181,18 +225,19 @@ class ModelManager:
     def _load(self, entry: ModelEntry, config: tuple[int, int]):
         num_ctx, threads = config
         if entry.kind == "chat":
-            from .engine import LlamaEngine
+            from .llama import LlamaEngine
 
             return LlamaEngine(
                 entry, num_ctx=num_ctx, num_thread=threads, parallel=self.num_parallel
             )
         if entry.kind == "embedding":
-            from .embed_engine import EmbeddingEngine
+            from ..embedder.engines import EmbeddingEngine
 
             return EmbeddingEngine(entry, num_ctx=num_ctx, num_thread=threads)
         raise RuntimeError(f"no engine for model kind {entry.kind!r}")
 
-    def _release(self, key, lease: Lease) -> None:
+    def give_back(self, key, lease: Lease) -> None:
+        """A lease returned (`Lease.release`): the keep-alive clock starts with the last."""
         with self._cond:
             self._leases.discard(lease)
             item = self._loaded.get(key)

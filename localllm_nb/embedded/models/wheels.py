@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._fetch import cached_path, fetch
-from .errors import MissingModelFiles
+from ...errors import MissingModelFiles
+from .fetch import cached_path, fetch
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import json
 import re
 from functools import lru_cache
 
-from .._grammar import (
+from ..._grammar import (
     ANY_JSON_OBJECT,
     bounded_numbers,
     closed_objects,

@@ -1,5 +1,5 @@
-"""Pure text-stream processing: stop strings, and splitting model output into content,
-thinking and tool calls the way Ollama's parsers do. Text arrives in arbitrary pieces,
+"""Pure text-stream processing: splitting model output into content, thinking and tool
+calls the way Ollama's parsers do. Text arrives in arbitrary pieces,
 so every marker may be split across pieces: partial matches are held back."""
 
 from __future__ import annotations
@@ -9,47 +9,10 @@ import secrets
 import string
 from dataclasses import dataclass, field
 
+from ..._stream_text import held_back, tool_call_parts
+
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 TOOL_OPEN, TOOL_CLOSE = "<tool_call>", "</tool_call>"
-
-
-def _held(text: str, markers: list[str]) -> int:
-    """Length of the longest tail of `text` that is a proper prefix of a marker."""
-    hold = 0
-    for marker in markers:
-        for k in range(min(len(marker) - 1, len(text)), 0, -1):
-            if text.endswith(marker[:k]):
-                hold = max(hold, k)
-                break
-    return hold
-
-
-class StopMatcher:
-    """Holds back text that may be the start of a stop string.
-
-    >>> m = StopMatcher(["</s>"])
-    >>> m.feed("Hello </"), m.feed("s> more")
-    (('Hello ', False), ('', True))
-    """
-
-    def __init__(self, stops: list[str]):
-        self.stops = [s for s in stops if s]
-        self.pending = ""
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        """Return (text safe to emit, stopped)."""
-        self.pending += text
-        hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
-        if hits:
-            out, self.pending = self.pending[: min(hits)], ""
-            return out, True
-        cut = len(self.pending) - _held(self.pending, self.stops)
-        out, self.pending = self.pending[:cut], self.pending[cut:]
-        return out, False
-
-    def flush(self) -> str:
-        out, self.pending = self.pending, ""
-        return out
 
 
 @dataclass
@@ -82,19 +45,10 @@ def parse_tool_calls(body: str) -> list[dict] | None:
     except json.JSONDecodeError:
         return None
     items = data if isinstance(data, list) else [data]
-    calls = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            return None
-        args = item.get("arguments", item.get("parameters", {}))
-        if isinstance(args, str):
-            try:
-                args = json.loads(args)
-            except json.JSONDecodeError:
-                return None
-        if not isinstance(args, dict):
-            return None
-        calls.append({"name": item["name"], "arguments": args})
+    calls = [tool_call_parts(item) for item in items]
+    if not calls or None in calls:
+        return None
+    calls = [{"name": name, "arguments": args} for name, args in calls]
     return [{"id": tool_call_id(), "function": {"index": i, **c}} for i, c in enumerate(calls)]
 
 
@@ -170,7 +124,7 @@ class OutputParser:
                 self.content_started = False  # drop the newlines between calls
             # Content never carries think tags: with thinking on, a stray <think> is dropped.
         if self.mode != "tool":
-            cut = len(self.buffer) - _held(self.buffer, self._markers())
+            cut = len(self.buffer) - held_back(self.buffer, self._markers())
             if self.mode == "thinking" or (self.mode == "content" and self.think_tags):
                 # Whitespace before a think tag belongs to neither part: hold it until
                 # text follows.
@@ -216,7 +170,7 @@ class OutputParser:
         rest, self.buffer = self.buffer, ""
         if self.mode == "tool":
             # Cut inside the closing tag: the call itself is whole.
-            body = rest[: len(rest) - _held(rest, [TOOL_CLOSE])]
+            body = rest[: len(rest) - held_back(rest, [TOOL_CLOSE])]
             whole = parse_tool_calls(body.strip()) is not None
             self._finish_call(body if whole else rest, delta, closed=False)
         else:

@@ -120,7 +120,7 @@ def parse_options(raw, model_defaults: dict | None = None) -> Options:
     >>> parse_options({"top_k": "5"})
     Traceback (most recent call last):
     ...
-    localllm_nb.embedded.options.OptionError: option "top_k" must be of type integer
+    localllm_nb.embedded.engine.options.OptionError: option "top_k" must be of type integer
     """
     if raw is None:
         raw = {}

@@ -11,14 +11,15 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .api_types import EMBED_REQUEST, EMBEDDING_REQUEST
-from .embed_engine import InputTooLong, context_length
+from ..embedder.engines import InputTooLong, context_length
+from ..engine.instance import reclaim_signals
+from ..engine.options import OptionError, parse_options
+from ..models.registry import MissingModelFiles, ModelNotFound
+from .errors import ApiError
 from .go_json import keep_alive_seconds
 from .limits import EMBED_CHUNK, MIN_NUM_CTX, check_embed_inputs, trained_context
-from .llama_server import reclaim_signals
-from .options import OptionError, parse_options
-from .protocol import ApiError, field, parse_body, require_model
-from .registry import MissingModelFiles, ModelNotFound
+from .protocol import field, parse_body, require_model
+from .request_types import EMBED_REQUEST, EMBEDDING_REQUEST
 
 
 def _inputs(value) -> list[str]:

@@ -10,13 +10,14 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import ModelDownloadError
-from .api_types import COPY_REQUEST, DELETE_REQUEST, PULL_REQUEST, SHOW_REQUEST
-from .manager import expires_at_iso
-from .options import server_defaults
-from .protocol import ApiError, field, go_quote, ndjson, parse_body
-from .pull import pull_steps
-from .registry import MissingModelFiles, ModelNotFound, valid_name
+from ...errors import ModelDownloadError
+from ..engine.manager import expires_at_iso
+from ..engine.options import server_defaults
+from ..models.pull import pull_steps
+from ..models.registry import MissingModelFiles, ModelNotFound, valid_name
+from .errors import ApiError
+from .protocol import field, go_quote, ndjson, parse_body
+from .request_types import COPY_REQUEST, DELETE_REQUEST, PULL_REQUEST, SHOW_REQUEST
 
 
 def _model_row(name: str, entry) -> dict:
@@ -73,12 +74,12 @@ def _read_metadata(entry) -> dict:
     """GGUF metadata without loading the weights (the file's header only)."""
     if entry.name not in _META_CACHE:
         if entry.kind == "embedding":
-            from .embedder import model_info  # config.json only: no weights loaded
+            from ..embedder.minilm import model_info  # config.json only: no weights loaded
 
             return model_info(entry.path())
         if entry.kind != "chat":
             return {}
-        from .gguf import read_metadata
+        from ..engine.gguf import read_metadata
 
         _META_CACHE[entry.name] = dict(read_metadata(str(entry.path())))
     return _META_CACHE[entry.name]
