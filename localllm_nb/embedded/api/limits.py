@@ -21,9 +21,15 @@ MiB = 1024 * 1024
 MAX_BODY_BYTES = 2 * MiB
 # Embedding bodies carry many documents at once (langchain sends them all together).
 MAX_EMBED_BODY_BYTES = 16 * MiB
-_EMBED_PATHS = ("/api/embed", "/api/embeddings")
+_EMBED_PATHS = ("/api/embed", "/api/embeddings", "/v1/embeddings")
 # After these, memory freed by the request is handed back to the system.
-_WORK_PATHS = ("/api/chat", "/api/generate", *_EMBED_PATHS)
+_WORK_PATHS = (
+    "/api/chat",
+    "/api/generate",
+    "/v1/chat/completions",
+    "/v1/completions",
+    *_EMBED_PATHS,
+)
 # A rendered prompt longer than this is refused: a Go template repeating {{ .Prompt }}
 # could otherwise turn a small body into gigabytes.
 MAX_PROMPT_CHARS = 2 * MiB
