@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 
+import httpx
 import numpy as np
 import openai
 import pytest
@@ -284,3 +285,10 @@ def test_unknown_model_is_model_not_found(client):
     assert err.value.code == "model_not_found" and "missing-model" in err.value.message
     with pytest.raises(openai.NotFoundError):
         client.embeddings.create(model="missing-model", input="x")
+
+
+def test_body_over_the_limit_is_refused_in_openais_shape(server_url):
+    big = json.dumps({"model": CHAT, "messages": [{"role": "user", "content": "x" * (3 << 20)}]})
+    resp = httpx.post(server_url + "/v1/chat/completions", content=big, timeout=60)
+    assert resp.status_code == 413
+    assert "too large" in resp.json()["error"]["message"]

@@ -14,6 +14,7 @@ import os
 import sys
 
 from .errors import ApiError
+from .openai_shapes import error_body
 
 MiB = 1024 * 1024
 # Chat and generate bodies: a context of 8,192 tokens is ~32 KB of text, so 2 MiB
@@ -64,7 +65,7 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > limit:
             error = too_large(limit)
-            body = json.dumps({"error": error.message}).encode()
+            body = json.dumps(error_body(scope["path"], 413, error.message)).encode()
             await send(
                 {
                     "type": "http.response.start",

@@ -29,6 +29,16 @@ def error_object(status: int, message: str, param=None, code=None) -> dict:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
+def error_body(path: str, status: int, message: str) -> dict:
+    """The error body for a request refused before its route runs (a foreign origin, a
+    body too large): OpenAI's object under `/v1/`, Ollama's everywhere else.
+
+    >>> error_body("/api/chat", 403, "no"), error_body("/v1/models", 403, "no")["error"]["type"]
+    ({'error': 'no'}, 'api_error')
+    """
+    return error_object(status, message) if path.startswith("/v1/") else {"error": message}
+
+
 def new_id(prefix: str) -> str:
     """`chatcmpl-…` / `cmpl-…`: one id shared by every chunk of an answer."""
     return f"{prefix}-{secrets.randbelow(1000)}{secrets.token_hex(6)}"
