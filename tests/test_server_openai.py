@@ -292,3 +292,21 @@ def test_body_over_the_limit_is_refused_in_openais_shape(server_url):
     resp = httpx.post(server_url + "/v1/chat/completions", content=big, timeout=60)
     assert resp.status_code == 413
     assert "too large" in resp.json()["error"]["message"]
+
+
+def test_leaving_a_stream_stops_its_generation(client, server_url):
+    # Left running, this answer would hold the model for thousands of tokens: minutes here.
+    long = [{"role": "user", "content": "Write a very long story about a dragon."}]
+    stream = client.chat.completions.create(
+        model=CHAT, messages=long, stream=True, max_tokens=4000, temperature=1.0
+    )
+    for i, _ in enumerate(stream):
+        if i == 5:
+            break
+    stream.close()
+    # The next request queues behind it unless the server stopped it when the client left;
+    # its total_duration counts the wait.
+    body = {"model": CHAT, "stream": False, "messages": HELLO, "options": {"num_predict": 3}}
+    final = httpx.post(server_url + "/api/chat", json=body, timeout=300).json()
+    assert final["done"]
+    assert final["total_duration"] / 1e9 < 20, "the abandoned generation kept the model busy"
