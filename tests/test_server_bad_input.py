@@ -804,6 +804,22 @@ V1_CASES = [
         "response_format.type",
     ),
     (
+        "v1-tools-strings",
+        "/v1/chat/completions",
+        {**V1_CHAT, "tools": ["f"]},
+        400,
+        "tools",
+        "tools",
+    ),
+    (
+        "v1-tool-without-name",
+        "/v1/chat/completions",
+        {**V1_CHAT, "tools": [{"type": "function", "function": {}}]},
+        400,
+        "invalid tools",
+        None,
+    ),
+    (
         "v1-tool-choice-unknown",
         "/v1/chat/completions",
         {**V1_CHAT, "tool_choice": {"type": "function", "function": {"name": "nope"}}},

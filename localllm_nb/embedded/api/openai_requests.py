@@ -296,6 +296,8 @@ def chat_body(body) -> tuple[dict, bool]:
     stream, include_usage = _stream(body)
     options = sampling_options(body)
     tools = typed(body, "tools", "array", default=[])
+    if not all(isinstance(t, dict) for t in tools):
+        raise invalid("Invalid type for 'tools': expected an array of objects.", "tools")
     tools = apply_tool_choice(tools, body.get("tool_choice"), options)
     native = {
         "model": model,

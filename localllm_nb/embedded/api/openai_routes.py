@@ -6,6 +6,7 @@ as Ollama's `openai` middleware wraps its own handlers."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import ClientDisconnect
@@ -31,6 +32,7 @@ from .openai_shapes import (
 )
 
 Handler = Callable[[HttpRequest], Awaitable[Response]]
+log = logging.getLogger("localllm_nb.embedded")
 
 
 def openai_error(exc: ApiError) -> JSONResponse:
@@ -52,6 +54,9 @@ def _openai_errors(handler: Handler) -> Handler:
             return openai_error(ApiError(400, "unexpected EOF"))
         except Abandoned:
             return Response(status_code=499)  # nobody reads it: the client has gone
+        except Exception as exc:
+            log.exception("%s failed", http.url.path)  # the log keeps the traceback
+            return openai_error(ApiError(500, str(exc) or "internal error"))
 
     route.__name__ = handler.__name__
     route.__doc__ = handler.__doc__
