@@ -250,3 +250,26 @@ def test_langchain_chunks_carry_logprobs(server_url):
     # langchain passes ollama-python's Logprob objects on (which have no `bytes`).
     assert entries and "".join(e["token"] for e in entries) == text
     assert all(len(e["top_logprobs"]) == 2 for e in entries)
+
+
+def test_text_cut_by_a_stop_string_has_no_logprobs(server_url):
+    body = {
+        "model": CHAT,
+        "messages": [{"role": "user", "content": "Name three colours."}],
+        "options": {"temperature": 0, "num_predict": 16},
+        "logprobs": True,
+        "stream": False,
+    }
+    full = httpx.post(server_url + "/api/chat", json=body, timeout=300).json()
+    content = full["message"]["content"]
+    words = content.split()
+    assert len(words) >= 3
+    stop = words[2]  # cut in the middle of the answer
+    body["options"] = {**body["options"], "stop": [stop]}
+    cut = httpx.post(server_url + "/api/chat", json=body, timeout=300).json()
+    text = cut["message"]["content"]
+    assert len(text) < len(content) and stop not in text
+    # As in Ollama, a token partly before the stop string keeps its whole entry.
+    spelled = _text(cut["logprobs"])
+    assert spelled.startswith(text) and stop.startswith(spelled[len(text) :].strip())
+    assert len(cut["logprobs"]) < len(full["logprobs"])

@@ -363,6 +363,8 @@ class Decoding:
         self.logprobs.add(text, list(entries))
         out = self.stops.feed(text)
         ready = self.logprobs.release(len(out))
+        if self.stops.match is not None:
+            ready += self.logprobs.cut()
         if out or ready:
             self.job.emit(TextEvent(out, tuple(ready)))
         return self.stops.match is not None

@@ -35,18 +35,21 @@ def ollama_entry(piece: dict, top: int) -> dict:
 
 class LogprobQueue:
     """Entries waiting for their text: the stop-string hold-back may keep text back, and
-    an entry goes out with the text that holds its last character, never before it; an
-    entry whose text a stop string cut is never sent, so the bytes of the entries sent
-    rebuild the text sent.
+    an entry goes out with the text that holds its last character, never before it. At
+    a stop string, as in Ollama, a token some of whose text went out keeps its (whole)
+    entry and the tokens after it have none.
 
     >>> q = LogprobQueue()
     >>> q.add("ab", [({"token": "a"}, 1), ({"token": "b"}, 1)])
     >>> q.release(1), q.release(1), q.release(0)
     ([{'token': 'a'}], [{'token': 'b'}], [])
+    >>> q.add(" Th", [({"token": " Th"}, 3)]); q.release(1), q.cut()
+    ([], [{'token': ' Th'}])
     """
 
     def __init__(self):
-        self._pending: list[tuple[int, dict]] = []  # (end offset in characters, entry)
+        # (start, end) offsets in characters of each entry's text, and the entry
+        self._pending: list[tuple[int, int, dict]] = []
         self._fed = 0
         self._released = 0
 
@@ -55,12 +58,19 @@ class LogprobQueue:
         without entries (a steer's injected text) only moves the offsets on."""
         start, self._fed = self._fed, self._fed + len(text)
         for entry, size in entries:
-            start = min(start + size, self._fed)
-            self._pending.append((start, entry))
+            end = min(start + size, self._fed)
+            self._pending.append((start, end, entry))
+            start = end
 
     def release(self, chars: int) -> list[dict]:
         """`chars` more characters went out: the entries whose text is now all out."""
         self._released += chars
-        ready = [e for end, e in self._pending if end <= self._released]
+        ready = [e for _, end, e in self._pending if end <= self._released]
         self._pending = self._pending[len(ready) :]
+        return ready
+
+    def cut(self) -> list[dict]:
+        """A stop string ended the text: the entries of tokens partly sent; no more."""
+        ready = [e for start, _, e in self._pending if start < self._released]
+        self._pending = []
         return ready
