@@ -273,3 +273,31 @@ def test_text_cut_by_a_stop_string_has_no_logprobs(server_url):
     spelled = _text(cut["logprobs"])
     assert spelled.startswith(text) and stop.startswith(spelled[len(text) :].strip())
     assert len(cut["logprobs"]) < len(full["logprobs"])
+
+
+def test_a_tool_call_being_parsed_still_streams_its_logprobs(server_url):
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather in a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+    body = {
+        "model": CHAT,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+        "tools": [tool],
+        "options": {"temperature": 0, "num_predict": 40},
+        "logprobs": True,
+    }
+    lines = _lines(server_url, "/api/chat", body)
+    calls = [c for x in lines for c in x["message"].get("tool_calls", [])]
+    assert [c["function"]["name"] for c in calls] == ["get_weather"]
+    # While the parser holds the call back, lines with no text carry its tokens.
+    held = [x for x in lines if x.get("logprobs") and not x["message"]["content"]]
+    assert held and "get_weather" in _text(e for x in lines for e in x.get("logprobs", []))

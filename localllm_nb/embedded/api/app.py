@@ -131,13 +131,16 @@ def _keep_alive(body) -> float:
     return keep_alive_seconds(body.get("keep_alive"))
 
 
+def _check_top_logprobs(body) -> None:
+    if not 0 <= (body.get("top_logprobs") or 0) <= 20:
+        raise ApiError(400, "top_logprobs must be between 0 and 20")
+
+
 def _top_logprobs(body) -> int | None:
     """How many alternatives per token, or None without `logprobs` (Ollama checks the
     range either way)."""
-    top = body.get("top_logprobs") or 0
-    if not 0 <= top <= 20:
-        raise ApiError(400, "top_logprobs must be between 0 and 20")
-    return top if body.get("logprobs") else None
+    _check_top_logprobs(body)
+    return (body.get("top_logprobs") or 0) if body.get("logprobs") else None
 
 
 def check_capabilities(entry, name: str, endpoint: str, think, tools) -> None:
