@@ -144,40 +144,43 @@ def test_constrained_output_has_logprobs(server_url):
     assert spelled.lstrip().startswith("{")
 
 
-def test_values_match_llama_cpp_run_directly_on_the_same_gguf(server_url):
+@pytest.fixture(scope="module")
+def direct():
+    """A second llama.cpp instance on the server's GGUF, not streaming, one thread."""
     from localllm_nb.embedded.engine.instance import LlamaInstance
     from localllm_nb.embedded.models.registry import SMOLLM2
 
-    prompt = "The capital of France is"
-    body = {"model": CHAT, "prompt": prompt, "raw": True, "stream": False}
-    reply = httpx.post(
-        server_url + "/api/generate",
-        json={
-            **body,
-            "options": {"temperature": 0, "num_predict": 8},
-            "logprobs": True,
-            "top_logprobs": 5,
-        },
-        timeout=300,
-    ).json()
-    direct = LlamaInstance(str(SMOLLM2.path()), 512, 1)
-    try:
-        tokens = direct.tokenize(prompt)
-        ref = direct.server.handle_completions(
-            {
-                "prompt": tokens,
-                "n_predict": 8,
-                "temperature": 0,
-                "n_probs": 5,
-                "cache_prompt": False,
-                "stream": False,
-            }
-        )
-    finally:
-        direct.close()
-    expected = ref["choices"][0]["logprobs"]["content"]
-    got = reply["logprobs"]
-    assert [e["token"] for e in got] == [e["token"] for e in expected]
+    instance = LlamaInstance(str(SMOLLM2.path()), 512, 1)
+    yield instance
+    instance.close()
+
+
+@pytest.mark.parametrize(
+    "prompt", ["The capital of France is", "def fibonacci(n):", "日本の首都は"]
+)
+def test_values_match_llama_cpp_run_directly_on_the_same_gguf(server_url, direct, prompt):
+    body = {
+        "model": CHAT,
+        "prompt": prompt,
+        "raw": True,
+        "stream": False,
+        "options": {"temperature": 0, "num_predict": 8},
+        "logprobs": True,
+        "top_logprobs": 5,
+    }
+    got = httpx.post(server_url + "/api/generate", json=body, timeout=300).json()["logprobs"]
+    ref = direct.server.handle_completions(
+        {
+            "prompt": direct.tokenize(prompt),
+            "n_predict": 8,
+            "temperature": 0,
+            "n_probs": 5,
+            "cache_prompt": False,
+            "stream": False,
+        }
+    )
+    expected = [p for p in ref["choices"][0]["logprobs"]["content"] if p["bytes"]]
+    assert [(e["token"], e["bytes"]) for e in got] == [(e["token"], e["bytes"]) for e in expected]
     for mine, theirs in zip(got, expected, strict=True):
         assert abs(mine["logprob"] - theirs["logprob"]) < TOL
         assert [a["token"] for a in mine["top_logprobs"]] == [
