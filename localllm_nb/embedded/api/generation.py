@@ -185,9 +185,9 @@ def line(req: Request, text: str = "", thinking: str = "", tool_calls=None, logp
     return base
 
 
-def final_line(req: Request, event: DoneEvent, logprobs=()) -> dict:
+def final_line(req: Request, event: DoneEvent) -> dict:
     """The last line: done_reason and Ollama's measured counts and durations."""
-    out = line(req, logprobs=logprobs)
+    out = line(req)
     out["done"] = True
     out["done_reason"] = event.done_reason
     if req.kind == "generate" and req.include_context:
