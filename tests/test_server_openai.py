@@ -241,6 +241,45 @@ def test_legacy_completions(client):
     assert "does not support insert" in err.value.message
 
 
+def test_logprobs_chat_streamed_and_not_and_legacy_completions(client):
+    """Per-token probabilities as OpenAI's clients read them: at temperature 0 the
+    chosen token is the likeliest, the bytes spell the text, streamed pieces add up."""
+    whole = client.chat.completions.create(
+        model=CHAT, messages=HELLO, logprobs=True, top_logprobs=3, **FAST
+    )
+    content = whole.choices[0].logprobs.content
+    assert b"".join(bytes(e.bytes) for e in content).decode() == whole.choices[0].message.content
+    for entry in content:
+        assert len(entry.top_logprobs) == 3 and entry.logprob <= 0
+        assert entry.top_logprobs[0].token == entry.token
+        assert entry.top_logprobs[0].logprob == pytest.approx(entry.logprob, abs=1e-6)
+
+    pieces = [
+        chunk.choices[0]
+        for chunk in client.chat.completions.create(
+            model=CHAT, messages=HELLO, logprobs=True, top_logprobs=1, stream=True, **FAST
+        )
+        if chunk.choices
+    ]
+    streamed = [e for p in pieces if p.logprobs for e in p.logprobs.content]
+    assert [e.token for e in streamed] == [e.token for e in content]
+    assert "".join(p.delta.content or "" for p in pieces) == whole.choices[0].message.content
+
+    plain = client.chat.completions.create(model=CHAT, messages=HELLO, **FAST)
+    assert plain.choices[0].logprobs is None
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(
+            model=CHAT, messages=HELLO, logprobs=True, top_logprobs=21, **FAST
+        )
+    assert bad.value.body["param"] == "top_logprobs"
+
+    legacy = client.completions.create(model=CHAT, prompt="1, 2, 3,", logprobs=2, **FAST)
+    lp = legacy.choices[0].logprobs
+    assert "".join(lp.tokens) == legacy.choices[0].text
+    assert lp.text_offset == [sum(map(len, lp.tokens[:i])) for i in range(len(lp.tokens))]
+    assert all(len(alts) <= 2 and tok in alts for tok, alts in zip(lp.tokens, lp.top_logprobs))
+
+
 def test_embeddings_float_base64_and_dimensions(client):
     texts = ["a cat sat", "a dog ran"]
     floats = client.embeddings.create(model=EMBED, input=texts)

@@ -115,6 +115,34 @@ def _stream(body: dict) -> tuple[bool, bool]:
     return stream, bool(stream and include_usage)
 
 
+def native_logprobs(body: dict, native: dict, legacy: bool = False) -> None:
+    """Put a request's per-token probabilities into the native body: chat takes
+    `logprobs` (bool) and `top_logprobs` (0-20); the legacy completions take `logprobs`
+    as the number of alternatives (0-5), as OpenAI's.
+
+    >>> out = {}; native_logprobs({"logprobs": True, "top_logprobs": 2}, out); out
+    {'logprobs': True, 'top_logprobs': 2}
+    >>> out = {}; native_logprobs({"logprobs": 3}, out, legacy=True); out
+    {'logprobs': True, 'top_logprobs': 3}
+    """
+    if legacy:
+        top = typed(body, "logprobs", "integer")
+        if top is None:
+            return
+        if not 0 <= top <= 5:
+            raise invalid("Invalid value for 'logprobs': expected 0 to 5.", "logprobs")
+        native.update(logprobs=True, top_logprobs=top)
+        return
+    wanted = typed(body, "logprobs", "boolean", default=False)
+    top = typed(body, "top_logprobs", "integer")
+    if top is not None and not 0 <= top <= 20:
+        raise invalid("Invalid value for 'top_logprobs': expected 0 to 20.", "top_logprobs")
+    if top and not wanted:
+        raise invalid("'top_logprobs' needs 'logprobs' set to true.", "top_logprobs")
+    if wanted:
+        native.update(logprobs=True, top_logprobs=top or 0)
+
+
 def _arguments(call: dict) -> dict:
     raw = (call.get("function") or {}).get("arguments") or "{}"
     try:
@@ -312,6 +340,7 @@ def chat_body(body) -> tuple[dict, bool]:
     think = native_think(body)
     if think is not None:
         native["think"] = think
+    native_logprobs(body, native)
     return native, include_usage
 
 
@@ -335,6 +364,7 @@ def completion_body(body) -> tuple[dict, bool]:
     suffix = typed(body, "suffix", "string", default="")
     if suffix:
         native["suffix"] = suffix
+    native_logprobs(body, native, legacy=True)
     return native, include_usage
 
 

@@ -2,8 +2,9 @@
 -> OpenAI's response, chunk, embedding, model and error objects, as Ollama's `openai`
 package shapes them. Pure functions and one small stream translator.
 
-Per-token `logprobs` are not served yet; every choice carries `"logprobs": null`, the
-one place where they will go (`_choice`)."""
+Per-token `logprobs` (asked for with `logprobs`) go in each choice: chat's
+`{"content": [{token, logprob, bytes, top_logprobs}]}`, the legacy completions'
+`{tokens, token_logprobs, top_logprobs, text_offset}`; `null` when not asked for."""
 
 from __future__ import annotations
 
@@ -114,6 +115,54 @@ def _choice(body_key: str, body, finish, logprobs=None) -> dict:
     return {"index": 0, body_key: body, "logprobs": logprobs, "finish_reason": finish}
 
 
+def _entry(native: dict) -> dict:
+    return {
+        "token": native["token"],
+        "logprob": native["logprob"],
+        "bytes": native.get("bytes") or list(native["token"].encode()),
+    }
+
+
+def chat_logprobs(native: list | None) -> dict | None:
+    """A native `logprobs` list as chat's `{"content": [...]}` (None when not asked for).
+
+    >>> chat_logprobs([{"token": "Hi", "logprob": -0.5, "top_logprobs": [
+    ...     {"token": "Hi", "logprob": -0.5}]}])["content"][0]["top_logprobs"]
+    [{'token': 'Hi', 'logprob': -0.5, 'bytes': [72, 105]}]
+    """
+    if native is None:
+        return None
+    return {
+        "content": [
+            {**_entry(e), "top_logprobs": [_entry(t) for t in e.get("top_logprobs") or []]}
+            for e in native
+        ]
+    }
+
+
+def completion_logprobs(native: list | None, offset: int = 0) -> dict | None:
+    """A native `logprobs` list in the legacy completions' shape; `offset` is where this
+    piece's text starts in the whole answer (`text_offset` counts characters).
+
+    >>> completion_logprobs([{"token": "a", "logprob": -1.0}, {"token": "b", "logprob": -2.0}], 3)
+    {'tokens': ['a', 'b'], 'token_logprobs': [-1.0, -2.0], 'top_logprobs': [{}, {}], 'text_offset': [3, 4]}
+    """
+    if native is None:
+        return None
+    offsets, at = [], offset
+    for e in native:
+        offsets.append(at)
+        at += len(e["token"])
+    return {
+        "tokens": [e["token"] for e in native],
+        "token_logprobs": [e["logprob"] for e in native],
+        "top_logprobs": [
+            {t["token"]: t["logprob"] for t in e.get("top_logprobs") or []} for e in native
+        ],
+        "text_offset": offsets,
+    }
+
+
 def _envelope(cid: str, kind: str, model: str, choices: list, created: int | None = None) -> dict:
     return {
         "id": cid,
@@ -133,7 +182,7 @@ def chat_completion(cid: str, merged: dict) -> dict:
         cid,
         "chat.completion",
         merged["model"],
-        [_choice("message", message, finish)],
+        [_choice("message", message, finish, chat_logprobs(merged.get("logprobs")))],
         unix_time(merged.get("created_at", "")),
     )
     out["usage"] = usage(merged)
@@ -142,8 +191,12 @@ def chat_completion(cid: str, merged: dict) -> dict:
 
 def text_completion(cid: str, merged: dict) -> dict:
     """A non-streamed native generate reply as a `text_completion`."""
-    choice = {"text": merged.get("response", ""), "index": 0, "logprobs": None}
-    choice["finish_reason"] = _finish(merged, False)
+    choice = {
+        "text": merged.get("response", ""),
+        "index": 0,
+        "logprobs": completion_logprobs(merged.get("logprobs")),
+        "finish_reason": _finish(merged, False),
+    }
     out = _envelope(
         cid, "text_completion", merged["model"], [choice], unix_time(merged.get("created_at", ""))
     )
@@ -162,6 +215,7 @@ class StreamShape:
         self.called = False  # a tool call was sent: the finish reason is "tool_calls"
         self.final: dict | None = None
         self.model = ""
+        self.chars = 0  # of completion text sent so far: `text_offset` goes on from there
 
     def chunks(self, line: dict) -> list[dict]:
         if "error" in line:
@@ -173,11 +227,18 @@ class StreamShape:
         if self.kind == "chat":
             delta = _message(line.get("message", {}))
             self.called = self.called or bool(delta.get("tool_calls"))
-            choice = _choice("delta", delta, _finish(line, self.called))
+            logprobs = chat_logprobs(line.get("logprobs"))
+            choice = _choice("delta", delta, _finish(line, self.called), logprobs)
             kind = "chat.completion.chunk"
         else:
-            choice = {"text": line.get("response", ""), "index": 0, "logprobs": None}
-            choice["finish_reason"] = _finish(line, False)
+            text = line.get("response", "")
+            choice = {
+                "text": text,
+                "index": 0,
+                "logprobs": completion_logprobs(line.get("logprobs"), self.chars),
+                "finish_reason": _finish(line, False),
+            }
+            self.chars += len(text)
             kind = "text_completion"
         return [_envelope(self.cid, kind, self.model, [choice])]
 
