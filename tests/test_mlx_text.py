@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from localllm_nb.backends import _mlx_text
+import localllm_nb.backends._mlx_text as mlx_text
 from localllm_nb.backends._mlx_text import (
     GenerationSettings,
     ParsedToolCall,
@@ -20,7 +20,7 @@ from localllm_nb.backends._mlx_text import (
 
 
 def test_doctests():
-    assert doctest.testmod(_mlx_text).failed == 0
+    assert doctest.testmod(mlx_text).failed == 0
 
 
 def test_settings_defaults_are_the_references():

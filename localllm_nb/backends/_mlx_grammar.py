@@ -1,7 +1,7 @@
 """Constrained decoding for the MLX backend: which grammar a chat call gets (tools,
 `tool_choice`, `format`), and an mlx-lm logits processor that enforces it with llguidance.
 
-The rules are the embedded server's (`embedded/generation.py`): with tools bound, a user
+The rules are the embedded server's (`embedded/api/generation.py`): with tools bound, a user
 turn is answered with exactly one call whose arguments validate against the tool's
 schema; after a tool result the model answers in text. `tool_choice` refines this:
 "auto" lets the model choose between text and a (well-formed) call, a tool's name forces

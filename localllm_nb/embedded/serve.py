@@ -30,7 +30,7 @@ def serve(
     import uvicorn
 
     from .api.app import ServerState, create_app
-    from .api.limits import limit_malloc_arenas
+    from .engine.memory import limit_malloc_arenas
 
     limit_malloc_arenas()
     _exit_with_parent()

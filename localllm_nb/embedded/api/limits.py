@@ -5,14 +5,11 @@ careless or hostile request from taking gigabytes of memory (see the README)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
-import ctypes.util
 import json
 import logging
-import os
-import sys
 
+from ..engine.memory import release_memory
+from ..engine.threads import available_cpus
 from .errors import ApiError
 from .openai_shapes import error_body
 
@@ -92,38 +89,6 @@ class BodyLimit:
                 await asyncio.to_thread(release_memory)
 
 
-def _malloc_trim():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (e.g. musl)
-        return None
-
-
-_TRIM = _malloc_trim()
-_M_ARENA_MAX = -8  # glibc's mallopt parameter
-
-
-def limit_malloc_arenas(count: int = 2) -> None:
-    """Use at most `count` glibc heaps. Each thread that allocates under contention gets
-    its own (up to 8 per core), and llama.cpp's, the HTTP pool's and the encoder's
-    threads then left memory scattered where malloc_trim cannot return it: after a
-    soak of reloads and a 16,384-input embed the server stayed at 507 MB instead of
-    its steady 388; with 2 heaps, 400. Call before the server starts its threads."""
-    if _TRIM is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(_M_ARENA_MAX, count)
-
-
-def release_memory() -> None:
-    """Give freed heap pages back to the system (glibc keeps them otherwise): after
-    tokenising a long prompt or embedding many inputs, RSS returns to its steady level."""
-    if _TRIM is not None:
-        _TRIM(0)
-
-
 def check_prompt(text: str) -> str:
     """Refuse a rendered prompt over MAX_PROMPT_CHARS."""
     if len(text) > MAX_PROMPT_CHARS:
@@ -144,13 +109,6 @@ def check_embed_inputs(count: int) -> None:
             f"too many inputs: {count:,} (the limit is {MAX_EMBED_INPUTS:,} per request; "
             "send them in batches)",
         )
-
-
-def available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
 
 
 def cap_options(opts, trained_ctx: int, name: str):

@@ -19,7 +19,7 @@ def now_iso() -> str:
 
 def parse_body(raw: bytes, request=None) -> dict:
     """Decode a JSON request body, failing the way Ollama's binder fails; `request` is
-    the route's Go struct (`api_types`), whose field types are checked.
+    the route's Go struct (`request_types`), whose field types are checked.
 
     >>> parse_body(b"")
     Traceback (most recent call last):

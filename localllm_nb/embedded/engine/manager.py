@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 
-from ..api.limits import release_memory
 from ..models.registry import ModelEntry
+from .memory import release_memory
 
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's 5m
 
