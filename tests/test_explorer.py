@@ -13,6 +13,7 @@ from test_widgets import RecordingComm
 from localllm_nb.vectors import EmbeddingSet
 from localllm_nb.vectors.explore import in_box, nearest, unit_rows
 from localllm_nb.widgets import EmbeddingExplorer
+from tests.models import EMBED
 
 TEXTS = [
     "The cat sat on the mat.",
@@ -27,7 +28,7 @@ LABELS = ["pets", "pets", "finance", "finance", "cooking", "cooking"]
 
 @pytest.fixture(scope="module")
 def explorer(server_url):
-    return EmbeddingExplorer(TEXTS, "all-minilm", labels=LABELS)
+    return EmbeddingExplorer(TEXTS, EMBED, labels=LABELS)
 
 
 def test_buffers_sent_once_heatmap_and_labels(explorer):

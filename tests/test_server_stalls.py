@@ -14,8 +14,7 @@ from localllm_nb.embedded.generation import fit_messages, keep_recent, prompt_bu
 from localllm_nb.embedded.options import parse_options
 from localllm_nb.embedded.registry import Registry
 from localllm_nb.embedded.templates import render_chat
-
-CHAT = "smollm2:135m"
+from tests.models import CHAT
 
 
 @pytest.fixture(scope="module")
