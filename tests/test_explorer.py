@@ -12,6 +12,7 @@ from test_widgets import RecordingComm
 from localllm_nb.vectors import EmbeddingSet, normalize, top_k
 from localllm_nb.vectors.explore import in_box
 from localllm_nb.widgets import EmbeddingExplorer
+from tests.models import EMBED
 
 TEXTS = [
     "The cat sat on the mat.",
@@ -26,7 +27,7 @@ LABELS = ["pets", "pets", "finance", "finance", "cooking", "cooking"]
 
 @pytest.fixture(scope="module")
 def explorer(server_url):
-    return EmbeddingExplorer(TEXTS, "all-minilm", labels=LABELS)
+    return EmbeddingExplorer(TEXTS, EMBED, labels=LABELS)
 
 
 def test_buffers_sent_once_heatmap_and_labels(explorer):

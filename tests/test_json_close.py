@@ -8,6 +8,7 @@ import json
 import pytest
 
 from localllm_nb.embedded.engine.json_close import close_json
+from tests.models import CHAT
 
 DOCS = [
     {"name": 'Tom "the" cat', "age": 3, "tags": ["a", "b\\c"], "ok": True, "x": None},
@@ -36,7 +37,7 @@ def test_a_cut_json_answer_still_parses(server_url):
 
     client = ollama.Client(host=server_url)
     reply = client.chat(
-        model="smollm2:135m",
+        model=CHAT,
         format="json",
         options={"seed": 1, "num_predict": 12, "temperature": 0.8},
         messages=[{"role": "user", "content": "Describe a cat in detail."}],

@@ -1,6 +1,7 @@
 """ChatMLX and MLXPipeline on real mlx-lm with the converted bundled model (CPU).
 
-One model is loaded per module; generations are short (the model runs ~8 tokens/s here).
+One model is loaded per session (tests/conftest.py); generations are short (the model
+runs ~8 tokens/s here).
 Each breakage of langchain-community's classes with mlx-lm 0.32 has a test below.
 """
 
@@ -22,6 +23,7 @@ from localllm_nb.backends.mlx import (
     build_mlx_chat,
     build_mlx_llm,
 )
+from tests.models import CHAT
 
 STATS_KEYS = {
     "prompt_tokens",
@@ -35,11 +37,9 @@ FRANCE = "What is the capital of France?"
 
 
 @pytest.fixture(scope="module")
-def llm(mlx_cache):
+def llm(mlx_llm):
     """The bundled model, converted into this session's cache root, greedy, short."""
-    return MLXPipeline.from_model_id(
-        "smollm2:135m", pipeline_kwargs={"max_tokens": 12, "temp": 0.0}
-    )
+    return mlx_llm
 
 
 @pytest.fixture(scope="module")
@@ -160,9 +160,10 @@ def test_max_tokens_reaches_mlx_lm_beyond_its_default(llm, monkeypatch):
 
 @pytest.mark.slow
 def test_long_stream_runs_past_256_tokens(llm):
-    result = llm.generate(["1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"], max_tokens=300)
+    # Past langchain-community's cut at 256, by a few tokens (each costs ~0.1 s here).
+    result = llm.generate(["1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"], max_tokens=260)
     info = result.generations[0][0].generation_info
-    assert info["finish_reason"] == "length" and info["generation_tokens"] == 300
+    assert info["finish_reason"] == "length" and info["generation_tokens"] == 260
 
 
 def test_repetition_penalty_with_and_without_context_size(llm):
@@ -269,7 +270,7 @@ def test_tool_messages_are_accepted(chat):
 
 
 def test_system_message(llm):
-    chat = build_mlx_chat("smollm2:135m", {"max_tokens": 4}, system_message="Answer in French.")
+    chat = build_mlx_chat(CHAT, {"max_tokens": 4}, system_message="Answer in French.")
     prompt = chat._to_chat_prompt([HumanMessage("Hi")])
     assert prompt.startswith("<|im_start|>system\nAnswer in French.<|im_end|>")
     own = chat._to_chat_prompt([SystemMessage("Be brief."), HumanMessage("Hi")])
@@ -279,7 +280,7 @@ def test_system_message(llm):
 
 
 def test_builders_share_the_loaded_model(llm):
-    other = build_mlx_llm("smollm2:135m", {"max_tokens": 3})
+    other = build_mlx_llm(CHAT, {"max_tokens": 3})
     assert other.model is llm.model and other.pipeline_kwargs == {"max_tokens": 3}
 
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from localllm_nb._grammar import json_lark, tool_call_lark
 from localllm_nb.backends._mlx_grammar import ChatConstraint, ll_tokenizer, plan_chat
 from localllm_nb.backends._mlx_structured import answer_schema
-from localllm_nb.backends.mlx import ChatMLX, MLXPipeline
+from localllm_nb.backends.mlx import ChatMLX
 
 MATH = "What is 3 times 4?"
 ALICE = "Alice is 30 years old."
@@ -64,10 +64,11 @@ PERSON_SCHEMA = {
 
 
 @pytest.fixture(scope="module")
-def chat(mlx_cache):
+def chat(mlx_llm):
     """The bundled model, greedy; 48 tokens hold one short call (~35 tokens)."""
-    llm = MLXPipeline.from_model_id("smollm2:135m", pipeline_kwargs={"max_tokens": 48, "temp": 0})
-    return ChatMLX(llm=llm)
+    return ChatMLX(
+        llm=mlx_llm.model_copy(update={"pipeline_kwargs": {"max_tokens": 48, "temp": 0}})
+    )
 
 
 @pytest.fixture(scope="module")

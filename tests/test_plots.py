@@ -21,6 +21,7 @@ from localllm_nb.plots import (
     truncate,
 )
 from localllm_nb.run import TimelinePoint
+from tests.models import CHAT
 
 
 def _timeline():
@@ -47,7 +48,7 @@ def test_token_rate_figure_has_both_channels_ttft_and_server_line():
 
 def test_token_rate_figure_from_a_real_run(server_url):
     run = stream_run(
-        ModelSpec(model="smollm2:135m", temperature=0, seed=2, num_predict=20), "Name two planets."
+        ModelSpec(model=CHAT, temperature=0, seed=2, num_predict=20), "Name two planets."
     )
     fig = token_rate_figure(run)
     ax = fig.axes[0]

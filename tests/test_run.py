@@ -26,8 +26,8 @@ from localllm_nb import (
     stream_run,
 )
 from localllm_nb.run import Run, RunRecorder
+from tests.models import CHAT
 
-CHAT = "smollm2:135m"
 FAST = dict(temperature=0, seed=11, num_predict=24)
 
 

@@ -15,9 +15,8 @@ from langchain_core.tools import tool
 
 from localllm_nb import ModelSpec, astream_run, build_chat, build_llm, start_run, stream_run
 from localllm_nb.run.direct import direct_stream
+from tests.models import CHAT, EMBED, THINK
 
-CHAT = "smollm2:135m"
-THINKER = "smollm2:135m-think"
 FAST = dict(temperature=0, seed=11, num_predict=24)
 PROMPT = "Name three fruits."
 
@@ -127,7 +126,7 @@ def test_tool_calls_on_the_direct_path(spec):
 def test_thinking_is_recorded_even_when_langchain_would_drop_it(server_url):
     # reasoning=None: the model thinks by default and Ollama sends `message.thinking`;
     # LangChain's stream drops it, a run keeps it on its own channel.
-    thinker = build_chat(ModelSpec(model=THINKER, base_url=server_url, **FAST))
+    thinker = build_chat(ModelSpec(model=THINK, base_url=server_url, **FAST))
     run = stream_run(thinker, "Is 7 prime?")
     assert run.thinking and "<think>" not in run.content
     assert run.timeline[0].channel == "thinking"
@@ -152,9 +151,7 @@ def test_an_observed_llm_fires_callbacks_and_keeps_every_figure(server_url):
 
 def test_an_observed_llm_thinks_on_its_own_channel(server_url):
     recorder = Recorder()
-    llm = build_llm(
-        ModelSpec(model=THINKER, kind="llm", base_url=server_url, reasoning=True, **FAST)
-    )
+    llm = build_llm(ModelSpec(model=THINK, kind="llm", base_url=server_url, reasoning=True, **FAST))
     run = stream_run(llm, "Is 7 prime?", config={"callbacks": [recorder]})
     assert run.thinking and run.timeline[0].channel == "thinking"
     assert recorder.events == ["llm_start", "end"]
@@ -192,7 +189,7 @@ def test_async_paths(spec, direct_run, server_url):
 def test_what_cannot_generate_is_refused_up_front(server_url):
     from localllm_nb import SpecError, build_embeddings
 
-    embeddings = ModelSpec(model="all-minilm", kind="embeddings", base_url=server_url)
+    embeddings = ModelSpec(model=EMBED, kind="embeddings", base_url=server_url)
     with pytest.raises(SpecError, match="embed_documents"):
         start_run(embeddings, "Hi")
     with pytest.raises(TypeError, match="OllamaEmbeddings embeds text"):

@@ -12,8 +12,7 @@ import pytest
 from localllm_nb import ModelSpec
 from localllm_nb.run import start_run
 from localllm_nb.run.schedule import Schedule, best_columns, plan_jobs, summarize
-
-CHAT = "smollm2:135m"
+from tests.models import CHAT
 
 
 @pytest.fixture

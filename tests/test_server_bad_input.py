@@ -13,8 +13,8 @@ import httpx
 import psutil
 import pytest
 
-CHAT = "smollm2:135m"
-EMBED = "all-minilm"
+from tests.models import CHAT, EMBED
+
 TINY = {"num_predict": 1, "temperature": 0, "seed": 1}
 OK = "ok"  # Ollama answers these (the input is repaired or clamped): a normal reply
 

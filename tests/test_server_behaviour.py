@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from localllm_nb.embedded import start_server
+from tests.models import CHAT
 
-CHAT = "smollm2:135m"
 CAP = 24
 
 

@@ -8,13 +8,11 @@ import json
 from typing import Annotated
 
 import httpx
-import ollama
 import pytest
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-CHAT = "smollm2:135m"
-THINK = "smollm2:135m-think"
+from tests.models import CHAT, THINK
 
 WEATHER = {
     "type": "function",
@@ -28,11 +26,6 @@ WEATHER = {
         },
     },
 }
-
-
-@pytest.fixture
-def client(server_url):
-    return ollama.Client(host=server_url)
 
 
 # --- capabilities ---------------------------------------------------------------------------

@@ -8,13 +8,9 @@ import ollama
 import pytest
 from langchain_core.messages import AIMessageChunk
 
-CHAT = "smollm2:135m"
+from tests.models import CHAT
+
 FAST = {"temperature": 0, "num_predict": 12, "seed": 3}
-
-
-@pytest.fixture
-def client(server_url):
-    return ollama.Client(host=server_url)
 
 
 def test_client_chat_streaming_and_not(client):

@@ -8,7 +8,8 @@ from datetime import datetime
 import httpx
 import pytest
 
-CHAT = "smollm2:135m"
+from tests.models import CHAT
+
 FAST = {"temperature": 0, "num_predict": 12, "seed": 1}
 
 

@@ -19,9 +19,7 @@ import pytest
 
 from localllm_nb.embedded import start_server
 from localllm_nb.embedded.engine.llama import EMBEDDER_IDLE
-
-CHAT = "smollm2:135m"
-EMBED = "all-minilm"
+from tests.models import CHAT, EMBED
 
 
 @pytest.fixture(scope="module")

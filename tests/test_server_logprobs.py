@@ -15,8 +15,8 @@ import pytest
 from langchain_core.messages import HumanMessage
 from langchain_ollama import ChatOllama
 
-CHAT = "smollm2:135m"
-THINK = "smollm2:135m-think"
+from tests.models import CHAT, THINK
+
 GREEDY = {"temperature": 0, "num_predict": 12}
 TOL = 1e-3  # logprob difference allowed between two llama.cpp runs of the same prefix
 

@@ -12,9 +12,8 @@ import numpy as np
 import openai
 import pytest
 
-CHAT = "smollm2:135m"
-THINK = "smollm2:135m-think"
-EMBED = "all-minilm"
+from tests.models import CHAT, EMBED, THINK
+
 FAST = {"temperature": 0, "seed": 3, "max_tokens": 12}
 HELLO = [{"role": "user", "content": "What is 2 + 2?"}]
 WEATHER = {
@@ -277,7 +276,9 @@ def test_logprobs_chat_streamed_and_not_and_legacy_completions(client):
     lp = legacy.choices[0].logprobs
     assert "".join(lp.tokens) == legacy.choices[0].text
     assert lp.text_offset == [sum(map(len, lp.tokens[:i])) for i in range(len(lp.tokens))]
-    assert all(len(alts) <= 2 and tok in alts for tok, alts in zip(lp.tokens, lp.top_logprobs))
+    assert all(
+        len(alts) <= 2 and tok in alts for tok, alts in zip(lp.tokens, lp.top_logprobs, strict=True)
+    )
 
 
 def test_embeddings_float_base64_and_dimensions(client):

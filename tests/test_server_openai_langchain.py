@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessageChunk, HumanMessage, ToolMessage
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 from pydantic import BaseModel
 
-CHAT = "smollm2:135m"
+from tests.models import CHAT
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 
 from localllm_nb.embedded import start_server
 from localllm_nb.embedded.api.origins import allowed_origins, host_allowed, origin_allowed
+from tests.models import CHAT
 
-CHAT = "smollm2:135m"
 LOAD = json.dumps({"model": CHAT, "messages": []})  # loads the model, generates nothing
 EVIL = "http://evil.example"
 

@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from localllm_nb.embedded import start_server
-
-CHAT = "smollm2:135m"
+from tests.models import CHAT
 
 
 @pytest.fixture(scope="module")

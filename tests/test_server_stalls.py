@@ -14,8 +14,7 @@ from localllm_nb.embedded.engine.llama import LlamaEngine
 from localllm_nb.embedded.engine.options import parse_options
 from localllm_nb.embedded.engine.templates import render_chat
 from localllm_nb.embedded.models.registry import Registry
-
-CHAT = "smollm2:135m"
+from tests.models import CHAT
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import json
 import pytest
 from pydantic import BaseModel, Field
 
-CHAT = "smollm2:135m"
+from tests.models import CHAT
+
 QUESTION = "Tell me a joke about cats. Answer in JSON with the keys setup and punchline."
 JOKE_SCHEMA = {
     "type": "object",

@@ -9,7 +9,8 @@ import ollama
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_ollama import ChatOllama
 
-THINK = "smollm2:135m-think"
+from tests.models import THINK
+
 QUESTION = "What is 3 times 4?"
 OPENS_A_THOUGHT = "<think>The user wants"
 OPTIONS = {"temperature": 0, "num_predict": 60}

@@ -7,10 +7,9 @@ from __future__ import annotations
 import json
 
 import httpx
-import ollama
 import pytest
 
-THINK = "smollm2:135m-think"
+from tests.models import THINK
 
 WEATHER = {
     "type": "function",
@@ -27,11 +26,6 @@ WEATHER = {
 
 # A small thinking budget keeps each request short; num_predict leaves room for the call.
 FAST = {"temperature": 0, "num_predict": 60, "think_budget": 12}
-
-
-@pytest.fixture
-def client(server_url):
-    return ollama.Client(host=server_url)
 
 
 def test_template_renders_tools_calls_and_results(client):

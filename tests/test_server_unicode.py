@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 
 import httpx
-import ollama
 import pytest
 
-CHAT = "smollm2:135m"
+from tests.models import CHAT
+
 NAME = "株式会社トヨタ 🚗"  # each kana/kanji is 2 tokens, the emoji 3: split UTF-8
 
 REGISTER = {
@@ -26,11 +26,6 @@ REGISTER = {
         },
     },
 }
-
-
-@pytest.fixture
-def client(server_url):
-    return ollama.Client(host=server_url)
 
 
 def _stream(server_url: str, path: str, body: dict) -> tuple[bytes, list[dict]]:

@@ -13,8 +13,7 @@ from localllm_nb import ModelSpec, RunHistory
 from localllm_nb.widgets import ControlPanel, Playground, StreamView
 from localllm_nb.widgets._form import parse, placeholder, render
 from localllm_nb.widgets.snapshot import snapshot_bundle, snapshot_html, stats_rows, view_stats
-
-CHAT = "smollm2:135m"
+from tests.models import CHAT, EMBED, THINK
 
 
 class RecordingComm:
@@ -141,7 +140,7 @@ def test_missing_model_and_refused_input(server_url):
     view.wait(30)
     assert view.state == "error" and "ollama pull no-such-model" in view.error
     # An embeddings spec cannot generate: refused before it starts, shown the same way.
-    emb = StreamView(ModelSpec(kind="embeddings", model="all-minilm", base_url=server_url))
+    emb = StreamView(ModelSpec(kind="embeddings", model=EMBED, base_url=server_url))
     recorded(emb)
     run = emb.run("Hi")
     assert run.status == "error" and emb.state == "error"
@@ -177,7 +176,7 @@ def test_arun_awaits_without_blocking(spec):
 
 
 def test_snapshot_bundle_for_saved_notebooks(spec):
-    view = StreamView(ModelSpec(model="smollm2:135m-think", base_url=spec.base_url, num_predict=30))
+    view = StreamView(ModelSpec(model=THINK, base_url=spec.base_url, num_predict=30))
     recorded(view)
     run = view.run("What is 3 + 4?")
     view.wait(60)
@@ -237,7 +236,7 @@ def test_control_panel_edits_the_spec(server_url):
     panel.backend.value = "mlx"
     assert panel.spec.backend == "mlx" and "pipeline_kwargs.temp" in panel.rows
     panel.backend.value = "ollama"
-    panel.spec = ModelSpec(model="smollm2:135m-think", base_url=server_url, reasoning="high")
+    panel.spec = ModelSpec(model=THINK, base_url=server_url, reasoning="high")
     assert panel.rows["reasoning"].control.value == "high"
     assert "thinking" in panel.badges.value or panel.model.value == "smollm2:135m-think"
 

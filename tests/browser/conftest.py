@@ -53,8 +53,9 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def jupyterlab(tmp_path_factory) -> Iterator[JupyterLab]:
-    """This session's JupyterLab: `.url`, `.root`, `.add_notebook(...)`, `.read_notebook(name)`."""
+def jupyterlab(tmp_path_factory, server_url) -> Iterator[JupyterLab]:
+    """This session's JupyterLab: `.url`, `.root`, `.add_notebook(...)`, `.read_notebook(name)`.
+    Its kernels inherit OLLAMA_HOST, so the session's server starts first."""
     lab = start_jupyterlab(tmp_path_factory.mktemp("jupyterlab"))
     try:
         yield lab
