@@ -35,8 +35,9 @@ def mlx_cache(tmp_path_factory):
     root = tmp_path_factory.getbasetemp() / "model-cache"
     root.mkdir(exist_ok=True)
     real = cache_root()
-    for fetched in real.glob("*-*") if real.is_dir() else ():
-        if fetched.is_dir() and fetched.name != "mlx" and not (root / fetched.name).exists():
+    for fetched in real.iterdir() if real.is_dir() else ():
+        # `<distribution>-<version>` folders; not a fetch in progress, not the MLX cache
+        if fetched.name[0] != "." and fetched.name != "mlx" and fetched.is_dir():
             (root / fetched.name).symlink_to(fetched)
     old = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(root)
