@@ -131,9 +131,13 @@ def _keep_alive(body) -> float:
     return keep_alive_seconds(body.get("keep_alive"))
 
 
-def _check_top_logprobs(body) -> None:
-    if not 0 <= (body.get("top_logprobs") or 0) <= 20:
+def _top_logprobs(body) -> int | None:
+    """How many alternatives per token, or None without `logprobs` (Ollama checks the
+    range either way)."""
+    top = body.get("top_logprobs") or 0
+    if not 0 <= top <= 20:
         raise ApiError(400, "top_logprobs must be between 0 and 20")
+    return top if body.get("logprobs") else None
 
 
 def check_capabilities(entry, name: str, endpoint: str, think, tools) -> None:
@@ -183,9 +187,12 @@ async def _respond(
                 return
             done = isinstance(event, DoneEvent)
             delta = req.parser.finish() if done else req.parser.feed(event.text)
-            if delta:
+            # A token's logprobs go out with it even while the parser holds its text
+            # back (a tag, a tool call), as Ollama sends them.
+            logprobs = () if done else event.logprobs
+            if delta or logprobs:
                 answer.append(delta.content)
-                yield gen.line(req, delta.content, delta.thinking, delta.tool_calls)
+                yield gen.line(req, delta.content, delta.thinking, delta.tool_calls, logprobs)
             if done:
                 if req.json_answer and event.done_reason == "length":
                     tail = close_json("".join(answer))
@@ -240,7 +247,7 @@ async def version(_: HttpRequest) -> Response:
 async def chat(http: HttpRequest) -> Response:
     server: ServerState = http.app.state.server
     body = parse_body(await http.body(), CHAT_REQUEST)
-    _check_top_logprobs(body)
+    top_logprobs = _top_logprobs(body)
     name = require_model(body)
     messages = field(body, "messages", (list,), "[]api.Message", [])
     entry = server.resolve(name)
@@ -252,7 +259,7 @@ async def chat(http: HttpRequest) -> Response:
     check_capabilities(entry, name, "chat", think, tools)
     messages = [go_message(m or {}) for m in messages]  # types were checked by parse_body
     opts = _options(entry, body)
-    req = gen.Request(name=name, entry=entry, options=opts, kind="chat")
+    req = gen.Request(name=name, entry=entry, options=opts, kind="chat", top_logprobs=top_logprobs)
     if not messages:
         return await _load_only(server, entry, name, "chat", opts, keep_alive)
     if entry.system and not any(m.get("role") == "system" for m in messages):
@@ -280,7 +287,7 @@ async def chat(http: HttpRequest) -> Response:
 async def generate(http: HttpRequest) -> Response:
     server: ServerState = http.app.state.server
     body = parse_body(await http.body(), GENERATE_REQUEST)
-    _check_top_logprobs(body)
+    top_logprobs = _top_logprobs(body)
     name = require_model(body)
     entry = server.resolve(name)
     prompt = field(body, "prompt", (str,), "string", "")
@@ -300,7 +307,12 @@ async def generate(http: HttpRequest) -> Response:
         raise ApiError(400, f'"{name}" does not support insert')
     opts = _options(entry, body)
     req = gen.Request(
-        name=name, entry=entry, options=opts, kind="generate", include_context=not raw
+        name=name,
+        entry=entry,
+        options=opts,
+        kind="generate",
+        include_context=not raw,
+        top_logprobs=top_logprobs,
     )
     gen.steer(req, fmt, think, raw=raw or bool(template))
     if not prompt and not suffix:

@@ -37,6 +37,7 @@ class Request:
     steer: object = None
     thinking: bool | None = None  # passed to the template: False closes the think block
     json_answer: bool = False  # the answer is constrained to JSON (`format`)
+    top_logprobs: int | None = None  # `logprobs`: None when off, else `top_logprobs`
 
 
 def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bool = False) -> None:
@@ -143,6 +144,7 @@ async def run_job(
         emit=emit,
         grammar=req.grammar,
         steer=req.steer,
+        top_logprobs=req.top_logprobs,
     )
     if lease is not None:
         job.cancel = lease.cancel
@@ -164,8 +166,9 @@ def _text_fields(kind: str) -> tuple[str, str]:
     return ("message", "content") if kind == "chat" else ("", "response")
 
 
-def line(req: Request, text: str = "", thinking: str = "", tool_calls=None) -> dict:
-    """A streamed, not-final line."""
+def line(req: Request, text: str = "", thinking: str = "", tool_calls=None, logprobs=()) -> dict:
+    """A streamed, not-final line; `logprobs` (Ollama's entries for the tokens that
+    arrived with it, also when a parser holds their text back) only when there are some."""
     base = {"model": req.name, "created_at": now_iso()}
     nest, key = _text_fields(req.kind)
     holder = base
@@ -177,12 +180,14 @@ def line(req: Request, text: str = "", thinking: str = "", tool_calls=None) -> d
     if tool_calls:
         holder["tool_calls"] = tool_calls
     base["done"] = False
+    if logprobs:
+        base["logprobs"] = list(logprobs)
     return base
 
 
-def final_line(req: Request, event: DoneEvent) -> dict:
+def final_line(req: Request, event: DoneEvent, logprobs=()) -> dict:
     """The last line: done_reason and Ollama's measured counts and durations."""
-    out = line(req)
+    out = line(req, logprobs=logprobs)
     out["done"] = True
     out["done_reason"] = event.done_reason
     if req.kind == "generate" and req.include_context:
@@ -197,8 +202,8 @@ def final_line(req: Request, event: DoneEvent) -> dict:
 
 
 def merge(lines: list[dict]) -> dict:
-    """`stream: false`: one object with text and thinking concatenated, tool calls
-    accumulated, and the final line's figures."""
+    """`stream: false`: one object with text and thinking concatenated, tool calls and
+    logprobs accumulated, and the final line's figures."""
     final = dict(lines[-1])
     nest, key = _text_fields("chat" if "message" in final else "generate")
     holders = [x[nest] if nest else x for x in lines]
@@ -212,4 +217,7 @@ def merge(lines: list[dict]) -> dict:
         merged["tool_calls"] = calls
     if nest:
         final[nest] = merged
+    logprobs = [e for x in lines for e in x.get("logprobs", [])]
+    if logprobs:
+        final["logprobs"] = logprobs
     return final

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TextEvent:
-    """Answer text, stop strings already cut."""
+    """Answer text, stop strings already cut, and when asked the logprobs of the tokens
+    it completes (Ollama's entries; a token held back with its text comes later)."""
 
     text: str
+    logprobs: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)

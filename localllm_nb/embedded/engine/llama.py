@@ -16,6 +16,7 @@ from ..models.registry import ModelEntry
 from .events import DoneEvent, EngineEvent, ErrorEvent, TextEvent
 from .gguf import read_metadata
 from .instance import LlamaInstance, error_message
+from .logprobs import LogprobQueue, ollama_entry
 from .options import Options
 from .steering import Intervention
 from .threads import default_threads
@@ -43,6 +44,7 @@ class Job:
     emit: Callable[[EngineEvent], None]  # called from a worker thread
     grammar: str | None = None
     steer: object | None = None  # e.g. a ThinkSteer, asked after every piece of text
+    top_logprobs: int | None = None  # None: no logprobs; else how many alternatives
     cancel: threading.Event = field(default_factory=threading.Event)
     queued_at: float = field(default_factory=time.perf_counter)
 
@@ -219,7 +221,9 @@ class LlamaEngine:
             # the prompt's last token, and with it the logits, so the same seed and prompt
             # would not always give the same text.
             "cache_prompt": False,
-            "n_probs": 1,  # each piece then names its token ids: for `context` and continuing
+            # Each piece then names its token id (for `context` and continuing) and its
+            # logprob; the alternatives are the n_probs most likely, all computed anyway.
+            "n_probs": max(1, job.top_logprobs or 0),
         }
         if grammar:
             body["grammar"] = grammar
@@ -238,6 +242,7 @@ class LlamaEngine:
             if pieces:
                 out.last_empty = not pieces[-1]["bytes"]
             text = choice.get("text") or ""
+            entries = self._entries(job, pieces)
             if choice.get("finish_reason"):
                 out.finish = choice["finish_reason"]
                 made = (chunk.get("usage") or {}).get("completion_tokens")
@@ -247,7 +252,7 @@ class LlamaEngine:
                     # The end-of-turn token streams as an empty piece: not part of the
                     # answer, its context or its count (the model stopped before it).
                     out.tokens.pop()
-            if text and emit(text):
+            if text and emit(text, entries):
                 out.stopped = True
                 return True
             if text and job.steer is not None:
@@ -257,6 +262,18 @@ class LlamaEngine:
 
         self.llama.complete(body, on_chunk)
         return out
+
+    @staticmethod
+    def _entries(job: Job, pieces: list[dict]) -> list[tuple[dict, int]]:
+        """The pieces' logprobs in Ollama's shape, each with its length in characters;
+        an empty piece (the end-of-turn token) is not text and has none."""
+        if job.top_logprobs is None:
+            return []
+        return [
+            (ollama_entry(p, job.top_logprobs), len(bytes(p["bytes"]).decode("utf-8", "replace")))
+            for p in pieces
+            if p.get("bytes")
+        ]
 
     def _run(self, job: Job) -> None:
         """Decode in phases until the answer ends, then report Ollama's timings. Each
@@ -333,17 +350,23 @@ class Decoding:
         self.limit = job.options.predict_limit()
         self.grammar = job.grammar
         self.stops = HoldBack(job.options.stop)
+        self.logprobs = LogprobQueue()
         self.generated = 0
         self.started = time.perf_counter()
         self.first_token_at: float | None = None
 
-    def emit_text(self, text: str) -> bool:
-        """Pass on answer text up to any stop string; True once one is found."""
+    def emit_text(self, text: str, entries: list[tuple[dict, int]] = ()) -> bool:
+        """Pass on answer text up to any stop string, with the logprobs of the tokens
+        it completes; True once a stop string is found."""
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
+        self.logprobs.add(text, list(entries))
         out = self.stops.feed(text)
-        if out:
-            self.job.emit(TextEvent(out))
+        ready = self.logprobs.release(len(out))
+        if self.stops.match is not None:
+            ready += self.logprobs.cut()
+        if out or ready:
+            self.job.emit(TextEvent(out, tuple(ready)))
         return self.stops.match is not None
 
     def add(self, phase: Phase) -> None:
@@ -356,8 +379,9 @@ class Decoding:
         """The last event; text held back for a stop string that never came goes first."""
         if end not in (Ended.STOP_STRING, Ended.CANCELLED):
             tail = self.stops.flush()
-            if tail:
-                self.job.emit(TextEvent(tail))
+            ready = self.logprobs.release(len(tail))
+            if tail or ready:
+                self.job.emit(TextEvent(tail, tuple(ready)))
         ended = time.perf_counter()
         first = self.first_token_at or ended
         return DoneEvent(
