@@ -45,12 +45,14 @@ _OLLAMA_SHARED = (
     "top_p",
 )
 _OLLAMA_GENERATE = ("reasoning", "num_predict", "seed", "format")
+# OllamaLLM (langchain-ollama 1.1.0) has no logprobs fields and drops the per-chunk ones.
+_LOGPROBS = ("logprobs", "top_logprobs")
 FIELDS_BY_TARGET: dict[tuple[str, str], tuple[str, ...]] = {
-    ("ollama", "chat"): _OLLAMA_SHARED + _OLLAMA_GENERATE,
+    ("ollama", "chat"): _OLLAMA_SHARED + _OLLAMA_GENERATE + _LOGPROBS,
     ("ollama", "llm"): _OLLAMA_SHARED + _OLLAMA_GENERATE,
     ("ollama", "embeddings"): _OLLAMA_SHARED,
-    ("mlx", "chat"): ("pipeline_kwargs", "system_message"),
-    ("mlx", "llm"): ("pipeline_kwargs",),
+    ("mlx", "chat"): ("pipeline_kwargs", "system_message", *_LOGPROBS),
+    ("mlx", "llm"): ("pipeline_kwargs", *_LOGPROBS),
 }
 # The class each (backend, kind) builds, for messages.
 TARGET_CLASS = {
@@ -119,6 +121,8 @@ class ModelSpec(BaseModel):
     top_k: int | None = None
     top_p: float | None = None
     format: Literal["", "json"] | dict[str, Any] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
     keep_alive: int | str | None = None
     base_url: str | None = None
     client_kwargs: dict[str, Any] | None = None
@@ -143,6 +147,14 @@ class ModelSpec(BaseModel):
     def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> ModelSpec:
         with _spec_errors():
             return super().model_validate_json(json_data, *args, **kwargs)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _alternatives_need_logprobs(cls, data: Any) -> Any:
+        # As ChatOllama does: asking for alternatives turns logprobs on.
+        if isinstance(data, dict) and data.get("top_logprobs") and data.get("logprobs") is None:
+            data = {**data, "logprobs": True}
+        return data
 
     @field_validator("model")
     @classmethod
@@ -178,6 +190,12 @@ class ModelSpec(BaseModel):
                 )
         for name, message in _kind_conflicts(self.kind, self.set_params()):
             _field_error(name, message)
+        if self.top_logprobs and self.logprobs is False:
+            _field_error(
+                "top_logprobs",
+                f"top_logprobs={self.top_logprobs} needs logprobs=True (or unset), "
+                "not logprobs=False",
+            )
         return self
 
     # --- views -----------------------------------------------------------------------
@@ -198,14 +216,18 @@ class ModelSpec(BaseModel):
         """Keyword arguments for the constructor this spec targets, only what is set.
 
         Ollama kinds: the `ChatOllama`/`OllamaLLM`/`OllamaEmbeddings` keywords.
-        MLX kinds: `model_id` and `pipeline_kwargs` for `MLXPipeline.from_model_id`,
-        plus `system_message` for `ChatMLX` (chat).
+        MLX kinds: `model_id`, `pipeline_kwargs`, `logprobs` and `top_logprobs` for
+        `MLXPipeline.from_model_id`, plus `system_message` for `ChatMLX` (chat).
+        `top_logprobs=0` (no alternatives) is left out for ChatOllama, which takes only
+        a positive number and means the same when it is unset.
         """
         params = self.set_params()
         if self.backend == "mlx":
             kwargs: dict[str, Any] = {"model_id": self.model}
             kwargs.update(params)
             return kwargs
+        if params.get("top_logprobs") == 0:
+            del params["top_logprobs"]
         return {"model": self.model, **params}
 
     def to_code(self, variable: str = "model", redact: bool = False) -> str:
@@ -270,8 +292,8 @@ class ModelSpec(BaseModel):
         `server_defaults` (e.g. `ModelInfo.parameters` from `list_models()`) fills each
         field's `server_default`: what that server does when the field is unset.
 
-        >>> [f.name for f in ModelSpec.fields("mlx", "llm")][:3]
-        ['model', 'pipeline_kwargs.temp', 'pipeline_kwargs.top_p']
+        >>> [f.name for f in ModelSpec.fields("mlx", "llm")][:4]
+        ['model', 'logprobs', 'top_logprobs', 'pipeline_kwargs.temp']
         """
         if (backend, kind) not in FIELDS_BY_TARGET:
             raise SpecError(f"no fields for backend={backend!r}, kind={kind!r}")

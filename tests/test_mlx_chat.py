@@ -137,3 +137,16 @@ def test_tracing_parameters_like_other_chat_models():
     assert ChatMLX(llm=llm)._get_ls_params(model="other")["ls_model_name"] == "other"
     own = ChatMLX(llm=llm, temperature=0.3, max_tokens=7, stop=["y"])._get_ls_params()
     assert (own["ls_temperature"], own["ls_max_tokens"], own["ls_stop"]) == (0.3, 7, ["y"])
+
+
+def test_chunks_carry_logprobs_where_chat_ollama_does():
+    entry = {"token": "Hi", "logprob": -0.1, "bytes": [72, 105], "top_logprobs": []}
+    held = {"token": "<", "logprob": -2.0, "bytes": [60], "top_logprobs": []}
+    pieces = [Piece("Hi", logprobs=(entry,)), Piece("", logprobs=(held,)), Piece("", FIGURES)]
+    chunks = list(chat_chunks(pieces))
+    # A piece whose text is held back still sends its entries, on a chunk of its own.
+    assert [c.generation_info for c in chunks[:2]] == [{"logprobs": [entry]}, {"logprobs": [held]}]
+    assert "logprobs" not in chunks[2].generation_info
+    # Merged as LangChain merges chunks (BaseChatModel copies this to response_metadata).
+    info = generate_from_stream(iter(chunks)).generations[0].generation_info
+    assert info["logprobs"] == [entry, held] and info["finish_reason"] == "stop"

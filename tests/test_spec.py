@@ -32,6 +32,8 @@ FULL_CHAT = dict(
     top_k=20,
     top_p=0.5,
     format={"type": "object", "properties": {"a": {"type": "integer"}}},
+    logprobs=True,
+    top_logprobs=5,
     keep_alive="5m",
     base_url="http://127.0.0.1:11434",
     client_kwargs={"headers": {"X-Trace": "1"}},
@@ -75,7 +77,9 @@ def test_every_documented_parameter_exists_on_the_real_class():
     for kind, cls in CLASSES.items():
         fields = set(FIELDS_BY_TARGET[("ollama", kind)])
         assert fields <= set(cls.model_fields), fields - set(cls.model_fields)
-    assert set(FIELDS_BY_TARGET[("ollama", "chat")]) == ISSUE_OLLAMA
+    # Issue 24 adds token logprobs, which OllamaLLM (langchain-ollama 1.1.0) lacks.
+    assert set(FIELDS_BY_TARGET[("ollama", "chat")]) == ISSUE_OLLAMA | {"logprobs", "top_logprobs"}
+    assert set(FIELDS_BY_TARGET[("ollama", "llm")]) == ISSUE_OLLAMA
     # The embeddings class documents no generation-only parameters.
     assert not {"num_predict", "seed", "format", "reasoning"} & set(
         FIELDS_BY_TARGET[("ollama", "embeddings")]

@@ -62,7 +62,11 @@ def build_chat(spec: ModelSpec | dict | str) -> Any:
     if spec.backend == "mlx":
         kwargs = spec.to_kwargs()
         return _mlx_builder("build_mlx_chat")(
-            kwargs["model_id"], kwargs.get("pipeline_kwargs"), kwargs.get("system_message")
+            kwargs["model_id"],
+            kwargs.get("pipeline_kwargs"),
+            kwargs.get("system_message"),
+            kwargs.get("logprobs"),
+            kwargs.get("top_logprobs"),
         )
     from .ollama import build_ollama
 
@@ -74,7 +78,12 @@ def build_llm(spec: ModelSpec | dict | str) -> Any:
     spec = _as_spec(spec, "llm")
     if spec.backend == "mlx":
         kwargs = spec.to_kwargs()
-        return _mlx_builder("build_mlx_llm")(kwargs["model_id"], kwargs.get("pipeline_kwargs"))
+        return _mlx_builder("build_mlx_llm")(
+            kwargs["model_id"],
+            kwargs.get("pipeline_kwargs"),
+            kwargs.get("logprobs"),
+            kwargs.get("top_logprobs"),
+        )
     from .ollama import build_ollama
 
     return build_ollama(spec)

@@ -8,6 +8,7 @@ import json
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.messages import (
@@ -33,6 +34,8 @@ def chat_chunks(
     n_calls = 0
     for piece in pieces:
         text, figures, calls = piece.text, piece.figures, []
+        # Where ChatOllama puts them: response_metadata["logprobs"] of each chunk.
+        logprobs = {"logprobs": list(piece.logprobs)} if piece.logprobs else None
         if splitter is not None:
             text, calls = splitter.feed(text)
             if figures is not None:
@@ -49,9 +52,9 @@ def chat_chunks(
             )
             n_calls += 1
         if figures is None:
-            if text or tool_chunks:
+            if text or tool_chunks or logprobs:
                 message = AIMessageChunk(content=text, tool_call_chunks=tool_chunks)
-                yield ChatGenerationChunk(message=message)
+                yield ChatGenerationChunk(message=message, generation_info=logprobs)
             continue
         usage = {
             "input_tokens": figures.prompt_tokens,
@@ -63,7 +66,9 @@ def chat_chunks(
         message = AIMessageChunk(
             content=text, tool_call_chunks=tool_chunks, usage_metadata=usage, chunk_position="last"
         )
-        yield ChatGenerationChunk(message=message, generation_info=figures.as_info())
+        yield ChatGenerationChunk(
+            message=message, generation_info={**figures.as_info(), **(logprobs or {})}
+        )
 
 
 def _json(value: Any) -> str:
@@ -145,7 +150,7 @@ def closed_json_pieces(pieces: Iterable[Piece]) -> Iterator[Piece]:
     sent: list[str] = []
     for piece in pieces:
         if piece.figures is not None and piece.figures.finish_reason == "length":
-            piece = Piece(piece.text + close_json("".join(sent) + piece.text), piece.figures)
+            piece = replace(piece, text=piece.text + close_json("".join(sent) + piece.text))
         sent.append(piece.text)
         yield piece
 

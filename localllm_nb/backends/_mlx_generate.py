@@ -11,6 +11,7 @@ from typing import Any
 
 from ._mlx_bundled import resolve_model_id
 from ._mlx_grammar import grammar_processor
+from ._mlx_logprobs import TokenBytes, logprob_entry
 from ._mlx_prompt_cache import prompt_cache
 from ._mlx_text import GenerationFigures, GenerationSettings, Piece, StopStrings
 
@@ -78,7 +79,9 @@ def generate_pieces(
     tokens (text is held back while it could still become a stop string) and keeps the
     reply's leading space. A `grammar` (llguidance) constrains every sampled token.
     The longest prefix the prompt shares with a recent one is not computed again
-    (`prompt_cached_tokens`; `prompt_tps` counts the tokens computed).
+    (`prompt_cached_tokens`; `prompt_tps` counts the tokens computed). With
+    `settings.logprobs`, each piece carries the entries of the tokens read since the
+    previous piece (text held back travels with its tokens' entries; an EOS has none).
     """
     import mlx.core as mx
     from mlx_lm import stream_generate
@@ -151,7 +154,7 @@ def _pieces(responses: Any, reply: _Reply) -> Iterator[Piece]:
             if text is None:
                 break
             if text:
-                yield Piece(text)
+                yield Piece(text, logprobs=reply.take_logprobs())
     finally:
         responses.close()
 
@@ -168,12 +171,25 @@ class _Reply:
         self.started = False
         self.last: Any = None
         self.held = ""  # the ending response's text, sent with the figures
+        self.names = TokenBytes(tokenizer) if settings.logprobs else None
+        self.eos = set(getattr(tokenizer, "eos_token_ids", None) or ())
+        self.logprobs: list[dict[str, Any]] = []  # entries not yet sent with a piece
+
+    def take_logprobs(self) -> tuple[dict[str, Any], ...]:
+        """The entries waiting to go out with the next piece."""
+        out, self.logprobs = tuple(self.logprobs), []
+        return out
 
     def step(self, response: Any) -> str | None:
         """The text to pass on for one response; None once the reply ended (a stop
         string, or mlx-lm's finish), its last text then held for the final piece."""
         self.last = response
         self.tokens.append(response.token)
+        if self.names is not None and response.token not in self.eos:
+            entry = logprob_entry(
+                response.logprobs, response.token, self.settings.top_logprobs, self.names
+            )
+            self.logprobs.append(entry)
         text = response.text
         if text and not self.started:
             self.started = True
@@ -205,7 +221,7 @@ class _Reply:
             peak_memory=float(last.peak_memory),
             finish_reason=reason,
         )
-        return Piece(text, figures)
+        return Piece(text, figures, self.take_logprobs())
 
 
 def _prompt_ids(tokenizer: Any, prompt: str | list[int]) -> list[int]:

@@ -38,6 +38,8 @@ class GenerationSettings:
     min_p: float = 0.0
     min_tokens_to_keep: int = 1
     top_k: int = 0
+    logprobs: bool = False
+    top_logprobs: int = 0
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -62,6 +64,10 @@ class GenerationSettings:
         settings = cls(**merged)
         if settings.max_tokens == 0 or settings.max_tokens < -1:
             raise ValueError("max_tokens must be positive, or -1 for no limit")
+        if not 0 <= settings.top_logprobs <= 20:
+            raise ValueError("top_logprobs must be between 0 and 20")
+        if settings.top_logprobs and not settings.logprobs:  # as ChatOllama: implied
+            settings = replace(settings, logprobs=True)
         if settings.repetition_penalty is not None and settings.repetition_context_size is None:
             settings = replace(settings, repetition_context_size=DEFAULT_REPETITION_CONTEXT_SIZE)
         return settings
@@ -93,6 +99,8 @@ class GenerationFigures:
 class Piece:
     """Text a generation streams. The last piece of every generation carries its
     `figures` (and perhaps text held back until the end); the others carry None.
+    With `logprobs` on, `logprobs` holds an Ollama-shaped entry per token whose text
+    the piece completes (`{token, logprob, bytes, top_logprobs}`).
 
     >>> Piece("Hi").final
     False
@@ -100,6 +108,7 @@ class Piece:
 
     text: str
     figures: GenerationFigures | None = None
+    logprobs: tuple[dict[str, Any], ...] = ()
 
     @property
     def final(self) -> bool:

@@ -119,7 +119,7 @@ def _ls_params(
 ) -> LangSmithParams:
     """Tracing parameters; `model` in `kwargs` (a per-call override) names the model, as
     LangChain's standard tests require of every chat model."""
-    defaults = pipeline.pipeline_kwargs if defaults is None else defaults
+    defaults = pipeline.generation_defaults() if defaults is None else defaults
     settings = _settings(defaults, kwargs)
     params = LangSmithParams(
         ls_provider="mlx",
@@ -163,6 +163,12 @@ class MLXPipeline(BaseLLM):
     pipeline_kwargs: dict | None = None
     """Generation settings: temp, max_tokens, verbose, formatter, repetition_penalty,
     repetition_context_size, top_p, min_p, min_tokens_to_keep (and top_k)."""
+    logprobs: bool | None = None
+    """Return each generated token's logprob, as ChatOllama does: per chunk in
+    `generation_info["logprobs"]` (Ollama's `{token, logprob, bytes, top_logprobs}`)."""
+    top_logprobs: int | None = None
+    """How many most likely alternatives per token (0-20); a positive number implies
+    `logprobs=True`."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
@@ -175,6 +181,16 @@ class MLXPipeline(BaseLLM):
         if value is not None:
             GenerationSettings.from_kwargs(value)  # unknown keys and bad limits fail here
         return value
+
+    @model_validator(mode="after")
+    def _check_logprobs(self) -> MLXPipeline:
+        GenerationSettings.from_kwargs(self.generation_defaults())  # top_logprobs in 0-20
+        return self
+
+    def generation_defaults(self) -> dict[str, Any]:
+        """`pipeline_kwargs` with this pipeline's `logprobs`/`top_logprobs` (when set)."""
+        own = {"logprobs": self.logprobs, "top_logprobs": self.top_logprobs}
+        return {**(self.pipeline_kwargs or {}), **{k: v for k, v in own.items() if v is not None}}
 
     @classmethod
     def from_model_id(
@@ -208,6 +224,8 @@ class MLXPipeline(BaseLLM):
             "adapter_file": self.adapter_file,
             "lazy": self.lazy,
             "pipeline_kwargs": self.pipeline_kwargs,
+            "logprobs": self.logprobs,
+            "top_logprobs": self.top_logprobs,
         }
 
     @property
@@ -228,11 +246,11 @@ class MLXPipeline(BaseLLM):
         """Lower-level stream: `Piece`s of text; the last carries the `GenerationFigures`
         (`model_name` included). `grammar` (llguidance's Lark-like format) constrains
         the output."""
-        settings = settings or GenerationSettings.from_kwargs(self.pipeline_kwargs)
+        settings = settings or GenerationSettings.from_kwargs(self.generation_defaults())
         pieces = generate_pieces(self.model, self.tokenizer, prompt, stop, settings, grammar)
         for piece in pieces:
             if piece.figures is not None:
-                piece = Piece(piece.text, replace(piece.figures, model_name=self.model_id))
+                piece = replace(piece, figures=replace(piece.figures, model_name=self.model_id))
             yield piece
 
     def _stream(
@@ -243,11 +261,13 @@ class MLXPipeline(BaseLLM):
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
         _same_model(self, kwargs)
-        settings = _settings(self.pipeline_kwargs, kwargs)
+        settings = _settings(self.generation_defaults(), kwargs)
         schema = format_schema(kwargs.get("format"))
         grammar = json_lark(schema) if schema else None
         for piece in self.stream_pieces(prompt, stop, settings, grammar):
             info = piece.figures.as_info() if piece.figures is not None else None
+            if piece.logprobs:  # per chunk, as ChatOllama's response_metadata has them
+                info = {**(info or {}), "logprobs": list(piece.logprobs)}
             chunk = GenerationChunk(text=piece.text, generation_info=info)
             if run_manager and piece.text:
                 run_manager.on_llm_new_token(piece.text, chunk=chunk)
@@ -318,6 +338,12 @@ class ChatMLX(BaseChatModel):
     """Most tokens per reply (-1: no limit); None keeps the pipeline's `max_tokens`."""
     stop: list[str] | None = None
     """Stop strings used when a call gives none of its own."""
+    logprobs: bool | None = None
+    """Return each token's logprob in `response_metadata["logprobs"]` of every chunk,
+    as ChatOllama does; None keeps the pipeline's."""
+    top_logprobs: int | None = None
+    """How many most likely alternatives per token (0-20, a positive number implies
+    `logprobs`); None keeps the pipeline's."""
 
     # LangChain's standard parameters that mean nothing for a local model (`timeout`,
     # `max_retries`, `api_key`) are accepted and ignored, as BaseChatModel does.
@@ -338,9 +364,14 @@ class ChatMLX(BaseChatModel):
 
     def _defaults(self) -> dict[str, Any]:
         """The pipeline's settings with this chat model's own on top."""
-        own = {"temp": self.temperature, "max_tokens": self.max_tokens}
+        own = {
+            "temp": self.temperature,
+            "max_tokens": self.max_tokens,
+            "logprobs": self.logprobs,
+            "top_logprobs": self.top_logprobs,
+        }
         return {
-            **(self.llm.pipeline_kwargs or {}),
+            **self.llm.generation_defaults(),
             **{k: v for k, v in own.items() if v is not None},
         }
 
@@ -474,19 +505,31 @@ class ChatMLX(BaseChatModel):
         return structured_output(self, schema, method, include_raw, **kwargs)
 
 
-def build_mlx_llm(model_path_or_id: str, pipeline_kwargs: dict | None = None) -> MLXPipeline:
+def build_mlx_llm(
+    model_path_or_id: str,
+    pipeline_kwargs: dict | None = None,
+    logprobs: bool | None = None,
+    top_logprobs: int | None = None,
+) -> MLXPipeline:
     """An `MLXPipeline` for a bundled name, a local MLX directory or a Hugging Face repo.
 
     Loaded models are cached, so rebuilding with new settings is instant.
     """
-    return MLXPipeline.from_model_id(model_path_or_id, pipeline_kwargs=pipeline_kwargs)
+    return MLXPipeline.from_model_id(
+        model_path_or_id,
+        pipeline_kwargs=pipeline_kwargs,
+        logprobs=logprobs,
+        top_logprobs=top_logprobs,
+    )
 
 
 def build_mlx_chat(
     model_path_or_id: str,
     pipeline_kwargs: dict | None = None,
     system_message: str | None = None,
+    logprobs: bool | None = None,
+    top_logprobs: int | None = None,
 ) -> ChatMLX:
-    """A `ChatMLX` over `build_mlx_llm(model_path_or_id, pipeline_kwargs)`."""
-    llm = build_mlx_llm(model_path_or_id, pipeline_kwargs)
+    """A `ChatMLX` over `build_mlx_llm(model_path_or_id, pipeline_kwargs, ...)`."""
+    llm = build_mlx_llm(model_path_or_id, pipeline_kwargs, logprobs, top_logprobs)
     return ChatMLX(llm=llm, system_message=system_message)

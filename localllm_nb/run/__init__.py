@@ -3,7 +3,9 @@
 `stream_run` blocks until the end, `start_run` streams in a background thread (so a
 notebook stays responsive and can cancel), `astream_run` is the asyncio form. The worker
 writes through a `RunRecorder`; views `watch` the `Run` in coalesced frames and draw
-what it records. No widget code here.
+what it records. Per-token logprobs (when the model was asked for them) are in
+`Run.logprobs`; `localllm_nb.run.tokens` reads them (probability, entropy, least
+confident spans, perplexity). No widget code here.
 """
 
 from .driver import astream_run, start_run, stream_run
@@ -11,6 +13,7 @@ from .frames import RunFrame
 from .history import RunHistory, run_record
 from .record import Run, RunEvent, RunRecorder
 from .stats import RunStats, TimelinePoint, compute_stats, rate_series, server_figures
+from .tokens import TokenLogprob
 
 __all__ = [
     "Run",
@@ -20,6 +23,7 @@ __all__ = [
     "RunRecorder",
     "RunStats",
     "TimelinePoint",
+    "TokenLogprob",
     "astream_run",
     "compute_stats",
     "rate_series",

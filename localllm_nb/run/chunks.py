@@ -4,7 +4,9 @@ Chat models yield `AIMessageChunk`s: text in `content` (a string, or content blo
 thinking in `additional_kwargs["reasoning_content"]` (langchain-ollama copies Ollama's
 `message.thinking` there when `reasoning` is on) or in reasoning blocks, tool calls in
 `tool_calls`, and the server's figures in `response_metadata` of the last chunk.
-LLMs yield `GenerationChunk`s with `text` and `generation_info`.
+LLMs yield `GenerationChunk`s with `text` and `generation_info`. Per-token logprobs
+(when asked for) come in `response_metadata["logprobs"]` / `generation_info["logprobs"]`
+of any chunk, the last included.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class ChunkParts:
     thinking: str = ""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    logprobs: list[Any] = field(default_factory=list)  # Ollama-shaped entries, as sent
 
 
 def _blocks(content: list, parts: ChunkParts) -> None:
@@ -51,10 +54,11 @@ def split_chunk(chunk: Any) -> ChunkParts:
         # on); its aggregated results use "thinking".
         thinking = info.get("reasoning_content") or info.get("thinking") or ""
         parts.thinking = thinking if isinstance(thinking, str) else ""
+        parts.logprobs = list(info.get("logprobs") or ())
         parts.metadata = {
             k: v
             for k, v in info.items()
-            if k not in ("thinking", "reasoning_content")
+            if k not in ("thinking", "reasoning_content", "logprobs")
             # OllamaLLM fills finish_reason with its stop list; a reason is a string.
             and not (k == "finish_reason" and not isinstance(v, str))
         }
@@ -71,7 +75,8 @@ def split_chunk(chunk: Any) -> ChunkParts:
         parts.tool_calls.append(
             {"name": call.get("name"), "args": call.get("args"), "id": call.get("id")}
         )
-    meta = getattr(chunk, "response_metadata", None) or {}
+    meta = dict(getattr(chunk, "response_metadata", None) or {})
+    parts.logprobs = list(meta.pop("logprobs", None) or ())
     if meta:
-        parts.metadata = dict(meta)
+        parts.metadata = meta
     return parts

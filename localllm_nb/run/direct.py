@@ -7,7 +7,7 @@ alone, and on a small machine that CPU is taken from the model's own threads. Wh
 nothing would observe LangChain's callbacks (no handlers, no tracing, no rate limiter,
 no `config`), the driver asks the model for its own request (`_chat_params` /
 `_generate_params`, so every setting means exactly what it means in LangChain) and reads
-ollama-python's stream itself. Otherwise `direct_stream` returns None and the driver
+ollama-python's stream itself (each response's `logprobs` included). Otherwise `direct_stream` returns None and the driver
 goes through LangChain's `stream`.
 
 The pieces come out as `ChunkParts`, with the figures of the final line under the keys
@@ -79,7 +79,8 @@ def _llm_request(model: Any, prompt: str, kwargs: dict) -> dict:
 
 def _final_figures(response: Any) -> dict[str, Any]:
     # Same keys as the `response_metadata` LangChain builds from the last line.
-    figures = {k: v for k, v in dict(response).items() if k not in ("message", "response")}
+    skip = ("message", "response", "logprobs")
+    figures = {k: v for k, v in dict(response).items() if k not in skip}
     if "model" in figures:
         figures["model_name"] = figures["model"]
     figures["model_provider"] = "ollama"
@@ -93,6 +94,7 @@ def _chat_parts(response: Any) -> ChunkParts:
         # Empty messages only load the model: no text, but the run says why it ended.
         return ChunkParts(metadata=_final_figures(response))
     parts = ChunkParts(content=content, thinking=message.thinking or "")
+    parts.logprobs = list(response.logprobs or ())
     if message.tool_calls:
         from langchain_ollama.chat_models import _get_tool_calls_from_response
 
@@ -107,6 +109,7 @@ def _chat_parts(response: Any) -> ChunkParts:
 
 def _llm_parts(response: Any) -> ChunkParts:
     parts = ChunkParts(content=response.response or "", thinking=response.thinking or "")
+    parts.logprobs = list(response.logprobs or ())
     if response.done:
         parts.metadata = _final_figures(response)
     return parts

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .stats import TimelinePoint
+from .tokens import TokenLogprob
 
 if TYPE_CHECKING:
     from .record import Run, RunEvent
@@ -28,7 +29,9 @@ log = logging.getLogger(__name__)
 class RunFrame:
     """What changed in a run since the subscriber's previous frame.
 
-    `content`, `thinking`, `points` (timeline) and `tool_calls` hold only what is new;
+    `content`, `thinking`, `points` (timeline), `tool_calls` and `logprobs` (one
+    `TokenLogprob` per new token, when the run records them; `tokens.pack` turns them
+    into compact columns for a browser) hold only what is new;
     `seq` counts this subscriber's frames from 1; `final` is True on the last frame,
     which carries the outcome (`status`, `done_reason`, `error`, `observer_errors`).
     """
@@ -41,6 +44,7 @@ class RunFrame:
     thinking: str = ""
     points: tuple[TimelinePoint, ...] = ()
     tool_calls: tuple[dict[str, Any], ...] = ()
+    logprobs: tuple[TokenLogprob, ...] = ()
     final: bool = False
     done_reason: str | None = None
     error: str | None = None
@@ -49,7 +53,9 @@ class RunFrame:
     @property
     def empty(self) -> bool:
         """True when the frame carries no new output (a status change only)."""
-        return not (self.content or self.thinking or self.points or self.tool_calls)
+        return not (
+            self.content or self.thinking or self.points or self.tool_calls or self.logprobs
+        )
 
 
 class FrameFeed:
@@ -68,7 +74,8 @@ class FrameFeed:
         self.every = every
         self.min_tokens = min_tokens
         self.max_wait = every if max_wait is None else max(every, max_wait)
-        self._offsets = [0, 0, 0, 0]  # content pieces, thinking pieces, points, tool calls
+        # content pieces, thinking pieces, points, tool calls, token logprobs
+        self._offsets = [0, 0, 0, 0, 0]
         self._seq = 0
         self._status = ""
         self._last = float("-inf")
@@ -138,6 +145,7 @@ class FrameFeed:
             thinking="".join(new[1]),
             points=tuple(new[2]),
             tool_calls=tuple(new[3]),
+            logprobs=tuple(new[4]),
             final=final,
         )
         if not final:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .record import Run
+from .tokens import mean_logprob, perplexity
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ STAT_COLUMNS = (
     "prompt_tokens",
     "eval_tokens",
 )
+# Token-probability figures of the answer (content tokens), empty without logprobs.
+LOGPROB_COLUMNS = ("mean_logprob", "perplexity")
 CSV_COLUMNS = (
     "id",
     "started_at",
@@ -39,12 +42,14 @@ CSV_COLUMNS = (
     "status",
     "done_reason",
     *STAT_COLUMNS,
+    *LOGPROB_COLUMNS,
     "prompt",
     "content",
     "thinking",
     "tool_calls",
     "error",
     "spec",
+    "logprobs",
 )
 
 
@@ -71,11 +76,15 @@ def _prompt_json(prompt: Any) -> Any:
 
 
 def run_record(run: Run) -> dict[str, Any]:
-    """One run as a JSON-ready dict, without credentials."""
+    """One run as a JSON-ready dict, without credentials. Token logprobs, when the run
+    has them, are a list in Ollama's shape with each token's channel, and the answer's
+    `mean_logprob` and `perplexity` sit beside them."""
     spec = run.spec.redacted().model_dump(mode="json", exclude_none=True) if run.spec else None
     started = (
         datetime.fromtimestamp(run.started_at, timezone.utc).isoformat() if run.started_at else None
     )
+    tokens = run.logprobs
+    answer = [t for t in tokens if t.channel == "content"]
     return {
         "id": run.id,
         "started_at": started,
@@ -90,6 +99,9 @@ def run_record(run: Run) -> dict[str, Any]:
         "tool_calls": run.tool_calls,
         "error": f"{type(run.error).__name__}: {run.error}" if run.error else None,
         "observer_errors": run.observer_errors,
+        "mean_logprob": mean_logprob(answer),
+        "perplexity": perplexity(answer),
+        "logprobs": [t.to_ollama() for t in tokens],
     }
 
 
@@ -160,7 +172,8 @@ class RunHistory:
         return path
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write one row per run (stats flattened, spec as JSON); returns the path."""
+        """Write one row per run (stats flattened, spec and token logprobs as JSON);
+        returns the path."""
         path = Path(path)
         with path.open("w", newline="", encoding="utf-8") as fh:
             writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
@@ -178,12 +191,16 @@ class RunHistory:
                         "status": rec["status"],
                         "done_reason": rec["done_reason"],
                         **{k: stats.get(k) for k in STAT_COLUMNS},
+                        **{k: rec[k] for k in LOGPROB_COLUMNS},
                         "prompt": json.dumps(rec["prompt"], ensure_ascii=False),
                         "content": rec["content"],
                         "thinking": rec["thinking"],
                         "tool_calls": json.dumps(rec["tool_calls"], ensure_ascii=False),
                         "error": rec["error"],
                         "spec": json.dumps(spec, ensure_ascii=False),
+                        "logprobs": json.dumps(rec["logprobs"], ensure_ascii=False)
+                        if rec["logprobs"]
+                        else "",
                     }
                 )
         return path

@@ -21,6 +21,7 @@ from typing import Any
 from .chunks import split_chunk
 from .frames import FrameFeed, RunFrame
 from .stats import RunStats, TimelinePoint, compute_stats
+from .tokens import TokenLogprob, parse_logprobs
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -67,6 +68,7 @@ class Run:
         self.callback_errors: list[BaseException] = []
         self._content: list[str] = []
         self._thinking: list[str] = []
+        self._logprobs: list[TokenLogprob] = []
         self._t0 = 0.0
         self._t_end: float | None = None
         self._tokens = 0
@@ -89,6 +91,13 @@ class Run:
     def thinking(self) -> str:
         """The reasoning text so far ('' when the model or settings give none)."""
         return "".join(list(self._thinking))
+
+    @property
+    def logprobs(self) -> list[TokenLogprob]:
+        """Per generated token, its logprob and top alternatives, when the model was
+        asked for them (`logprobs=True`, `top_logprobs=k`); [] otherwise. Read them
+        with `localllm_nb.run.tokens` (probability, entropy, perplexity...)."""
+        return list(self._logprobs)
 
     @property
     def done(self) -> bool:
@@ -121,8 +130,8 @@ class Run:
     def read_from(self, offsets: Sequence[int]) -> tuple[tuple[list, ...], list[int]]:
         """What was recorded after `offsets`, and the offsets to pass next time: an
         observer's cursor into the run's append-only records (content pieces, thinking
-        pieces, timeline points, tool calls, in that order)."""
-        sources = (self._content, self._thinking, self.timeline, self.tool_calls)
+        pieces, timeline points, tool calls, token logprobs, in that order)."""
+        sources = (self._content, self._thinking, self.timeline, self.tool_calls, self._logprobs)
         ends = [len(source) for source in sources]
         new = tuple(s[a:b] for s, a, b in zip(sources, offsets, ends, strict=True))
         return new, ends
@@ -259,6 +268,14 @@ class Run:
         self._finished.set()
 
 
+def _channel(parts: Any) -> str:
+    if parts.content:
+        return "content"
+    if parts.thinking:
+        return "thinking"
+    return "tool_call" if parts.tool_calls else ""
+
+
 class RunRecorder:
     """The writer side of one `Run`: the worker that streams holds it; everyone else
     reads `recorder.run`.
@@ -279,6 +296,8 @@ class RunRecorder:
 
     def __init__(self, model_name: str = "", spec: Any = None, prompt: Any = None):
         self.run = Run(model_name=model_name, spec=spec, prompt=prompt)
+        self._waiting: list[Any] = []  # logprob entries whose text has not come yet
+        self._channel = "content"  # of the last entries recorded
 
     @property
     def cancel_requested(self) -> bool:
@@ -299,7 +318,10 @@ class RunRecorder:
 
     def feed(self, chunk: Any) -> None:
         """Record one chunk (a string, a LangChain chunk or `ChunkParts`): text,
-        thinking, tool calls, a timeline point per piece, the server's figures."""
+        thinking, tool calls, a timeline point per piece, the server's figures, and the
+        chunk's token logprobs on the chunk's channel. Entries that come without text
+        (a server sends them so while its parser holds their text back) wait for the
+        next chunk with text and take its channel."""
         run = self.run
         if run.status == PENDING:
             raise RuntimeError("feed() before start(): the run has not started")
@@ -322,6 +344,12 @@ class RunRecorder:
             run._tokens += 1
             run.timeline.append(TimelinePoint(now, run._tokens, "content"))
             run._emit(RunEvent("token", run, parts.content, "content", now))
+        self._waiting.extend(parts.logprobs)
+        channel = _channel(parts)
+        if channel and self._waiting:
+            self._channel = channel
+            run._logprobs.extend(parse_logprobs(self._waiting, channel))
+            self._waiting = []
         for call in parts.tool_calls:
             run.tool_calls.append(call)
             run.timeline.append(TimelinePoint(now, run._tokens, "tool_call"))
@@ -350,4 +378,7 @@ class RunRecorder:
         `cancelled`, record a cancel that came from elsewhere (the awaiting task)."""
         if cancelled:
             self.run._cancel_requested.set()
+        if self._waiting and not self.run._ended:  # text the server never sent
+            self.run._logprobs.extend(parse_logprobs(self._waiting, self._channel))
+            self._waiting = []
         self.run._end(error)
