@@ -725,3 +725,196 @@ def test_a_tiny_generation_still_works(server_url):
     healthy(server_url)
     reply = post(server_url, "/api/generate", gen()).json()
     assert reply["done"] and reply["eval_count"] >= 1
+
+
+# --- the OpenAI-compatible /v1: OpenAI's error object, with the offending `param` ---
+
+V1_CHAT = {"model": CHAT, "max_tokens": 1, "messages": [user()]}
+# (id, path, body, status, words the message contains, param)
+V1_CASES = [
+    ("v1-bad-json", "/v1/chat/completions", b"{bad", 400, "invalid character 'b'", None),
+    ("v1-empty-body", "/v1/chat/completions", b"", 400, "missing request body", None),
+    ("v1-array-body", "/v1/chat/completions", b"[1]", 400, "expected an object", None),
+    ("v1-no-messages", "/v1/chat/completions", {"model": CHAT}, 400, "too short", "messages"),
+    (
+        "v1-messages-string",
+        "/v1/chat/completions",
+        {**V1_CHAT, "messages": "hi"},
+        400,
+        "Invalid type for 'messages'",
+        "messages",
+    ),
+    (
+        "v1-max-tokens-string",
+        "/v1/chat/completions",
+        {**V1_CHAT, "max_tokens": "8"},
+        400,
+        "Invalid type for 'max_tokens'",
+        "max_tokens",
+    ),
+    (
+        "v1-temperature-bool",
+        "/v1/chat/completions",
+        {**V1_CHAT, "temperature": True},
+        400,
+        "Invalid type for 'temperature'",
+        "temperature",
+    ),
+    ("v1-stop-numbers", "/v1/chat/completions", {**V1_CHAT, "stop": [1]}, 400, "stop", "stop"),
+    ("v1-n-2", "/v1/chat/completions", {**V1_CHAT, "n": 2}, 400, "n=1", "n"),
+    (
+        "v1-content-number",
+        "/v1/chat/completions",
+        {**V1_CHAT, "messages": [{"role": "user", "content": 5}]},
+        400,
+        "invalid message content type",
+        "messages",
+    ),
+    (
+        "v1-bad-tool-arguments",
+        "/v1/chat/completions",
+        {
+            **V1_CHAT,
+            "messages": [
+                user(),
+                {
+                    "role": "assistant",
+                    "tool_calls": [{"function": {"name": "f", "arguments": "{"}}],
+                },
+            ],
+        },
+        400,
+        "invalid tool call arguments",
+        "messages",
+    ),
+    (
+        "v1-bad-effort",
+        "/v1/chat/completions",
+        {**V1_CHAT, "reasoning_effort": "max"},
+        400,
+        "invalid reasoning value",
+        "reasoning_effort",
+    ),
+    (
+        "v1-bad-response-format",
+        "/v1/chat/completions",
+        {**V1_CHAT, "response_format": {"type": "yaml"}},
+        400,
+        "response_format.type",
+        "response_format.type",
+    ),
+    (
+        "v1-tools-strings",
+        "/v1/chat/completions",
+        {**V1_CHAT, "tools": ["f"]},
+        400,
+        "tools",
+        "tools",
+    ),
+    (
+        "v1-tool-without-name",
+        "/v1/chat/completions",
+        {**V1_CHAT, "tools": [{"type": "function", "function": {}}]},
+        400,
+        "invalid tools",
+        None,
+    ),
+    (
+        "v1-tool-choice-unknown",
+        "/v1/chat/completions",
+        {**V1_CHAT, "tool_choice": {"type": "function", "function": {"name": "nope"}}},
+        400,
+        "no tool named 'nope'",
+        "tool_choice",
+    ),
+    (
+        "v1-missing-model",
+        "/v1/chat/completions",
+        {**V1_CHAT, "model": ""},
+        400,
+        "model is required",
+        None,
+    ),
+    (
+        "v1-unknown-model",
+        "/v1/chat/completions",
+        {**V1_CHAT, "model": "nope"},
+        404,
+        "'nope' not found",
+        None,
+    ),
+    (
+        "v1-completion-prompts",
+        "/v1/completions",
+        {"model": CHAT, "prompt": ["a", "b"]},
+        400,
+        "one prompt",
+        "prompt",
+    ),
+    (
+        "v1-completion-prompt-number",
+        "/v1/completions",
+        {"model": CHAT, "prompt": 5},
+        400,
+        "prompt",
+        "prompt",
+    ),
+    ("v1-embed-no-input", "/v1/embeddings", {"model": EMBED}, 400, "invalid input", "input"),
+    (
+        "v1-embed-tokens",
+        "/v1/embeddings",
+        {"model": EMBED, "input": [[1, 2]]},
+        400,
+        "invalid input type",
+        "input",
+    ),
+    (
+        "v1-embed-encoding",
+        "/v1/embeddings",
+        {"model": EMBED, "input": "x", "encoding_format": "hex"},
+        400,
+        "encoding_format",
+        "encoding_format",
+    ),
+    (
+        "v1-embed-dimensions",
+        "/v1/embeddings",
+        {"model": EMBED, "input": "x", "dimensions": 0},
+        400,
+        "dimensions",
+        "dimensions",
+    ),
+    (
+        "v1-embed-unknown-model",
+        "/v1/embeddings",
+        {"model": "nope", "input": "x"},
+        404,
+        "not found",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "words", "param"),
+    [pytest.param(*case[1:], id=case[0]) for case in V1_CASES],
+)
+def test_v1_bad_input_gets_openais_error_object(
+    server_url, server, path, body, status, words, param
+):
+    _, log_path = server
+    mark = log_size(log_path)
+    resp = httpx.post(
+        server_url + path,
+        content=body if isinstance(body, bytes) else json.dumps(body),
+        timeout=120,
+    )
+    assert resp.status_code == status, resp.text[:300]
+    error = resp.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert words in error["message"] and error["param"] == param
+    kind = {400: "invalid_request_error", 404: "not_found_error"}[status]
+    assert error["type"] == kind
+    assert error["code"] == ("model_not_found" if status == 404 else None)
+    healthy(server_url)
+    assert "Traceback" not in log_since(log_path, mark)

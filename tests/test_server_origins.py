@@ -163,3 +163,40 @@ def test_allowed_origins_match_ollama_defaults():
     assert origin_allowed("http://anything", allowed_origins("*"))
     assert not host_allowed("localhost.evil.example")
     assert host_allowed("0.0.0.0:11434")
+
+
+V1_ROUTES = [
+    ("POST", "/v1/chat/completions"),
+    ("POST", "/v1/completions"),
+    ("POST", "/v1/embeddings"),
+    ("GET", "/v1/models"),
+    ("GET", "/v1/models/smollm2:135m"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), V1_ROUTES)
+def test_v1_routes_are_guarded_and_refuse_in_openais_shape(server_url, method, path):
+    for headers in ({"Origin": EVIL}, {"Host": "rebind.evil.example"}):
+        resp = send(server_url, method=method, path=path, **headers)
+        assert resp.status_code == 403
+        error = resp.json()["error"]
+        assert error["type"] == "api_error" and error["message"].startswith("forbidden")
+    allowed = send(server_url, method=method, path=path, Origin="http://localhost:8888")
+    assert allowed.status_code != 403
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:8888"
+
+
+def test_v1_preflight_allows_the_openai_clients_headers(server_url):
+    resp = send(
+        server_url,
+        method="OPTIONS",
+        path="/v1/chat/completions",
+        Origin="http://localhost:8888",
+        **{
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-stainless-os",
+        },
+    )
+    assert resp.status_code == 204
+    allowed = {h.lower() for h in resp.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type", "x-stainless-os"} <= allowed

@@ -26,6 +26,7 @@ from .errors import ApiError, not_found
 from .go_json import keep_alive_seconds
 from .limits import BodyLimit, cap_options, trained_context
 from .model_routes import MODEL_ROUTES
+from .openai_routes import openai_routes
 from .origins import OriginGuard
 from .protocol import (
     OLLAMA_VERSION,
@@ -368,6 +369,7 @@ ROUTES = [
     Route("/api/generate", generate, methods=["POST"]),
     *MODEL_ROUTES,
     *EMBED_ROUTES,
+    *openai_routes(chat, generate),
 ]
 
 

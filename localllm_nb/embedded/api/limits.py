@@ -14,6 +14,7 @@ import os
 import sys
 
 from .errors import ApiError
+from .openai_shapes import error_body
 
 MiB = 1024 * 1024
 # Chat and generate bodies: a context of 8,192 tokens is ~32 KB of text, so 2 MiB
@@ -21,9 +22,15 @@ MiB = 1024 * 1024
 MAX_BODY_BYTES = 2 * MiB
 # Embedding bodies carry many documents at once (langchain sends them all together).
 MAX_EMBED_BODY_BYTES = 16 * MiB
-_EMBED_PATHS = ("/api/embed", "/api/embeddings")
+_EMBED_PATHS = ("/api/embed", "/api/embeddings", "/v1/embeddings")
 # After these, memory freed by the request is handed back to the system.
-_WORK_PATHS = ("/api/chat", "/api/generate", *_EMBED_PATHS)
+_WORK_PATHS = (
+    "/api/chat",
+    "/api/generate",
+    "/v1/chat/completions",
+    "/v1/completions",
+    *_EMBED_PATHS,
+)
 # A rendered prompt longer than this is refused: a Go template repeating {{ .Prompt }}
 # could otherwise turn a small body into gigabytes.
 MAX_PROMPT_CHARS = 2 * MiB
@@ -58,7 +65,7 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > limit:
             error = too_large(limit)
-            body = json.dumps({"error": error.message}).encode()
+            body = json.dumps(error_body(scope["path"], 413, error.message)).encode()
             await send(
                 {
                     "type": "http.response.start",

@@ -15,6 +15,8 @@ import os
 import socket
 from functools import lru_cache
 
+from .openai_shapes import error_body
+
 # Browser-extension schemes gin-contrib/cors allows with AllowBrowserExtensions.
 _EXTENSION_SCHEMES = (
     "chrome-extension://",
@@ -173,7 +175,9 @@ class OriginGuard:
         extra: list[tuple[bytes, bytes]] = []
         if origin and origin not in (f"http://{host}", f"https://{host}"):
             if not (self.allow_all or origin_allowed(origin, self.rules)):
-                return await _refuse(send, f"origin {origin!r} is not allowed (OLLAMA_ORIGINS)")
+                return await _refuse(
+                    send, f"origin {origin!r} is not allowed (OLLAMA_ORIGINS)", scope["path"]
+                )
             allow = b"*" if self.allow_all else origin.encode("latin-1")
             if scope["method"] == "OPTIONS":
                 return await _preflight(send, allow, self.allow_all)
@@ -182,7 +186,7 @@ class OriginGuard:
                 extra.append((b"vary", b"Origin"))
         if _loopback(scope.get("server")):
             if not host_allowed(host):
-                return await _refuse(send, f"host {host!r} is not a local name")
+                return await _refuse(send, f"host {host!r} is not a local name", scope["path"])
             if scope["method"] == "OPTIONS" and not _is_ip(host):
                 return await _respond(send, 204, [])  # Ollama's answer for a local name
         if not extra:
@@ -201,9 +205,9 @@ async def _respond(send, status: int, headers: list, body: bytes = b"") -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def _refuse(send, reason: str) -> None:
+async def _refuse(send, reason: str, path: str) -> None:
     # Ollama answers an empty 403; a JSON reason tells a notebook user what to change.
-    body = json.dumps({"error": f"forbidden: {reason}"}).encode()
+    body = json.dumps(error_body(path, 403, f"forbidden: {reason}")).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     await _respond(send, 403, headers, body)
 
