@@ -257,7 +257,11 @@ class ModelSpec(BaseModel):
         """
         from ._spec_code import spec_to_code
 
-        return spec_to_code(self.redacted() if redact else self, variable)
+        target = self.redacted() if redact else self
+        if self.api_key is not None:
+            # Code never prints a key (it asks for one): keep the fact that there is one.
+            target = target.model_copy(update={"api_key": self.api_key})
+        return spec_to_code(target, variable)
 
     def redacted(self) -> ModelSpec:
         """A copy without credentials: userinfo in base_url, auth-like client kwargs and
