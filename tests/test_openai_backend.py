@@ -175,3 +175,22 @@ def test_code_reads_the_key_from_the_environment(llama_spec, llama_server):
     reply = namespace["model"].invoke("Hi")
     assert reply.content and reply.usage_metadata["output_tokens"] == 8
     assert os.environ[llama_server.key_env] == llama_server.key
+
+
+def test_tool_calls_and_astream_run_on_v1(v1_url):
+    import asyncio
+
+    from localllm_nb.run import astream_run
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"Sunny in {city}"
+
+    spec = ModelSpec(
+        backend="openai", model="smollm2:135m", base_url=v1_url, temperature=0, max_tokens=32
+    )
+    run = stream_run(spec, "What is the weather in Paris?", tools=[get_weather], timeout=120)
+    (call,) = run.tool_calls
+    assert call["name"] == "get_weather" and isinstance(call["args"]["city"], str)
+    done = asyncio.run(astream_run(spec.replace(max_tokens=8), "Hi"))
+    assert done.status == "done" and done.content and done.stats.eval_tokens == 8
