@@ -355,3 +355,28 @@ def test_retarget_between_ollama_mlx_and_openai():
     }
     emb = ModelSpec(backend="openai", kind="embeddings", model="e", dimensions=64)
     assert emb.retarget(backend="ollama").dropped == {"dimensions": 64}
+
+
+def test_an_openai_model_reads_back_as_its_spec_without_the_key(monkeypatch):
+    from localllm_nb.backends import build_chat, build_embeddings, spec_from_model
+
+    monkeypatch.setenv("LOCALLLM_NB_TEST_KEY", "sk-read-back")
+    spec = ModelSpec(
+        backend="openai",
+        model="m",
+        base_url="http://127.0.0.1:9/v1",
+        temperature=0.2,
+        top_p=0.5,
+        seed=3,
+        frequency_penalty=0.1,
+        presence_penalty=0.2,
+        max_tokens=9,
+        stop=["x"],
+        reasoning_effort="low",
+        api_key_env="LOCALLLM_NB_TEST_KEY",
+    )
+    assert spec_from_model(build_chat(spec)) == spec.replace(api_key_env=None)
+    emb = ModelSpec(
+        backend="openai", kind="embeddings", model="e", base_url="http://h:1/v1", dimensions=4
+    )
+    assert spec_from_model(build_embeddings(emb)) == emb

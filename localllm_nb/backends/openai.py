@@ -119,7 +119,9 @@ def spec_from_openai(model: Any) -> ModelSpec:
     """Read a ChatOpenAI/OpenAIEmbeddings back into a spec: the settings that are set,
     never the key."""
     kind = "embeddings" if hasattr(model, "embed_documents") else "chat"
-    data: dict[str, Any] = {"backend": "openai", "kind": kind, "model": model.model_name}
+    # ChatOpenAI names the model `model_name`, OpenAIEmbeddings `model`.
+    name = getattr(model, "model_name", None) or model.model
+    data: dict[str, Any] = {"backend": "openai", "kind": kind, "model": name}
     if getattr(model, "openai_api_base", None):
         data["base_url"] = model.openai_api_base
     for name in ModelSpec.fields_for("openai", kind):
