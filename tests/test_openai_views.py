@@ -46,6 +46,10 @@ def test_control_panel_switches_to_an_openai_server_with_url_and_key(server_url,
     # The badges are what llama-server reported, nothing more.
     assert "completion" in panel.badges.value and "tools" not in panel.badges.value
     assert panel.rows["temperature"].control.placeholder.startswith("server default (0.8")
+    effort = panel.rows["reasoning_effort"].control
+    assert [v for _, v in effort.options] == [None, "none", "minimal", "low", "medium", "high"]
+    effort.value = "low"
+    assert panel.spec.reasoning_effort == "low" and "reasoning_effort='low'" in panel.code.code
     assert all(llama_server.key not in state for state in _widget_states(panel))
     assert llama_server.key not in repr(panel) and "getpass" in panel.code.code
     panel.backend.value = "ollama"

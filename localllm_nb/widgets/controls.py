@@ -73,7 +73,7 @@ class _FieldRow:
     @staticmethod
     def _make_control(field: SpecField, kind: str) -> W.Widget:
         layout = W.Layout(width="260px")
-        if field.type in ("choice", "bool", "reasoning", "format"):
+        if field.type in ("choice", "bool", "reasoning", "format", "effort"):
             choices = [(_form.UNSET, None)]
             if field.type == "bool":
                 choices += [("True", True), ("False", False)]
