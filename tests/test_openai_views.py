@@ -105,3 +105,21 @@ def test_compare_mixes_an_ollama_column_with_an_openai_one(server_url, llama_ser
     assert compare.mode["protocols"] == {0: "Ollama API", 1: "OpenAI-compatible /v1"}
     assert "column 2 OpenAI-compatible /v1" in compare.bar.mode
     assert all(r["server_tps"] for r in rows)  # Ollama's eval rate, llama-server's timings
+
+
+def test_sweep_over_an_openai_spec(llama_server):
+    from localllm_nb.widgets import Sweep
+
+    spec = ModelSpec(
+        backend="openai",
+        model=llama_server.model,
+        base_url=llama_server.url,
+        api_key_env=llama_server.key_env,
+        temperature=0,
+    )
+    sweep = Sweep(spec, "max_tokens", [4, 8], "Say hello.", repeats=1)
+    assert sweep.wait(240)
+    assert [r["status"] for r in sweep.rows] == ["done", "done"]
+    assert [r["tokens"] for r in sweep.rows] == [4, 8]  # one chunk per token on llama-server
+    assert len(sweep.mode["hosts"]) == 1
+    assert set(sweep.mode["protocols"].values()) == {"OpenAI-compatible /v1"}
