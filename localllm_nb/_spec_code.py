@@ -55,6 +55,48 @@ def _mlx_code(spec: ModelSpec, variable: str) -> str:
     return "\n".join([_MLX_IMPORT.format("ChatMLX, MLXPipeline"), "", *pipeline, chat])
 
 
+def _openai_code(spec: ModelSpec, variable: str) -> str:
+    """The key is never printed: the code reads it from the environment, as the builder
+    does, or asks for it when the spec holds one itself.
+
+    >>> from localllm_nb.spec import ModelSpec
+    >>> spec = ModelSpec(backend="openai", model="m", base_url="http://h:8080/v1",
+    ...                  api_key="sk-secret", temperature=0)
+    >>> print(spec_to_code(spec))
+    from getpass import getpass
+    <BLANKLINE>
+    from localllm_nb.backends.openai import ChatOpenAICompatible
+    <BLANKLINE>
+    model = ChatOpenAICompatible(
+        model='m',
+        temperature=0.0,
+        base_url='http://h:8080/v1',
+        api_key=getpass('API key: '),
+        stream_usage=True,
+    )
+    """
+    from ._api_key import KEY_VARIABLE, PLACEHOLDER
+
+    kwargs: dict[str, Any] = spec.to_kwargs()
+    if spec.api_key is not None:
+        head, key = "from getpass import getpass", "getpass('API key: ')"
+    elif spec.api_key_env:
+        head, key = "import os", f"os.environ[{spec.api_key_env!r}]"
+    else:
+        head, key = "import os", f"os.environ.get({KEY_VARIABLE!r}, {PLACEHOLDER!r})"
+    callee = "ChatOpenAICompatible" if spec.kind == "chat" else "OpenAIEmbeddings"
+    source = (
+        "from localllm_nb.backends.openai import ChatOpenAICompatible"
+        if spec.kind == "chat"
+        else "from langchain_openai import OpenAIEmbeddings"
+    )
+    lines = _call(f"{variable} = {callee}", kwargs)[:-1]
+    lines.append(f"    api_key={key},")
+    extra = {"stream_usage": True} if spec.kind == "chat" else {"check_embedding_ctx_length": False}
+    lines += [f"    {k}={v!r}," for k, v in extra.items()]
+    return "\n".join([head, "", source, "", *lines, ")"])
+
+
 def spec_to_code(spec: ModelSpec, variable: str = "model") -> str:
     """Source code: the import, then `variable = Class(keyword=value, ...)`.
 
@@ -71,5 +113,7 @@ def spec_to_code(spec: ModelSpec, variable: str = "model") -> str:
         raise ValueError(f"variable={variable!r} is not a Python identifier")
     if spec.backend == "mlx":
         return _mlx_code(spec, variable)
+    if spec.backend == "openai":
+        return _openai_code(spec, variable)
     import_line, callee = _IMPORTS[(spec.backend, spec.kind)]
     return "\n".join([import_line, "", *_call(f"{variable} = {callee}", spec.to_kwargs())])

@@ -54,10 +54,19 @@ class UnsupportedGGUF(LocalLLMError, ValueError):
 
 
 class ServerUnavailableError(LocalLLMError, ConnectionError):
-    """No Ollama-compatible server answers at the URL."""
+    """No server answers at the URL (an Ollama one, or with `protocol="openai"` an
+    OpenAI-compatible one)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, protocol: str = "ollama"):
         self.url = safe_url(url)
+        if protocol == "openai":
+            LocalLLMError.__init__(
+                self,
+                f"No OpenAI-compatible server answers at {self.url}. Start it (llama-server, "
+                "vLLM, LM Studio, a LiteLLM proxy, or the embedded server's /v1), or point "
+                "the spec's base_url at it (it usually ends in /v1).",
+            )
+            return
         super().__init__(
             f"No Ollama server answers at {self.url}. Start one with `ollama serve` "
             f"(https://ollama.com/download), or start the embedded backend with "
@@ -69,14 +78,20 @@ class ServerUnavailableError(LocalLLMError, ConnectionError):
 class ModelNotFoundError(LocalLLMError, LookupError):
     """The server does not have the requested model."""
 
-    def __init__(self, model: str, url: str, available: list[str] | None = None):
+    def __init__(
+        self, model: str, url: str, available: list[str] | None = None, protocol: str = "ollama"
+    ):
         self.model = model
         self.url = safe_url(url)
         self.available = list(available or [])
         there = ", ".join(self.available) if self.available else "none"
+        how = (
+            "Load it on that server"
+            if protocol == "openai"
+            else f"Pull it with `ollama pull {model}`"
+        )
         super().__init__(
-            f"Model {model!r} is not available at {self.url}. Pull it with "
-            f"`ollama pull {model}`. Models there: {there}."
+            f"Model {model!r} is not available at {self.url}. {how}. Models there: {there}."
         )
 
 

@@ -3,7 +3,7 @@
 The same records drive validation (`check_value`) and editors (`ModelSpec.fields(...)`
 hands them to the control panel), so a form's bounds, choices and help text can never
 drift from what the spec enforces. Ranges and defaults are the LangChain references'
-(ChatOllama, OllamaLLM, OllamaEmbeddings, MLXPipeline); `server_default` is what a
+(ChatOllama, OllamaLLM, OllamaEmbeddings, MLXPipeline, ChatOpenAI, OpenAIEmbeddings); `server_default` is what a
 particular server does when the field is unset, filled in from its `/api/show`.
 """
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+EFFORTS = ("none", "minimal", "low", "medium", "high")
 GROUPS = ("model", "sampling", "length", "context and memory", "server", "client")
 
 
@@ -25,7 +26,8 @@ class SpecField:
     """One parameter as an editor sees it.
 
     `type` is 'int', 'float', 'bool', 'str', 'choice' (one of `choices`), or a structured
-    kind: 'reasoning', 'format', 'stop', 'keep_alive', 'url', 'kwargs'. `lo`/`hi` bound
+    kind: 'reasoning', 'format', 'stop', 'keep_alive', 'url', 'kwargs', 'effort', 'secret'
+    (a key, shown masked and never serialised), 'envvar' (the name of a variable). `lo`/`hi` bound
     numbers (`lo_open` excludes `lo` itself). `default` is the documented default;
     `server_default` what the server in use does when the field is unset (None: not
     reported). Unset fields are None in a spec and left to the server.
@@ -246,11 +248,71 @@ _FIELDS = (
         0,
     ),
     _f(
+        "reasoning_effort",
+        "effort",
+        "model",
+        "how hard a reasoning model thinks (OpenAI-compatible servers)",
+        "'none', 'minimal', 'low', 'medium' or 'high'",
+        choices=EFFORTS,
+    ),
+    _f(
+        "max_tokens",
+        "int",
+        "length",
+        "maximum number of tokens to generate (OpenAI-compatible servers)",
+        "an integer >= 1 (unset: the server's limit)",
+        1,
+    ),
+    _f(
+        "frequency_penalty",
+        "float",
+        "sampling",
+        "penalise tokens by how often they already appeared",
+        "a number in [-2, 2] (default 0)",
+        -2,
+        2,
+        0.0,
+    ),
+    _f(
+        "presence_penalty",
+        "float",
+        "sampling",
+        "penalise tokens that already appeared at all",
+        "a number in [-2, 2] (default 0)",
+        -2,
+        2,
+        0.0,
+    ),
+    _f(
+        "dimensions",
+        "int",
+        "model",
+        "length of the returned embeddings, for models that can shorten them",
+        "an integer >= 1",
+        1,
+    ),
+    _f(
         "base_url",
         "url",
         "server",
-        "where the Ollama server is; unset uses OLLAMA_HOST",
+        "where the server is; unset uses OLLAMA_HOST (ollama) or OPENAI_BASE_URL (openai, "
+        "which needs the /v1 path, e.g. http://127.0.0.1:8080/v1)",
         "an http(s) URL or host:port, optionally with user:pass@",
+    ),
+    _f(
+        "api_key",
+        "secret",
+        "server",
+        "the server's API key; kept out of code, histories and exports",
+        "a string or a pydantic SecretStr (unset: api_key_env, else OPENAI_API_KEY)",
+    ),
+    _f(
+        "api_key_env",
+        "envvar",
+        "server",
+        "the environment variable that holds the API key",
+        "a variable name such as 'VLLM_API_KEY' (default OPENAI_API_KEY)",
+        default="OPENAI_API_KEY",
     ),
     _f(
         "validate_model_on_init",
@@ -457,6 +519,29 @@ def _kwargs(value: Any, rule: SpecField) -> Any:
     return value
 
 
+def _effort(value: Any, rule: SpecField) -> Any:
+    if value in EFFORTS:
+        return value
+    raise _fail(value, rule)
+
+
+def _secret(value: Any, rule: SpecField) -> Any:
+    from pydantic import SecretStr
+
+    if isinstance(value, str) and value.strip():
+        return SecretStr(value.strip())
+    if isinstance(value, SecretStr) and value.get_secret_value().strip():
+        return value
+    # Never echo what was given: it may be a key pasted into the wrong box.
+    raise ValueError(f"got a {type(value).__name__}; allowed: {rule.allowed}")
+
+
+def _envvar(value: Any, rule: SpecField) -> Any:
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        return value
+    raise _fail(value, rule)
+
+
 _CHECKS = {
     "int": _number,
     "float": _number,
@@ -469,6 +554,9 @@ _CHECKS = {
     "keep_alive": _keep_alive,
     "url": _url,
     "kwargs": _kwargs,
+    "effort": _effort,
+    "secret": _secret,
+    "envvar": _envvar,
 }
 
 

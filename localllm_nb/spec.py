@@ -1,6 +1,6 @@
 """ModelSpec: one validated, JSON-serialisable description of a model to build.
 
-A spec names the backend (`ollama`, `mlx`), the kind (`chat`, `llm`, `embeddings`), the
+A spec names the backend (`ollama`, `mlx`, `openai` for any OpenAI-compatible server), the kind (`chat`, `llm`, `embeddings`), the
 model and every constructor parameter the LangChain references document. It is plain
 data: widgets edit it, `to_kwargs()` feeds the LangChain constructor, `to_code()` prints
 the same model as Python source, and run histories store it.
@@ -13,13 +13,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from .errors import SpecError, SpecProblem
 from .fields import FIELD_RULES, MLX_RULES, MODEL_FIELD, SpecField, check_value, mlx_fields
 
-Backend = Literal["ollama", "mlx"]
+Backend = Literal["ollama", "mlx", "openai"]
 Kind = Literal["chat", "llm", "embeddings"]
 
 # Which fields each (backend, kind) accepts, as the references document them.
@@ -53,6 +61,20 @@ FIELDS_BY_TARGET: dict[tuple[str, str], tuple[str, ...]] = {
     ("ollama", "embeddings"): _OLLAMA_SHARED,
     ("mlx", "chat"): ("pipeline_kwargs", "system_message", *_LOGPROBS),
     ("mlx", "llm"): ("pipeline_kwargs", *_LOGPROBS),
+    ("openai", "chat"): (
+        "base_url",
+        "api_key",
+        "api_key_env",
+        "reasoning_effort",
+        "temperature",
+        "top_p",
+        "seed",
+        "frequency_penalty",
+        "presence_penalty",
+        "max_tokens",
+        "stop",
+    ),
+    ("openai", "embeddings"): ("base_url", "api_key", "api_key_env", "dimensions"),
 }
 # The class each (backend, kind) builds, for messages.
 TARGET_CLASS = {
@@ -61,6 +83,8 @@ TARGET_CLASS = {
     ("ollama", "embeddings"): "OllamaEmbeddings",
     ("mlx", "chat"): "ChatMLX",
     ("mlx", "llm"): "MLXPipeline",
+    ("openai", "chat"): "ChatOpenAI",
+    ("openai", "embeddings"): "OpenAIEmbeddings",
 }
 _SECRET_KEY = re.compile(r"auth|token|key|secret|password|cookie|credential", re.IGNORECASE)
 
@@ -128,6 +152,16 @@ class ModelSpec(BaseModel):
     client_kwargs: dict[str, Any] | None = None
     sync_client_kwargs: dict[str, Any] | None = None
     async_client_kwargs: dict[str, Any] | None = None
+
+    # --- OpenAI-compatible servers (ChatOpenAI / OpenAIEmbeddings) ---
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    max_tokens: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    dimensions: int | None = None
+    # Never serialised: JSON dumps (histories, widget state, snapshots) leave it out.
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    api_key_env: str | None = None
 
     # --- MLX (MLXPipeline / ChatMLX) ---
     pipeline_kwargs: MLXPipelineKwargs | None = None
@@ -201,10 +235,13 @@ class ModelSpec(BaseModel):
     # --- views -----------------------------------------------------------------------
 
     def set_params(self) -> dict[str, Any]:
-        """The constructor parameters that are set (not None), besides backend/kind/model."""
+        """The constructor parameters that are set (not None), besides backend/kind/model.
+        An `api_key` is there as the SecretStr it is (masked when printed)."""
         data = self.model_dump(exclude_none=True)
         for key in ("backend", "kind", "model"):
             data.pop(key, None)
+        if self.api_key is not None:
+            data["api_key"] = self.api_key
         return data
 
     @property
@@ -220,8 +257,13 @@ class ModelSpec(BaseModel):
         `MLXPipeline.from_model_id`, plus `system_message` for `ChatMLX` (chat).
         `top_logprobs=0` (no alternatives) is left out for ChatOllama, which takes only
         a positive number and means the same when it is unset.
+        OpenAI kinds: the `ChatOpenAI`/`OpenAIEmbeddings` keywords without the key
+        (`api_key`, `api_key_env`), which the builder resolves.
         """
         params = self.set_params()
+        if self.backend == "openai":
+            params.pop("api_key", None)
+            params.pop("api_key_env", None)
         if self.backend == "mlx":
             kwargs: dict[str, Any] = {"model_id": self.model}
             kwargs.update(params)
@@ -237,13 +279,18 @@ class ModelSpec(BaseModel):
         """
         from ._spec_code import spec_to_code
 
-        return spec_to_code(self.redacted() if redact else self, variable)
+        target = self.redacted() if redact else self
+        if self.api_key is not None:
+            # Code never prints a key (it asks for one): keep the fact that there is one.
+            target = target.model_copy(update={"api_key": self.api_key})
+        return spec_to_code(target, variable)
 
     def redacted(self) -> ModelSpec:
-        """A copy without credentials: userinfo in base_url and auth-like client kwargs."""
+        """A copy without credentials: userinfo in base_url, auth-like client kwargs and
+        the API key (`api_key_env` stays: it names a variable, it holds no key)."""
         from .errors import safe_url
 
-        changes: dict[str, Any] = {}
+        changes: dict[str, Any] = {"api_key": None} if self.api_key is not None else {}
         if self.base_url:
             changes["base_url"] = safe_url(self.base_url)
         for name in ("client_kwargs", "sync_client_kwargs", "async_client_kwargs"):
@@ -259,6 +306,8 @@ class ModelSpec(BaseModel):
         `spec.replace(**{"pipeline_kwargs.temp": 0.5})`.
         """
         data = self.model_dump(exclude_none=True)
+        if self.api_key is not None:  # excluded from dumps, kept by copies
+            data["api_key"] = self.api_key
         for name, value in changes.items():
             head, _, key = name.partition(".")
             if key:
@@ -320,7 +369,14 @@ class ModelSpec(BaseModel):
         if (backend, kind) not in FIELDS_BY_TARGET:
             raise SpecError(
                 f"kind={kind!r} is not available for backend={backend!r}",
-                [SpecProblem("kind", kind, "chat, llm or embeddings (mlx: chat, llm)", "")],
+                [
+                    SpecProblem(
+                        "kind",
+                        kind,
+                        "chat, llm or embeddings (mlx: chat, llm; openai: chat, embeddings)",
+                        "",
+                    )
+                ],
             )
         return _retarget(self, backend, kind)
 
@@ -332,28 +388,35 @@ class Retargeted(NamedTuple):
     dropped: dict[str, Any]
 
 
-# Ollama option -> MLX pipeline_kwargs key with the same meaning.
-_TO_MLX = {
-    "temperature": "temp",
-    "top_p": "top_p",
-    "num_predict": "max_tokens",
-    "repeat_penalty": "repetition_penalty",
-    "repeat_last_n": "repetition_context_size",
-}
+# One setting under each backend's name (None: that backend has no equivalent).
+_EQUIVALENT = (
+    {"ollama": "temperature", "mlx": "pipeline_kwargs.temp", "openai": "temperature"},
+    {"ollama": "top_p", "mlx": "pipeline_kwargs.top_p", "openai": "top_p"},
+    {"ollama": "num_predict", "mlx": "pipeline_kwargs.max_tokens", "openai": "max_tokens"},
+    {"ollama": "repeat_penalty", "mlx": "pipeline_kwargs.repetition_penalty", "openai": None},
+    {"ollama": "repeat_last_n", "mlx": "pipeline_kwargs.repetition_context_size", "openai": None},
+)
+# Same name, different meaning across backends: Ollama's base_url is the server's root,
+# an OpenAI-compatible one ends in /v1; a key belongs to one server.
+_NOT_CARRIED = ("base_url", "api_key", "api_key_env", "client_kwargs")
+
+
+def _rename(name: str, source: str, target: str) -> str:
+    for row in _EQUIVALENT:
+        if row[source] == name:
+            return row[target] or f"{source}:{name}"
+    if source != target and name.split(".")[0] in _NOT_CARRIED:
+        return f"{source}:{name}"
+    return name
 
 
 def _retarget(spec: ModelSpec, backend: str, kind: str) -> Retargeted:
     allowed = FIELDS_BY_TARGET[(backend, kind)]
+    flat = dict(spec.set_params())
+    for key, value in (flat.pop("pipeline_kwargs", None) or {}).items():
+        flat[f"pipeline_kwargs.{key}"] = value
     # New name -> (original name, value): what is dropped is reported as the user set it.
-    params = {name: (name, value) for name, value in spec.set_params().items()}
-    if spec.backend == "mlx" and backend == "ollama":
-        back = {v: k for k, v in _TO_MLX.items()}
-        for key, value in (params.pop("pipeline_kwargs", (None, {}))[1] or {}).items():
-            params[back.get(key, f"pipeline_kwargs.{key}")] = (f"pipeline_kwargs.{key}", value)
-    elif spec.backend == "ollama" and backend == "mlx":
-        params = {
-            f"pipeline_kwargs.{_TO_MLX[k]}" if k in _TO_MLX else k: v for k, v in params.items()
-        }
+    params = {_rename(name, spec.backend, backend): (name, v) for name, v in flat.items()}
     keep: dict[str, Any] = {}
     dropped: dict[str, Any] = {}
     for name, (original, value) in params.items():

@@ -64,3 +64,51 @@ def mlx_llm(mlx_cache):
     from localllm_nb.backends.mlx import MLXPipeline
 
     return MLXPipeline.from_model_id(CHAT, pipeline_kwargs={"max_tokens": 12, "temp": 0.0})
+
+
+LLAMA_SERVER_MODEL = "smollm2-135m"
+LLAMA_SERVER_KEY_ENV = "LOCALLLM_NB_TEST_LLAMA_KEY"
+
+
+@pytest.fixture(scope="session")
+def llama_server():
+    """llama.cpp's own `llama-server` (run in process by xllamacpp, not through our Ollama
+    layer) on the bundled GGUF, listening on a free loopback port behind an API key: the
+    reference OpenAI-compatible peer for the openai backend. Yields `url` (ending in /v1),
+    `key`, `model` (its alias) and `key_env`, the variable that holds the key meanwhile."""
+    import secrets
+    from types import SimpleNamespace
+
+    import xllamacpp as xlc
+
+    from localllm_nb.embedded.engine.instance import reclaim_signals
+    from localllm_nb.embedded.models.wheels import SMOLLM2_GGUF
+
+    params = xlc.CommonParams()
+    params.model.path = str(SMOLLM2_GGUF.locate())
+    params.model_alias = {LLAMA_SERVER_MODEL}
+    params.verbosity = -1
+    params.warmup = False
+    params.n_ctx = 2048
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = 1
+    params.hostnames = ["127.0.0.1"]
+    params.port = 0  # llama-server binds a free port; listening_address names it
+    key = "sk-test-" + secrets.token_hex(12)
+    params.api_keys = [key]
+    params.ui = False
+    params.n_threads_http = 2
+    server = xlc.Server(params)
+    reclaim_signals()
+    old = os.environ.get(LLAMA_SERVER_KEY_ENV)
+    os.environ[LLAMA_SERVER_KEY_ENV] = key
+    yield SimpleNamespace(
+        url=server.listening_address + "/v1",
+        key=key,
+        model=LLAMA_SERVER_MODEL,
+        key_env=LLAMA_SERVER_KEY_ENV,
+    )
+    if old is None:
+        os.environ.pop(LLAMA_SERVER_KEY_ENV, None)
+    else:
+        os.environ[LLAMA_SERVER_KEY_ENV] = old
+    del server

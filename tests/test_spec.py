@@ -193,11 +193,11 @@ def test_redacted_removes_credentials():
         model="m",
         base_url="http://alice:pw123@127.0.0.1:11434",
         client_kwargs={
-            "headers": {"Authorization": "Bearer tok", "X-Api-Key": "k1", "X-Trace": "keep"}
+            "headers": {"Authorization": "Bearer tok-9f2", "X-Api-Key": "k1", "X-Trace": "keep"}
         },
     )
     text = spec.redacted().model_dump_json()
-    assert "pw123" not in text and "tok" not in text and "k1" not in text
+    assert "pw123" not in text and "tok-9f2" not in text and "k1" not in text
     assert "keep" in text and "127.0.0.1:11434" in text
     assert "pw123" not in spec.to_code(redact=True)
 
@@ -310,3 +310,77 @@ def test_mlx_to_code_builds_an_equal_model_in_a_fresh_kernel(kind, mlx_cache):
     # Greedy decoding: the kernel's model answers exactly as the one built here.
     expected = local.invoke(prompt)
     assert result["answer"] == getattr(expected, "content", expected) and result["answer"]
+
+
+def test_openai_spec_accepts_its_own_fields_only():
+    spec = ModelSpec(
+        backend="openai",
+        model="qwen3",
+        base_url="http://127.0.0.1:8000/v1",
+        max_tokens=16,
+        frequency_penalty=-0.5,
+        reasoning_effort="low",
+        api_key_env="VLLM_API_KEY",
+    )
+    assert spec.target_class == "ChatOpenAI"
+    assert "api_key_env" not in spec.to_kwargs() and spec.to_kwargs()["max_tokens"] == 16
+    for bad in ({"num_ctx": 4}, {"kind": "llm"}, {"reasoning_effort": "max"}):
+        with pytest.raises(SpecError):
+            ModelSpec(backend="openai", model="m", **bad)
+    with pytest.raises(SpecError, match="frequency_penalty"):
+        spec.replace(frequency_penalty=3)
+    with pytest.raises(SpecError, match="api_key_env"):
+        spec.replace(api_key_env="not a name")
+    with pytest.raises(SpecError) as err:
+        spec.replace(api_key="   ")
+    assert "'   '" not in str(err.value)  # a rejected key is not echoed
+    with pytest.raises(SpecError, match="api_key"):
+        ModelSpec(model="m", api_key="sk-1")  # ChatOllama takes no key
+
+
+def test_retarget_between_ollama_mlx_and_openai():
+    ollama = ModelSpec(
+        model="m", num_predict=32, temperature=0.3, mirostat=1, base_url="http://h:11434"
+    )
+    new = ollama.retarget(backend="openai")
+    assert (new.spec.max_tokens, new.spec.temperature) == (32, 0.3)
+    # Ollama's base_url is a server root, an OpenAI one ends in /v1: not carried.
+    assert new.dropped == {"mirostat": 1, "base_url": "http://h:11434"}
+    openai = ModelSpec(
+        backend="openai", model="m", max_tokens=8, top_p=0.5, presence_penalty=1.0, api_key="k"
+    )
+    mlx = openai.retarget(backend="mlx")
+    assert mlx.spec.pipeline_kwargs.max_tokens == 8 and mlx.spec.pipeline_kwargs.top_p == 0.5
+    assert set(mlx.dropped) == {"presence_penalty", "api_key"}
+    back = mlx.spec.retarget(backend="openai")
+    assert (back.spec.max_tokens, back.spec.top_p, back.dropped) == (8, 0.5, {})
+    assert ModelSpec(model="m", num_predict=-1).retarget(backend="openai").dropped == {
+        "num_predict": -1
+    }
+    emb = ModelSpec(backend="openai", kind="embeddings", model="e", dimensions=64)
+    assert emb.retarget(backend="ollama").dropped == {"dimensions": 64}
+
+
+def test_an_openai_model_reads_back_as_its_spec_without_the_key(monkeypatch):
+    from localllm_nb.backends import build_chat, build_embeddings, spec_from_model
+
+    monkeypatch.setenv("LOCALLLM_NB_TEST_KEY", "sk-read-back")
+    spec = ModelSpec(
+        backend="openai",
+        model="m",
+        base_url="http://127.0.0.1:9/v1",
+        temperature=0.2,
+        top_p=0.5,
+        seed=3,
+        frequency_penalty=0.1,
+        presence_penalty=0.2,
+        max_tokens=9,
+        stop=["x"],
+        reasoning_effort="low",
+        api_key_env="LOCALLLM_NB_TEST_KEY",
+    )
+    assert spec_from_model(build_chat(spec)) == spec.replace(api_key_env=None)
+    emb = ModelSpec(
+        backend="openai", kind="embeddings", model="e", base_url="http://h:1/v1", dimensions=4
+    )
+    assert spec_from_model(build_embeddings(emb)) == emb

@@ -2,7 +2,7 @@
 
 `build_chat`, `build_llm` and `build_embeddings` return the real LangChain classes
 (`ChatOllama`, `OllamaLLM`, `OllamaEmbeddings`; `ChatMLX`/`MLXPipeline` for the MLX
-backend). LangChain and MLX load on first use, not when this package is imported.
+backend; `ChatOpenAI`/`OpenAIEmbeddings` for OpenAI-compatible servers). LangChain and MLX load on first use, not when this package is imported.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from typing import Any
 
 from ..errors import SpecError
 from ..spec import ModelSpec
-from .discovery import ModelInfo, clear_model_cache, list_models, thinking_model
+from . import discovery
+from .discovery import ModelInfo, thinking_model
 
 __all__ = [
     "ModelInfo",
@@ -56,9 +57,59 @@ def _mlx_builder(name: str):
     return builder
 
 
+def _openai_builder() -> Any:
+    try:
+        from .openai import build_openai
+    except ImportError as exc:
+        raise SpecError(
+            "backend='openai': langchain-openai is not installed "
+            f"(pip install 'localllm-nb[openai]'); import failed: {exc}"
+        ) from exc
+    return build_openai
+
+
+def list_models(
+    base_url: str | None = None,
+    *,
+    backend: str = "ollama",
+    api_key: Any = None,
+    client_kwargs: dict | None = None,
+    refresh: bool = False,
+) -> list[ModelInfo]:
+    """The models a server offers, with what it reports they can do.
+
+    `backend='ollama'` (default: OLLAMA_HOST) asks `/api/tags` and `/api/show`;
+    `backend='openai'` asks an OpenAI-compatible `base_url` (ending in /v1) for
+    `/v1/models`, and llama-server's `/props` when it is one. Cached for a few seconds
+    per server; `refresh=True` asks again. Raises `ServerUnavailableError` when nothing
+    answers.
+    """
+    if backend == "openai":
+        from .openai_models import list_openai_models
+
+        if not base_url:
+            raise SpecError("backend='openai': list_models needs the server's base_url")
+        return list_openai_models(base_url, api_key=api_key, refresh=refresh)
+    return discovery.list_models(base_url, client_kwargs=client_kwargs, refresh=refresh)
+
+
+def clear_model_cache() -> None:
+    """Forget cached listings (after a pull or delete)."""
+    discovery.clear_model_cache()
+    import sys
+
+    # Only when it was ever used: clearing must not import langchain-openai's side.
+    listing = sys.modules.get(__name__ + ".openai_models")
+    if listing is not None:
+        listing.clear_cache()
+
+
 def build_chat(spec: ModelSpec | dict | str) -> Any:
-    """A chat model (`ChatOllama`, or `ChatMLX` for backend='mlx') built from `spec`."""
+    """A chat model (`ChatOllama`; `ChatMLX` for backend='mlx'; `ChatOpenAI` for
+    backend='openai') built from `spec`."""
     spec = _as_spec(spec, "chat")
+    if spec.backend == "openai":
+        return _openai_builder()(spec)
     if spec.backend == "mlx":
         kwargs = spec.to_kwargs()
         return _mlx_builder("build_mlx_chat")(
@@ -90,8 +141,10 @@ def build_llm(spec: ModelSpec | dict | str) -> Any:
 
 
 def build_embeddings(spec: ModelSpec | dict | str) -> Any:
-    """An embeddings model (`OllamaEmbeddings`) built from `spec`."""
+    """An embeddings model (`OllamaEmbeddings`; `OpenAIEmbeddings` for backend='openai')."""
     spec = _as_spec(spec, "embeddings")
+    if spec.backend == "openai":
+        return _openai_builder()(spec)
     from .ollama import build_ollama
 
     return build_ollama(spec)
@@ -104,7 +157,12 @@ def build(spec: ModelSpec) -> Any:
 
 
 def spec_from_model(model: Any) -> ModelSpec:
-    """The ModelSpec describing an Ollama LangChain object (the inverse of the builders)."""
+    """The ModelSpec describing an Ollama or OpenAI LangChain object (the inverse of the
+    builders; an API key is never read back)."""
+    if any(c.__module__.startswith("langchain_openai") for c in type(model).__mro__):
+        from .openai import spec_from_openai
+
+        return spec_from_openai(model)
     from .ollama import spec_from_ollama
 
     return spec_from_ollama(model)

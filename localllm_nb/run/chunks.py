@@ -3,7 +3,8 @@
 Chat models yield `AIMessageChunk`s: text in `content` (a string, or content blocks),
 thinking in `additional_kwargs["reasoning_content"]` (langchain-ollama copies Ollama's
 `message.thinking` there when `reasoning` is on) or in reasoning blocks, tool calls in
-`tool_calls`, and the server's figures in `response_metadata` of the last chunk.
+`tool_calls`, and the server's figures in `response_metadata` of the last chunk
+(ChatOpenAI: in `usage_metadata`, with llama-server's `timings` in `response_metadata`).
 LLMs yield `GenerationChunk`s with `text` and `generation_info`. Per-token logprobs
 (when asked for) come in `response_metadata["logprobs"]` / `generation_info["logprobs"]`
 of any chunk, the last included.
@@ -79,4 +80,9 @@ def split_chunk(chunk: Any) -> ChunkParts:
     parts.logprobs = list(meta.pop("logprobs", None) or ())
     if meta:
         parts.metadata = meta
+    # OpenAI-compatible servers send their counts as usage (the last chunk's, with
+    # `stream_options.include_usage`); ChatOllama's copy of its own counts is not needed.
+    usage = getattr(chunk, "usage_metadata", None)
+    if usage and meta.get("model_provider") == "openai":
+        parts.metadata["usage"] = dict(usage)
     return parts

@@ -46,8 +46,12 @@ def _unwrap(model: Any) -> Any:
 
 def _install_hook(model: Any) -> None:
     # ChatOllama/OllamaLLM keep an ollama.Client whose `_client` is the httpx.Client;
+    # the openai backend builds ChatOpenAI on an httpx.Client of its own (`http_client`);
     # other models (MLX, mocks) have none and are cancelled between chunks instead.
-    client = getattr(getattr(_unwrap(model), "_client", None), "_client", None)
+    inner = _unwrap(model)
+    client = getattr(getattr(inner, "_client", None), "_client", None) or getattr(
+        inner, "http_client", None
+    )
     hooks = getattr(client, "event_hooks", None)
     if isinstance(hooks, dict) and _capture_socket not in hooks.get("response", []):
         hooks.setdefault("response", []).append(_capture_socket)
@@ -92,21 +96,28 @@ def _open(model: Any, value: Any, tools: list | None, kwargs: dict, asynchronous
     return target.astream(value, **kwargs) if asynchronous else target.stream(value, **kwargs)
 
 
-def _server_url(model: Any) -> str:
-    inner = _unwrap(model)
-    if "ollama" not in type(inner).__module__:
-        return ""
-    from ..backends._client import server_url
-
-    return server_url(inner)
+def _protocol(model: Any) -> str:
+    """'ollama', 'openai' or '' (MLX, mocks): whose errors a failed run may carry."""
+    for cls in type(_unwrap(model)).__mro__:
+        if cls.__module__.startswith("langchain_openai"):
+            return "openai"
+        if "ollama" in cls.__module__:
+            return "ollama"
+    return ""
 
 
 def _translate(exc: BaseException, model: Any, run: Run, started: bool) -> BaseException:
-    url = _server_url(model)
-    if not url:
-        return exc
-    from ..backends._client import translate_error
+    protocol = _protocol(model)
+    if protocol == "openai":
+        from ..backends.openai import server_url_of, translate_openai_error
 
+        url = server_url_of(_unwrap(model))
+        return translate_openai_error(exc, url, run.model_name, streaming_started=started)
+    if protocol != "ollama":
+        return exc
+    from ..backends._client import server_url, translate_error
+
+    url = server_url(_unwrap(model))
     return translate_error(exc, url, run.model_name, streaming_started=started)
 
 

@@ -66,7 +66,8 @@ def plan_jobs(
 
     With `hosts`, column i runs on `hosts[i % len(hosts)]` (its spec's `base_url` is
     replaced), so all repeats of a column are measured on the same machine. Without,
-    each spec keeps its own server (`base_url`, or OLLAMA_HOST's).
+    each spec keeps its own server (`base_url`, or OLLAMA_HOST's). OpenAI-compatible
+    columns always keep their own `base_url`: `hosts` are Ollama servers.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
@@ -77,7 +78,7 @@ def plan_jobs(
     hosts = [h.rstrip("/") for h in hosts or ()]
     placed = []
     for i, spec in enumerate(specs):
-        if hosts:
+        if hosts and spec.backend != "openai":
             spec = spec.replace(base_url=hosts[i % len(hosts)])
         placed.append(spec)
     names = list(labels) if labels is not None else column_labels(placed)
@@ -89,9 +90,16 @@ def plan_jobs(
 
 
 def _host_of(spec: Any) -> str:
+    """The server a spec runs on: its queue. An OpenAI-compatible URL without its /v1, so
+    a server spoken to in both protocols (Ollama, the embedded one) is one queue."""
     from .._host import base_url
 
-    return (getattr(spec, "base_url", None) or base_url()).rstrip("/")
+    url = (getattr(spec, "base_url", None) or base_url()).rstrip("/")
+    return url.removesuffix("/v1") if getattr(spec, "backend", None) == "openai" else url
+
+
+# What each backend speaks, as the mode line says it.
+PROTOCOLS = {"ollama": "Ollama API", "openai": "OpenAI-compatible /v1", "mlx": "MLX in process"}
 
 
 # Spec fields that say where a server is, not how the model runs.
@@ -262,6 +270,10 @@ class Schedule:
             "per": "host",
             "hosts": self.hosts,
             "repeats": 1 + max(job.repeat for job in self.jobs),
+            # Column -> the protocol its runs spoke (columns may mix Ollama and OpenAI).
+            "protocols": {
+                job.column: PROTOCOLS.get(job.spec.backend, job.spec.backend) for job in self.jobs
+            },
             "ps_before": {},
             "ps_after": {},
         }

@@ -1,7 +1,8 @@
 """Timing of one generation: the client's own clock beside the server's figures.
 
 Ollama's final stream line carries counts and nanosecond durations; mlx-lm reports
-rates (`prompt_tps`, `generation_tps`) and peak memory. Both land in one `RunStats`,
+rates (`prompt_tps`, `generation_tps`) and peak memory; OpenAI-compatible servers send
+token counts as `usage` (llama-server adds `timings` in milliseconds). Both land in one `RunStats`,
 next to what the client measured per chunk, so the notebook's own overhead is visible.
 """
 
@@ -34,7 +35,7 @@ class RunStats:
     content_tokens: int = 0
     thinking_tokens: int = 0
     client_tps: float | None = None
-    # Server figures (Ollama's final line, or mlx-lm's rates).
+    # Server figures (Ollama's final line, mlx-lm's rates, or an OpenAI server's usage).
     prompt_tokens: int | None = None
     prompt_eval_s: float | None = None
     eval_tokens: int | None = None
@@ -44,7 +45,7 @@ class RunStats:
     server_tps: float | None = None
     prompt_tps: float | None = None
     peak_memory_gb: float | None = None
-    source: str | None = None  # "ollama" | "mlx" | None when the server said nothing
+    source: str | None = None  # "ollama" | "mlx" | "openai" | None when the server said nothing
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for JSON/CSV)."""
@@ -101,6 +102,35 @@ def server_figures(meta: dict[str, Any]) -> dict[str, Any]:
             value = _num(meta.get(key))
             if value is not None:
                 out[field] = int(value)
+    if "usage" in meta and "source" not in out:
+        out.update(_openai_figures(meta["usage"], meta.get("timings")))
+    return out
+
+
+def _openai_figures(usage: Any, timings: Any) -> dict[str, Any]:
+    """An OpenAI-compatible server's usage counts, and llama-server's `timings` (ms).
+
+    >>> _openai_figures({"input_tokens": 31, "output_tokens": 8},
+    ...                 {"prompt_ms": 500.0, "predicted_ms": 160.0, "predicted_per_second": 50.0})
+    {'source': 'openai', 'prompt_tokens': 31, 'eval_tokens': 8, 'prompt_eval_s': 0.5, 'eval_s': 0.16, 'server_tps': 50.0}
+    """
+    usage = usage if isinstance(usage, dict) else {}
+    out: dict[str, Any] = {"source": "openai"}
+    for key, field in (("input_tokens", "prompt_tokens"), ("output_tokens", "eval_tokens")):
+        value = _num(usage.get(key))
+        out[field] = int(value) if value is not None else None
+    if isinstance(timings, dict):
+        for key, field in (("prompt_ms", "prompt_eval_s"), ("predicted_ms", "eval_s")):
+            value = _num(timings.get(key))
+            if value is not None:
+                out[field] = value / 1000
+        for key, field in (
+            ("predicted_per_second", "server_tps"),
+            ("prompt_per_second", "prompt_tps"),
+        ):
+            value = _num(timings.get(key))
+            if value is not None:
+                out[field] = value
     return out
 
 

@@ -51,11 +51,22 @@ def cell_text(summary: dict[str, Any], name: str, digits: int, unit: str = "") -
 
 
 def mode_text(mode: dict[str, Any]) -> str:
-    """How the numbers were taken, in one line: concurrency, repeats, servers' models."""
+    """How the numbers were taken, in one line: concurrency, repeats, the protocol of
+    each column when they differ, servers' models.
+
+    >>> mode_text({"concurrency": 1, "repeats": 1, "protocols": {0: "Ollama API",
+    ...            1: "OpenAI-compatible /v1"}})
+    'one run at a time per server · 1 repeat(s) · protocols: column 1 Ollama API, column 2 OpenAI-compatible /v1'
+    """
     if not mode:
         return ""
     runs = "one run" if mode["concurrency"] == 1 else f"{mode['concurrency']} runs"
     parts = [f"{runs} at a time per server", f"{mode['repeats']} repeat(s)"]
+    protocols = mode.get("protocols") or {}
+    if len(set(protocols.values())) > 1:  # one protocol for all says nothing new
+        parts.append(
+            "protocols: " + ", ".join(f"column {c + 1} {p}" for c, p in sorted(protocols.items()))
+        )
     ps = mode.get("ps_after") or mode.get("ps_before") or {}
     for host in mode.get("hosts", []):
         loaded = ps.get(host)

@@ -4,7 +4,9 @@ Every parameter of the chosen backend and kind is a control in its group, empty 
 server decides) until set, with a reset; problems from `SpecError.problems` show beside
 their control while the last valid spec stays in `panel.spec`. A model picker fed by
 `list_models()`, the server's status, backend/kind switches (`spec.retarget`) and the
-spec as code with a Copy button complete it.
+spec as code with a Copy button complete it. For OpenAI-compatible servers the URL box
+takes the `/v1` URL and a password box the key, which moves into the spec's SecretStr
+and leaves the box (so no widget state, saved or synced, keeps it).
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ from ..spec import ModelSpec
 from . import _form
 from ._base import CodeBox
 
-_BACKENDS = [("Ollama", "ollama"), ("MLX", "mlx")]
+_BACKENDS = [("Ollama", "ollama"), ("MLX", "mlx"), ("OpenAI-compatible", "openai")]
 _KINDS = {"ollama": [("Chat", "chat"), ("LLM", "llm"), ("Embeddings", "embeddings")]}
 _KINDS["mlx"] = _KINDS["ollama"][:2]
+_KINDS["openai"] = [_KINDS["ollama"][0], _KINDS["ollama"][2]]
+# Edited by the boxes above the form, not by rows in it.
+_ABOVE_FORM = ("base_url", "api_key")
+_KEY_SET = "key set (hidden); type to replace"
 _BADGE = "display:inline-block;padding:0 6px;margin-right:4px;border-radius:8px;background:#e8eef7"
 
 
@@ -67,7 +73,7 @@ class _FieldRow:
     @staticmethod
     def _make_control(field: SpecField, kind: str) -> W.Widget:
         layout = W.Layout(width="260px")
-        if field.type in ("choice", "bool", "reasoning", "format"):
+        if field.type in ("choice", "bool", "reasoning", "format", "effort"):
             choices = [(_form.UNSET, None)]
             if field.type == "bool":
                 choices += [("True", True), ("False", False)]
@@ -143,6 +149,12 @@ class ControlPanel(W.VBox):
             layout=W.Layout(width="360px"),
             continuous_update=False,
         )
+        self.key = W.Password(
+            description="API key",
+            placeholder="OPENAI_API_KEY or api_key_env",
+            continuous_update=False,
+            layout=W.Layout(width="360px"),
+        )
         self.status = W.HTML()
         self.refresh_button = W.Button(description="Refresh", icon="refresh")
         self.start_button = W.Button(description="Start embedded server", icon="play")
@@ -162,6 +174,7 @@ class ControlPanel(W.VBox):
         super().__init__(
             [
                 W.HBox([self.url, self.refresh_button, self.start_button]),
+                self.key,
                 self.status,
                 W.HBox([self.backend, self.kind]),
                 W.HBox([self.model, self.badges]),
@@ -177,6 +190,7 @@ class ControlPanel(W.VBox):
         self.refresh_button.on_click(lambda _: self.refresh())
         self.start_button.on_click(lambda _: self.start_embedded())
         self.url.observe(self._on_url, names="value")
+        self.key.observe(self._on_key, names="value")
         self.backend.observe(self._on_target, names="value")
         self.kind.observe(self._on_target, names="value")
         self.model.observe(self._on_model, names="value")
@@ -186,11 +200,18 @@ class ControlPanel(W.VBox):
 
     @property
     def server_url(self) -> str:
-        """The server the panel lists models from (the URL box, else OLLAMA_HOST)."""
-        return base_url(self.url.value.strip() or self.spec.base_url or None)
+        """The server the panel lists models from (the URL box, else OLLAMA_HOST; for an
+        OpenAI-compatible server the URL as given, '' when none is)."""
+        given = self.url.value.strip() or self.spec.base_url or None
+        if self.spec.backend == "openai":
+            return given or ""
+        return base_url(given)
 
     def refresh(self) -> None:
         """Ask the server again for its status and models."""
+        if self.spec.backend == "openai":
+            self._refresh_openai()
+            return
         from ..backends import list_models
 
         status = server_status(self.server_url)
@@ -217,6 +238,38 @@ class ControlPanel(W.VBox):
         self.model.options = [m.name for m in self._models]
         self._show_badges()
         self._build_rows()  # server defaults may have changed
+
+    def _refresh_openai(self) -> None:
+        from .._api_key import resolve_api_key
+        from ..backends import list_models
+
+        self.start_button.layout.display = "none"
+        url = self.server_url
+        if not url:
+            self._models = []
+            self.status.value = (
+                "<span role='status'>Enter the server's OpenAI-compatible URL, e.g. "
+                "<code>http://127.0.0.1:8080/v1</code>.</span>"
+            )
+            self._show_badges()
+            return
+        try:
+            key = resolve_api_key(self.spec)
+            self._models = list_models(url, backend="openai", api_key=key, refresh=True)
+        except LocalLLMError as exc:
+            self._models = []
+            self.status.value = (
+                f"<span role='status' style='color:#b71c1c'>● {html.escape(str(exc))}</span>"
+            )
+            self._show_badges()
+            return
+        self.status.value = (
+            f"<span role='status' style='color:#2e7d32'>● OpenAI-compatible server at "
+            f"{html.escape(url)} · {len(self._models)} models</span>"
+        )
+        self.model.options = [m.name for m in self._models]
+        self._show_badges()
+        self._build_rows()
 
     def start_embedded(self) -> None:
         """Start the embedded backend (when nothing answers) and point the panel at it."""
@@ -262,8 +315,14 @@ class ControlPanel(W.VBox):
                 self.backend.value, self.kind.value = spec.backend, spec.kind
                 self._build_rows()
             self.model.value = spec.model
-            if spec.backend == "ollama":
+            openai = spec.backend == "openai"
+            if spec.backend != "mlx":
                 self.url.value = spec.base_url or ""
+            self.url.placeholder = "http://host:port/v1" if openai else _base_url_label()
+            self.key.layout.display = None if openai else "none"
+            self.key.placeholder = (
+                _KEY_SET if spec.api_key is not None else "OPENAI_API_KEY or api_key_env"
+            )
             for name, row in self._rows.items():
                 row.set(spec.get(name))
                 row.show("")
@@ -275,8 +334,8 @@ class ControlPanel(W.VBox):
         info = self.model_info()
         defaults = info.parameters if info is not None else None
         fields = ModelSpec.fields(self.spec.backend, self.spec.kind, server_defaults=defaults)
-        # The server URL box above edits base_url.
-        fields = [f for f in fields[1:] if f.name != "base_url"]
+        # The server URL and key boxes above edit base_url and api_key.
+        fields = [f for f in fields[1:] if f.name not in _ABOVE_FORM]
         self._rows = {f.name: _FieldRow(f, self.spec.kind, self._on_field) for f in fields}
         by_group = {g: [r.box for r in self._rows.values() if r.field.group == g] for g in GROUPS}
         groups = [(g, rows) for g, rows in by_group.items() if rows]
@@ -324,7 +383,7 @@ class ControlPanel(W.VBox):
         if self._loading:
             return
         url = change["new"].strip() or None
-        if self.spec.backend == "ollama" and url != self.spec.base_url:
+        if self.spec.backend != "mlx" and url != self.spec.base_url:
             self._apply({"base_url": url})
             if self.spec.base_url != url:  # refused: say so where it was typed
                 self.status.value = (
@@ -332,6 +391,21 @@ class ControlPanel(W.VBox):
                     "a server URL: type http://host:port or host:port.</span>"
                 )
                 return
+        self.refresh()
+
+    def _on_key(self, change: dict) -> None:
+        text = change["new"].strip()
+        if self._loading or not text:
+            return
+        self._apply({"api_key": text})
+        # The key lives in the spec's SecretStr only: a box keeping it would sync it to
+        # the browser and into saved widget state.
+        self._loading = True
+        try:
+            self.key.value = ""
+            self.key.placeholder = _KEY_SET
+        finally:
+            self._loading = False
         self.refresh()
 
     def _on_model(self, change: dict) -> None:
@@ -351,6 +425,7 @@ class ControlPanel(W.VBox):
             self.kind.options = _KINDS[backend]
             self.kind.value = kind
             self._loading = False
+        protocol_changed = (self.spec.backend == "openai") != (backend == "openai")
         new, dropped = self.spec.retarget(backend=backend, kind=self.kind.value)
         self.notice.value = (
             "<span style='color:#8a6d3b'>Not carried over to "
@@ -364,6 +439,8 @@ class ControlPanel(W.VBox):
         finally:
             self._loading = False
         self._build_rows()
+        if protocol_changed:  # another server, another listing
+            self.refresh()
 
     def _show_badges(self, name: str | None = None) -> None:
         name = name or self.spec.model

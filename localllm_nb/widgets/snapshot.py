@@ -40,6 +40,16 @@ def stats_rows(stats: dict[str, Any]) -> list[tuple[str, str]]:
         ("load", num("load_s", 2, " s")),
         ("done", str(stats.get("done_reason") or "-")),
     ]
+    if stats.get("source") == "openai":
+        # OpenAI-compatible servers report counts (usage), rarely rates: show the counts.
+        counts = [stats.get("prompt_tokens"), stats.get("eval_tokens")]
+        rows.append(
+            (
+                "usage",
+                " · ".join("-" if c is None else str(c) for c in counts)
+                + " tokens (prompt · completion)",
+            )
+        )
     if stats.get("peak_memory_gb") is not None:
         rows.append(("peak memory", num("peak_memory_gb", 2, " GB")))
     return rows
