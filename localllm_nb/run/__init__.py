@@ -9,10 +9,14 @@ what it records. No widget code here.
 from .driver import astream_run, start_run, stream_run
 from .frames import RunFrame
 from .history import RunHistory, run_record
+from .receipt import Receipt, load_receipts
 from .record import Run, RunEvent, RunRecorder
+from .replay import ReplayResult, replay
 from .stats import RunStats, TimelinePoint, compute_stats, rate_series, server_figures
 
 __all__ = [
+    "Receipt",
+    "ReplayResult",
     "Run",
     "RunEvent",
     "RunFrame",
@@ -22,7 +26,9 @@ __all__ = [
     "TimelinePoint",
     "astream_run",
     "compute_stats",
+    "load_receipts",
     "rate_series",
+    "replay",
     "run_record",
     "server_figures",
     "start_run",

@@ -77,6 +77,7 @@ class Run:
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._task_cancel: Callable[[], None] | None = None
+        self._receipt: Any = None
 
     # --- reading -------------------------------------------------------------------
 
@@ -139,6 +140,18 @@ class Run:
             f"Run(id={self.id}, model={self.model_name!r}, status={self.status!r}, "
             f"tokens={self._tokens}, done_reason={self.done_reason!r}{extra})"
         )
+
+    def receipt(self, *, refresh: bool = False) -> Any:
+        """This run's `Receipt` (model digest, server, effective options, template hash,
+        seed, packages, machine), taken from the server once the run has ended and kept:
+        take it soon after the run, while the server still holds the model as it ran."""
+        from .receipt import take_receipt
+
+        if not self.done:
+            raise RuntimeError("a receipt records a finished run: wait() for it first")
+        if self._receipt is None or refresh:
+            self._receipt = take_receipt(self)
+        return self._receipt
 
     # --- observing and control -----------------------------------------------------
 
