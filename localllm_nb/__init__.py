@@ -33,6 +33,7 @@ _LAZY = {
     "RunStats": "localllm_nb.run",
     "RunHistory": "localllm_nb.run",
     "Receipt": "localllm_nb.run",
+    "ContextUse": "localllm_nb.run",
     "ReplayResult": "localllm_nb.run",
     "replay": "localllm_nb.run",
     "load_receipts": "localllm_nb.run",

@@ -6,6 +6,7 @@ writes through a `RunRecorder`; views `watch` the `Run` in coalesced frames and 
 what it records. No widget code here.
 """
 
+from .context import ContextUse
 from .driver import astream_run, start_run, stream_run
 from .frames import RunFrame
 from .history import RunHistory, run_record
@@ -15,6 +16,7 @@ from .replay import ReplayResult, replay
 from .stats import RunStats, TimelinePoint, compute_stats, rate_series, server_figures
 
 __all__ = [
+    "ContextUse",
     "Receipt",
     "ReplayResult",
     "Run",

@@ -141,6 +141,14 @@ class Run:
             f"tokens={self._tokens}, done_reason={self.done_reason!r}{extra})"
         )
 
+    @property
+    def context(self) -> Any:
+        """`ContextUse`: prompt + generated tokens against the model's context, and
+        whether the prompt was cut to fit (final once the run is done)."""
+        from .context import context_use
+
+        return context_use(self)
+
     def receipt(self, *, refresh: bool = False) -> Any:
         """This run's `Receipt` (model digest, server, effective options, template hash,
         seed, packages, machine), taken from the server once the run has ended and kept:
