@@ -108,3 +108,19 @@ def test_stream_view_shows_the_fill_and_the_cut(server_url):
     view.run("Hi")
     view.wait(120)
     assert not view.context["truncated"] and 0 < view.context["fraction"] < 1
+
+
+def test_a_chat_view_warns_before_the_conversation_outgrows_the_context(server_url):
+    # Size the context from a first run so the same answer fills about 90% of it.
+    turn = "Here are my notes. " + " ".join(f"Note {i}: clouds are far." for i in range(12))
+    probe = stream_run(spec(server_url, num_ctx=2048), [("human", turn)]).context
+    num_ctx = -(-probe.used * 10 // 9)
+    chat = StreamView(spec(server_url, num_ctx=num_ctx), chat=True)
+    chat.run(turn)
+    chat.wait(120)
+    assert chat.context["near_full"] and not chat.context["truncated"]
+    assert "the next turns will drop the oldest messages" in chat.context["message"]
+    single = StreamView(spec(server_url, num_ctx=num_ctx))  # one-off runs: no warning
+    single.run(turn)
+    single.wait(120)
+    assert not single.context["near_full"] and single.context["used"] == probe.used

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _CACHE_SECONDS = 10.0
+NEAR_FULL = 0.8  # a conversation this full drops its oldest turns within a turn or two
 _limits: dict[tuple[str, str], tuple[float, int | None]] = {}
 _limits_lock = threading.Lock()
 
@@ -37,6 +38,12 @@ class ContextUse:
     def fraction(self) -> float | None:
         """used / limit (None when the limit is unknown)."""
         return self.used / self.limit if self.limit else None
+
+    @property
+    def near_full(self) -> bool:
+        """True when the context is at least `NEAR_FULL` used: a conversation that goes
+        on will soon lose its oldest messages."""
+        return self.fraction is not None and self.fraction >= NEAR_FULL
 
     def message(self) -> str:
         """One line for people: the fill, and what was cut."""

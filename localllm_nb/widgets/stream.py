@@ -303,7 +303,7 @@ class StreamView(SnapshotDisplay, View):
             self.stats = _jsonable(figures)
             self.stats_rows = [list(row) for row in stats_rows(figures)]
             self.error = error_message(run.error)
-            self.context = context_state(run)
+            self.context = context_state(run, chat=self.chat)
             self.seq = frame.seq
             self.state = STATES.get(run.status, "error")
         if self.chat:

@@ -114,6 +114,7 @@ function render({ model, el }) {
     ui.contextFill.style.width = `${Math.min(100, 100 * (c.fraction || 0)).toFixed(1)}%`;
     ui.context.dataset.truncated = String(!!c.truncated);
     ui.context.classList.toggle("llnb-context-cut", !!c.truncated);
+    ui.context.classList.toggle("llnb-context-near", !!c.near_full);
     ui.contextText.textContent = c.message || "";
   }
   function showTools() {
