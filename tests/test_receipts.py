@@ -106,3 +106,18 @@ def test_receipt_needs_a_finished_run(server_url):
     assert failed.receipt().status == "error" and failed.receipt().spec is None
     with pytest.raises(ValueError, match="no spec"):
         replay(failed.receipt())
+
+
+def test_a_thinking_run_replays_its_thinking_too(server_url):
+    spec = ModelSpec(
+        model="smollm2:135m-think",
+        base_url=server_url,
+        reasoning=True,
+        temperature=0.9,
+        seed=3,
+        num_predict=24,
+    )
+    receipt = stream_run(spec, "Is 7 prime?").receipt()
+    assert receipt.thinking and receipt.options["reasoning"] is True
+    result = replay(receipt)
+    assert result.identical and result.receipt.thinking == receipt.thinking

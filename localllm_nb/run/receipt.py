@@ -38,8 +38,8 @@ class Receipt:
     """One run's facts, JSON-ready: `to_dict()` / `Receipt.from_dict()` round-trip.
 
     `options` are the effective options (set ones over the server's defaults); `spec`
-    and `prompt` are what `localllm_nb.replay(receipt)` runs again, and `content` the
-    answer it compares with.
+    and `prompt` are what `localllm_nb.replay(receipt)` runs again, and `content`,
+    `thinking` and `tool_calls` the answer it compares with.
     """
 
     model: str
@@ -56,6 +56,8 @@ class Receipt:
     spec: dict[str, Any] | None = None
     prompt: Any = None
     content: str = ""
+    thinking: str = ""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
     status: str = ""
     taken_at: str = ""
 
@@ -244,6 +246,8 @@ def take_receipt(run: Any) -> Receipt:
         spec=spec.redacted().model_dump(mode="json", exclude_none=True) if spec else None,
         prompt=prompt_json(run.prompt),
         content=run.content,
+        thinking=run.thinking,
+        tool_calls=json.loads(json.dumps(run.tool_calls, default=str)),
         status=run.status,
         taken_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

@@ -26,7 +26,8 @@ class ReplayResult:
 
     @property
     def first_difference(self) -> int | None:
-        """The index of the first character where the answers part (None when equal)."""
+        """The index of the first character where the answer texts part (None when
+        equal)."""
         a, b = self.original.content, self.receipt.content
         if a == b:
             return None
@@ -40,6 +41,8 @@ class ReplayResult:
         if self.identical:
             return "identical answer" + (f" (though {changed})" if changed else "")
         where = f"answers part at character {self.first_difference}"
+        if self.first_difference is None:
+            where = "the thinking or tool calls differ"
         if self.run.status != "done":
             where = f"the rerun ended {self.run.status}: {self.run.error}"
         return f"different: {where}; " + (changed or "no recorded fact changed")
@@ -74,5 +77,8 @@ def replay(receipt: Receipt | dict, **changes: Any) -> ReplayResult:
         spec = spec.replace(**changes)
     run = stream_run(spec, receipt.prompt, raise_errors=False)
     now = run.receipt()
-    identical = run.status == "done" and now.content == receipt.content
+    identical = run.status == "done" and all(
+        getattr(now, name) == getattr(receipt, name)
+        for name in ("content", "thinking", "tool_calls")
+    )
     return ReplayResult(identical, receipt, now, run, compare_facts(receipt, now))
