@@ -114,7 +114,8 @@ def context_use(run: Any) -> ContextUse:
     spec = run.spec
     limit = server.get("num_ctx") or getattr(spec, "num_ctx", None)
     ended = run.status not in ("pending", "running")
-    if limit is None and spec is not None and spec.backend == "ollama" and ended:
+    counted = prompt + generated > 0  # a run that failed before the server answered: none
+    if limit is None and counted and spec is not None and spec.backend == "ollama" and ended:
         limit = _server_limit(spec, run.model_name or spec.model)
     needed = server.get("prompt_tokens_needed")
     if needed is not None:

@@ -303,9 +303,11 @@ class StreamView(SnapshotDisplay, View):
             self.stats = _jsonable(figures)
             self.stats_rows = [list(row) for row in stats_rows(figures)]
             self.error = error_message(run.error)
-            self.context = context_state(run, chat=self.chat)
             self.seq = frame.seq
             self.state = STATES.get(run.status, "error")
+        # After the outcome is synced: for a server that reports no context size this
+        # asks it, and the final frame has already told the browser the run ended.
+        self.context = context_state(run, chat=self.chat)
         if self.chat:
             if run.content or run.tool_calls:
                 self._messages.append({"role": "assistant", "content": run.content})
