@@ -62,6 +62,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("localllm_nb/run/direct.py", "_client"): "langchain-ollama's ollama.Client: the "
     "direct path reads its stream",
     ("localllm_nb/run/direct.py", "_async_client"): "langchain-ollama's ollama.AsyncClient",
+    ("localllm_nb/run/driver.py", "_async_client"): "the httpx client under ChatOllama's "
+    "ollama.AsyncClient: a response hook records the embedded server's context headers",
     ("localllm_nb/run/driver.py", "_client"): "the httpx client under ChatOllama's "
     "ollama.Client: its response hook gives a cancel the socket to shut",
     ("localllm_nb/run/observed_llm.py", "_identifying_params"): _OBSERVED,

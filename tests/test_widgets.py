@@ -9,7 +9,7 @@ import time
 import pytest
 from html_images import html_pngs
 
-from localllm_nb import ModelSpec, RunHistory
+from localllm_nb import ModelSpec, RunHistory, load_receipts
 from localllm_nb.widgets import ControlPanel, Playground, StreamView
 from localllm_nb.widgets._form import parse, placeholder, render
 from localllm_nb.widgets.snapshot import snapshot_bundle, snapshot_html, stats_rows, view_stats
@@ -259,6 +259,9 @@ def test_playground_sends_with_the_panel_spec_and_records_runs(server_url, tmp_p
     saved = json.loads(playground.table.export("json").read_text())
     assert saved[0]["content"] == playground.view.content
     assert playground.table.export("csv").read_text().startswith("id,")
+    (receipt,) = load_receipts(playground.table.export("receipts"))
+    assert receipt.content == playground.view.content and receipt.server_kind == "embedded"
+    assert "receipts of 1 runs" in playground.table.saved.value
     playground.panel.kind.value = "embeddings"
     playground.send("Hi")
     assert "does not chat" in playground.notice.value and len(playground.history) == 1

@@ -8,14 +8,20 @@ what it records. Per-token logprobs (when the model was asked for them) are in
 confident spans, perplexity). No widget code here.
 """
 
+from .context import ContextUse
 from .driver import astream_run, start_run, stream_run
 from .frames import RunFrame
 from .history import RunHistory, run_record
+from .receipt import Receipt, load_receipts
 from .record import Run, RunEvent, RunRecorder
+from .replay import ReplayResult, replay
 from .stats import RunStats, TimelinePoint, compute_stats, rate_series, server_figures
 from .tokens import TokenLogprob
 
 __all__ = [
+    "ContextUse",
+    "Receipt",
+    "ReplayResult",
     "Run",
     "RunEvent",
     "RunFrame",
@@ -26,7 +32,9 @@ __all__ = [
     "TokenLogprob",
     "astream_run",
     "compute_stats",
+    "load_receipts",
     "rate_series",
+    "replay",
     "run_record",
     "server_figures",
     "start_run",

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from .chunks import ChunkParts
+from .context import context_headers
 from .direct import adirect_stream, direct_stream, unbind
 from .observed_llm import aobserved_llm_stream, observed_llm_stream
 from .record import Run, RunEvent, RunRecorder
@@ -35,6 +37,22 @@ def _capture_socket(response: Any) -> None:
     sock = stream.get_extra_info("socket") if stream is not None else None
     if sock is not None:
         recorder.attach_socket(sock)
+    _note_context(recorder, response)
+
+
+def _note_context(recorder: RunRecorder, response: Any) -> None:
+    """Record the context figures the embedded server sends as response headers."""
+    figures = context_headers(response.headers)
+    if figures and recorder.run.status == "running":
+        recorder.feed(ChunkParts(metadata=figures))
+
+
+async def _acapture_context(response: Any) -> None:
+    """httpx.AsyncClient response hook: `_capture_socket`'s context figures (an async
+    run is cancelled through its task, so it needs no socket)."""
+    recorder = _streaming.get()
+    if recorder is not None:
+        _note_context(recorder, response)
 
 
 def _unwrap(model: Any) -> Any:
@@ -49,12 +67,13 @@ def _install_hook(model: Any) -> None:
     # the openai backend builds ChatOpenAI on an httpx.Client of its own (`http_client`);
     # other models (MLX, mocks) have none and are cancelled between chunks instead.
     inner = _unwrap(model)
-    client = getattr(getattr(inner, "_client", None), "_client", None) or getattr(
-        inner, "http_client", None
-    )
-    hooks = getattr(client, "event_hooks", None)
-    if isinstance(hooks, dict) and _capture_socket not in hooks.get("response", []):
-        hooks.setdefault("response", []).append(_capture_socket)
+    for attr, hook in (("_client", _capture_socket), ("_async_client", _acapture_context)):
+        client = getattr(getattr(inner, attr, None), "_client", None)
+        if client is None and attr == "_client":
+            client = getattr(inner, "http_client", None)
+        hooks = getattr(client, "event_hooks", None)
+        if isinstance(hooks, dict) and hook not in hooks.get("response", []):
+            hooks.setdefault("response", []).append(hook)
 
 
 def _is_llm(model: Any) -> bool:
@@ -300,6 +319,8 @@ async def astream_run(
 
     async def consume() -> None:
         nonlocal started, stream
+        _streaming.set(recorder)  # this task's own context: its response hook reads it
+        _install_hook(model)
         stream = _open(model, messages_or_prompt, tools, kwargs, asynchronous=True)
         async for chunk in stream:
             started = True

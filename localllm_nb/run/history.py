@@ -50,10 +50,11 @@ CSV_COLUMNS = (
     "error",
     "spec",
     "logprobs",
+    "receipt",
 )
 
 
-def _prompt_json(prompt: Any) -> Any:
+def prompt_json(prompt: Any) -> Any:
     """Prompt or messages as plain JSON (role + content)."""
     if prompt is None or isinstance(prompt, str):
         return prompt
@@ -75,6 +76,17 @@ def _prompt_json(prompt: Any) -> Any:
     return str(prompt)
 
 
+def receipt_record(run: Run) -> dict[str, Any] | None:
+    """The run's receipt as JSON-ready data; None while it runs or when none can be had."""
+    if not run.done:
+        return None
+    try:
+        return run.receipt().to_dict()
+    except Exception:  # a receipt is a bonus on an export, never a reason to lose it
+        log.exception("run %s: no receipt", run.id)
+        return None
+
+
 def run_record(run: Run) -> dict[str, Any]:
     """One run as a JSON-ready dict, without credentials. Token logprobs, when the run
     has them, are a list in Ollama's shape with each token's channel, and the answer's
@@ -93,7 +105,7 @@ def run_record(run: Run) -> dict[str, Any]:
         "done_reason": run.done_reason,
         "spec": spec,
         "stats": run.stats.to_dict(),
-        "prompt": _prompt_json(run.prompt),
+        "prompt": prompt_json(run.prompt),
         "content": run.content,
         "thinking": run.thinking,
         "tool_calls": run.tool_calls,
@@ -102,6 +114,7 @@ def run_record(run: Run) -> dict[str, Any]:
         "mean_logprob": mean_logprob(answer),
         "perplexity": perplexity(answer),
         "logprobs": [t.to_ollama() for t in tokens],
+        "receipt": receipt_record(run),
     }
 
 
@@ -165,6 +178,17 @@ class RunHistory:
         """All runs as JSON-ready dicts."""
         return [run_record(r) for r in self._runs]
 
+    def receipts(self) -> list[Any]:
+        """The `Receipt` of every finished run (`localllm_nb.replay` reruns one)."""
+        return [r.receipt() for r in self._runs if r.done]
+
+    def receipts_json(self, path: str | Path) -> Path:
+        """Write the finished runs' receipts as a JSON list (`load_receipts` reads it)."""
+        path = Path(path)
+        data = [receipt.to_dict() for receipt in self.receipts()]
+        path.write_text(json.dumps(data, indent=2, ensure_ascii=False), "utf-8")
+        return path
+
     def to_json(self, path: str | Path) -> Path:
         """Write all runs as a JSON list; returns the path."""
         path = Path(path)
@@ -201,6 +225,7 @@ class RunHistory:
                         "logprobs": json.dumps(rec["logprobs"], ensure_ascii=False)
                         if rec["logprobs"]
                         else "",
+                        "receipt": json.dumps(rec["receipt"], ensure_ascii=False),
                     }
                 )
         return path

@@ -79,6 +79,7 @@ class Run:
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
         self._task_cancel: Callable[[], None] | None = None
+        self._receipt: Any = None
 
     # --- reading -------------------------------------------------------------------
 
@@ -148,6 +149,26 @@ class Run:
             f"Run(id={self.id}, model={self.model_name!r}, status={self.status!r}, "
             f"tokens={self._tokens}, done_reason={self.done_reason!r}{extra})"
         )
+
+    @property
+    def context(self) -> Any:
+        """`ContextUse`: prompt + generated tokens against the model's context, and
+        whether the prompt was cut to fit (final once the run is done)."""
+        from .context import context_use
+
+        return context_use(self)
+
+    def receipt(self, *, refresh: bool = False) -> Any:
+        """This run's `Receipt` (model digest, server, effective options, template hash,
+        seed, packages, machine), taken from the server once the run has ended and kept:
+        take it soon after the run, while the server still holds the model as it ran."""
+        from .receipt import take_receipt
+
+        if not self.done:
+            raise RuntimeError("a receipt records a finished run: wait() for it first")
+        if self._receipt is None or refresh:
+            self._receipt = take_receipt(self)
+        return self._receipt
 
     # --- observing and control -----------------------------------------------------
 

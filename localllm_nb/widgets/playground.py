@@ -59,7 +59,10 @@ class HistoryTable(W.VBox):
         csv_button = W.Button(description="Export CSV", icon="download")
         json_button.on_click(lambda _: self.export("json"))
         csv_button.on_click(lambda _: self.export("csv"))
-        super().__init__([self.table, W.HBox([json_button, csv_button, self.saved])])
+        receipts_button = W.Button(description="Export receipts", icon="download")
+        receipts_button.on_click(lambda _: self.export("receipts"))
+        buttons = [json_button, csv_button, receipts_button, self.saved]
+        super().__init__([self.table, W.HBox(buttons)])
         history.observe(lambda _change, _run: self.redraw())
         self.redraw()
 
@@ -79,11 +82,17 @@ class HistoryTable(W.VBox):
         self.table.value = f"<table class='llnb-history'><tr>{head}</tr>{body}</table>"
 
     def export(self, fmt: str) -> Path:
-        """Write the runs as `playground-runs.json` or `.csv`; returns the path."""
-        path = self.folder / f"playground-runs.{fmt}"
-        (self.history.to_json if fmt == "json" else self.history.to_csv)(path)
+        """Write the runs as `playground-runs.json` or `.csv`, or the finished runs'
+        receipts as `playground-receipts.json` (fmt 'receipts'); returns the path."""
+        if fmt == "receipts":
+            path = self.folder / "playground-receipts.json"
+            self.history.receipts_json(path)
+        else:
+            path = self.folder / f"playground-runs.{fmt}"
+            (self.history.to_json if fmt == "json" else self.history.to_csv)(path)
+        what = "the receipts of " if fmt == "receipts" else ""
         self.saved.value = (
-            f"Saved {len(self.history)} runs to <a href='{html.escape(path.as_posix())}' "
+            f"Saved {what}{len(self.history)} runs to <a href='{html.escape(path.as_posix())}' "
             f"target='_blank'>{html.escape(str(path))}</a>"
         )
         return path

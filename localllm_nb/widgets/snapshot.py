@@ -74,9 +74,12 @@ def png_img(png: bytes, alt: str) -> str:
     )
 
 
-def snapshot_html(run: Any, error: str = "", png: bytes | None = None) -> str:
+def snapshot_html(
+    run: Any, error: str = "", png: bytes | None = None, context: dict | None = None
+) -> str:
     """The run as self-contained HTML: answer (Markdown rendered as the live view does),
-    thinking (collapsed), tool calls, error, the chart `png` if given, stats table.
+    thinking (collapsed), tool calls, error, the context bar (`context`, as
+    `context_bar.context_state` gives it), the chart `png` if given, stats table.
     Everything the model wrote is escaped."""
     status = _STATUS.get(run.status, run.status)
     parts = [
@@ -101,6 +104,10 @@ def snapshot_html(run: Any, error: str = "", png: bytes | None = None) -> str:
         parts.append(f'<div class="llnb-answer">{markdown_html(run.content)}</div>')
     if error:
         parts.append(f'<div role="alert" style="color:#b71c1c">{html.escape(error)}</div>')
+    if context:
+        from .context_bar import context_bar_html
+
+        parts.append(context_bar_html(context))
     cells = "".join(
         f"<tr><th style='text-align:left;padding-right:12px'>{k}</th><td>{html.escape(v)}</td></tr>"
         for k, v in stats_rows(view_stats(run))
@@ -120,7 +127,12 @@ def snapshot_png(run: Any) -> bytes | None:
     return render_png(token_rate_figure(run))
 
 
-def snapshot_bundle(run: Any, error: str = "") -> dict[str, Any]:
+def snapshot_bundle(run: Any, error: str = "", context: dict | None = None) -> dict[str, Any]:
     """`text/html` with the chart inside (when the run produced tokens), for a display
-    bundle. No separate `image/png`: every reader that can show it picks the HTML."""
-    return {"text/html": snapshot_html(run, error, snapshot_png(run))}
+    bundle. No separate `image/png`: every reader that can show it picks the HTML.
+    `context` defaults to the run's own context use."""
+    if context is None:
+        from .context_bar import context_state
+
+        context = context_state(run)
+    return {"text/html": snapshot_html(run, error, snapshot_png(run), context)}

@@ -20,6 +20,7 @@ import traitlets
 from ..run import Run, RunFrame, start_run
 from ._base import SnapshotDisplay, View
 from ._esm import esm
+from .context_bar import context_state
 from .snapshot import snapshot_bundle, stats_rows, view_stats
 
 # Run status -> the view's state.
@@ -96,6 +97,10 @@ class StreamView(SnapshotDisplay, View):
         help="The final stats strip as [label, value] rows (the snapshot's table)."
     ).tag(sync=True)
     error = traitlets.Unicode("", help="What went wrong, in one message.").tag(sync=True)
+    context = traitlets.Dict(
+        help="Context use of the run shown, set when it ends: used, limit, fraction, "
+        "truncated, message ({} without figures)."
+    ).tag(sync=True)
     transcript = traitlets.List(help="Chat turns shown above the current answer.").tag(sync=True)
     empty_text = traitlets.Unicode(
         "No run yet: call view.run(prompt).", help="What the view says before its first run."
@@ -176,6 +181,7 @@ class StreamView(SnapshotDisplay, View):
             self.model_name = run.model_name
             self.content = self.thinking = self.error = ""
             self.tool_calls, self.points, self.stats, self.stats_rows = [], [], {}, []
+            self.context = {}
             self.transcript = [
                 {"role": m["role"], "content": str(m.get("content") or "")}
                 for m in self._messages
@@ -216,6 +222,7 @@ class StreamView(SnapshotDisplay, View):
             self.transcript = []
             self.content = self.thinking = self.error = ""
             self.tool_calls, self.points, self.stats, self.stats_rows = [], [], {}, []
+            self.context = {}
             self.state = "idle"
         self._update_displays(with_snapshot=False)
 
@@ -228,7 +235,9 @@ class StreamView(SnapshotDisplay, View):
 
     def _snapshot(self) -> dict[str, Any] | None:
         run = self._run
-        return snapshot_bundle(run, self.error) if run is not None and ended(run) else None
+        if run is None or not ended(run):
+            return None
+        return snapshot_bundle(run, self.error, self.context)
 
     # --- internals ------------------------------------------------------------------
 
@@ -296,6 +305,9 @@ class StreamView(SnapshotDisplay, View):
             self.error = error_message(run.error)
             self.seq = frame.seq
             self.state = STATES.get(run.status, "error")
+        # After the outcome is synced: for a server that reports no context size this
+        # asks it, and the final frame has already told the browser the run ended.
+        self.context = context_state(run, chat=self.chat)
         if self.chat:
             if run.content or run.tool_calls:
                 self._messages.append({"role": "assistant", "content": run.content})

@@ -410,3 +410,40 @@ def test_the_saved_snapshot_renders_markdown_as_the_live_view_does(js, src):
     from localllm_nb.widgets.markdown import markdown_html
 
     assert markdown_html(src) == js.evaluate("(src) => window.llnb.markdown(src)", src)
+
+
+# StreamView's renderer drawn in the page from a stand-in model (traits + change events,
+# which is all the renderer asks of anywidget's model).
+RENDER_WITH_CONTEXT = """async ([source, context, later]) => {
+  const m = await (IMPORT)(source);
+  const traits = { run_id: 1, seq: 1, content: "ok", thinking: "", points: [], tool_calls: [],
+    state: "done", stats: {}, stats_rows: [], error: "", transcript: [], empty_text: "",
+    model_name: "m", context };
+  const handlers = {};
+  const model = { get: (n) => traits[n], on: (e, f) => { handlers[e] = f; }, send: () => {} };
+  const el = document.createElement("div");
+  document.body.append(el);
+  m.default.render({ model, el });
+  const read = () => { const c = el.querySelector(".llnb-context");
+    return [c.hidden, c.dataset.truncated ?? null, el.querySelector(".llnb-context-fill").style.width,
+      el.querySelector(".llnb-context-text").textContent, c.classList.contains("llnb-context-cut"),
+      c.classList.contains("llnb-context-near")]; };
+  const reads = [read()];
+  for (const state of later) { traits.context = state; handlers["change:context"](); reads.push(read()); }
+  return reads;
+}""".replace("(IMPORT)", f"({IMPORT})")
+
+
+def test_the_context_bar_shows_the_fill_and_the_cut(js):
+    cut = {
+        "used": 119,
+        "limit": 128,
+        "fraction": 0.9297,
+        "truncated": True,
+        "message": "context: 119 of 128 tokens (93%); the prompt needed 270 tokens",
+    }
+    near = {**cut, "truncated": False, "near_full": True, "message": "nearly full"}
+    shown, cleared, warned = js.evaluate(RENDER_WITH_CONTEXT, [StreamView._esm, cut, [{}, near]])
+    assert shown == [False, "true", "93%", cut["message"], True, False]
+    assert cleared[0] is True  # no figures (a new run, an error): no bar
+    assert warned == [False, "false", "93%", "nearly full", False, True]

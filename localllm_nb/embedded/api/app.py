@@ -210,7 +210,8 @@ async def _respond(
             async for item in lines():
                 yield ndjson(item)
 
-        return _LeasedStream(body(), lease, media_type="application/x-ndjson")
+        headers = req.fit.headers(req.options.num_ctx) if req.fit is not None else None
+        return _LeasedStream(body(), lease, media_type="application/x-ndjson", headers=headers)
 
     collected: list[dict] = []
     consumer = asyncio.ensure_future(_collect(lines(), collected))
@@ -227,7 +228,8 @@ async def _respond(
         lease.release()
     if collected and "error" in collected[-1]:
         return JSONResponse(collected[-1], status_code=500)
-    return JSONResponse(gen.merge(collected))
+    headers = req.fit.headers(req.options.num_ctx) if req.fit is not None else None
+    return JSONResponse(gen.merge(collected), headers=headers)
 
 
 async def _collect(lines, out: list) -> None:
@@ -274,8 +276,8 @@ async def chat(http: HttpRequest) -> Response:
     with _released_on_error(lease):
         try:
             # Rendering and tokenising a long history is CPU work: off the event loop.
-            tokens = await asyncio.to_thread(
-                gen.fit_messages,
+            req.fit = await asyncio.to_thread(
+                gen.fit_chat,
                 lease.engine,
                 entry,
                 messages,
@@ -285,7 +287,7 @@ async def chat(http: HttpRequest) -> Response:
             )
         except TemplateError as exc:
             raise ApiError(500, str(exc)) from None
-        return await _respond(http, req, lease, tokens, stream)
+        return await _respond(http, req, lease, req.fit.tokens, stream)
 
 
 async def generate(http: HttpRequest) -> Response:
@@ -322,7 +324,7 @@ async def generate(http: HttpRequest) -> Response:
     if not prompt and not suffix:
         return await _load_only(server, entry, name, "generate", opts, keep_alive)
 
-    def prompt_tokens(engine) -> list[int]:
+    def prompt_tokens(engine) -> gen.PromptFit:
         if raw:
             text = prompt
         elif template:
@@ -339,16 +341,16 @@ async def generate(http: HttpRequest) -> Response:
                 entry.template, [*msgs, {"role": "user", "content": prompt}], thinking=req.thinking
             )
         tokens = [int(t) for t in context] + engine.tokenize(text, add_bos=not context)
-        return gen.keep_recent(tokens, opts)
+        return gen.fit_prompt(tokens, opts)
 
     lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive, http)
     req.load_duration = lease.load_duration
     with _released_on_error(lease):
         try:
-            tokens = await asyncio.to_thread(prompt_tokens, lease.engine)
+            req.fit = await asyncio.to_thread(prompt_tokens, lease.engine)
         except TemplateError as exc:
             raise ApiError(400, str(exc)) from None
-        return await _respond(http, req, lease, tokens, stream)
+        return await _respond(http, req, lease, req.fit.tokens, stream)
 
 
 async def _api_error(_: HttpRequest, exc: ApiError) -> Response:

@@ -38,6 +38,28 @@ class Request:
     thinking: bool | None = None  # passed to the template: False closes the think block
     json_answer: bool = False  # the answer is constrained to JSON (`format`)
     top_logprobs: int | None = None  # `logprobs`: None when off, else `top_logprobs`
+    fit: PromptFit | None = None  # how the prompt was fitted to the context
+
+
+@dataclass
+class PromptFit:
+    """The prompt tokens a request runs, and what fitting them into the context cost:
+    `needed` tokens before fitting, `dropped_messages` left out of a chat history."""
+
+    tokens: list[int]
+    needed: int
+    dropped_messages: int = 0
+
+    @property
+    def truncated(self) -> bool:
+        """True when part of the prompt was left out (Ollama does this silently)."""
+        return self.needed > len(self.tokens)
+
+    def headers(self, num_ctx: int) -> dict[str, str]:
+        """Response headers that say it (clients such as ollama-python drop unknown
+        fields of a line, but an httpx hook sees headers): the prompt's tokens before
+        fitting and the context size."""
+        return {"X-Prompt-Tokens": str(self.needed), "X-Num-Ctx": str(num_ctx)}
 
 
 def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bool = False) -> None:
@@ -87,9 +109,19 @@ def keep_recent(tokens: list[int], opts: Options) -> list[int]:
 
 
 def fit_messages(engine, entry: ModelEntry, messages: list[dict], opts: Options, **ctx):
+    """The prompt tokens of `fit_chat`."""
+    return fit_chat(engine, entry, messages, opts, **ctx).tokens
+
+
+def fit_prompt(tokens: list[int], opts: Options) -> PromptFit:
+    """A generate prompt's tokens, its most recent ones kept when it overflows."""
+    return PromptFit(keep_recent(tokens, opts), len(tokens))
+
+
+def fit_chat(engine, entry: ModelEntry, messages: list[dict], opts: Options, **ctx) -> PromptFit:
     """Render the chat prompt; if it overflows the context, drop the oldest non-system
     messages (always keeping the last) as Ollama does, and if the last alone is still
-    too long, keep the prompt's most recent tokens. Returns the prompt tokens.
+    too long, keep the prompt's most recent tokens.
 
     The first message to keep is found by bisection: dropping more never lengthens the
     prompt, and trying one cut per message rendered and tokenised a long history
@@ -106,8 +138,9 @@ def fit_messages(engine, entry: ModelEntry, messages: list[dict], opts: Options,
         return engine.tokenize(render_chat(entry.template, kept, **ctx))
 
     tokens = tokens_from(0)
-    if len(tokens) <= budget or starts[-1] == 0:  # fits, or one message: nothing to drop
-        return keep_recent(tokens, opts)
+    needed = len(tokens)
+    if needed <= budget or starts[-1] == 0:  # fits, or one message: nothing to drop
+        return PromptFit(keep_recent(tokens, opts), needed)
     del tokens  # a long prompt's ids take ~36 bytes each here; the candidates replace them
     lo, hi = 1, len(starts) - 1  # starts[hi] is the last resort: the last message alone
     best = None
@@ -119,8 +152,10 @@ def fit_messages(engine, entry: ModelEntry, messages: list[dict], opts: Options,
         else:
             lo = mid + 1
     if best is None:
-        best = tokens_from(starts[-1])
-    return keep_recent(best, opts)
+        best, lo = tokens_from(starts[-1]), len(starts) - 1
+    # starts[lo] is where the kept part begins; system messages before it stay.
+    dropped = sum(1 for m in messages[: starts[lo]] if m.get("role") != "system")
+    return PromptFit(keep_recent(best, opts), needed, dropped)
 
 
 async def run_job(
@@ -198,6 +233,14 @@ def final_line(req: Request, event: DoneEvent) -> dict:
     out["prompt_eval_duration"] = event.prompt_eval_duration
     out["eval_count"] = event.eval_count
     out["eval_duration"] = event.eval_duration
+    if req.fit is not None and req.fit.truncated:
+        # An extension (Ollama truncates silently): what the prompt needed, what ran.
+        out["prompt_truncated"] = {
+            "prompt_tokens": req.fit.needed,
+            "kept_tokens": len(req.fit.tokens),
+            "dropped_messages": req.fit.dropped_messages,
+            "num_ctx": req.options.num_ctx,
+        }
     return out
 
 

@@ -142,6 +142,9 @@ async def ps(http: HttpRequest) -> Response:
         row["expires_at"] = expires_at_iso(item.shown_expiry())
         row["size_vram"] = 0
         row["context_length"] = getattr(item.engine, "num_ctx", 0)
+        # An extension (clients ignore unknown keys): run receipts record the engine's
+        # threads, which change a seeded answer.
+        row["num_thread"] = getattr(item.engine, "threads", None)
         rows.append(row)
     return JSONResponse({"models": rows})
 

@@ -63,11 +63,15 @@ function layout(model) {
     error: h("div", { class: "llnb-error", role: "alert" }),
     canvas: h("canvas", { class: "llnb-chart", "aria-label": "tokens per second over time" }),
     stats: h("div", { class: "llnb-stats" }),
+    contextFill: h("div", { class: "llnb-context-fill" }),
+    contextText: h("div", { class: "llnb-context-text" }),
     empty: h("div", { class: "llnb-empty" }, model.get("empty_text")),
   };
   ui.think = h("details", { class: "llnb-thinking", open: "" }, ui.summary, ui.thinkText);
+  ui.context = h("div", { class: "llnb-context", role: "status" },
+    h("div", { class: "llnb-context-bar" }, ui.contextFill), ui.contextText);
   ui.root.append(h("div", { class: "llnb-head" }, ui.title, ui.status, ui.stop), ui.transcript, ui.empty,
-    ui.think, ui.tools, ui.answer, ui.error, ui.canvas, ui.stats);
+    ui.think, ui.tools, ui.answer, ui.error, ui.context, ui.canvas, ui.stats);
   return ui;
 }
 
@@ -101,6 +105,17 @@ function render({ model, el }) {
   }
   function showStats() {
     ui.stats.replaceChildren(...s.statsStrip().map(([k, v]) => h("span", { class: "llnb-stat" }, h("b", {}, k), ` ${v}`)));
+  }
+  // The context fill bar, and what was cut when the prompt did not fit (set at the end).
+  function showContext() {
+    const c = model.get("context") || {};
+    ui.context.hidden = !c.used;
+    if (!c.used) return;
+    ui.contextFill.style.width = `${Math.min(100, 100 * (c.fraction || 0)).toFixed(1)}%`;
+    ui.context.dataset.truncated = String(!!c.truncated);
+    ui.context.classList.toggle("llnb-context-cut", !!c.truncated);
+    ui.context.classList.toggle("llnb-context-near", !!c.near_full);
+    ui.contextText.textContent = c.message || "";
   }
   function showTools() {
     ui.tools.replaceChildren(...s.tools.map((c) => h("div", { class: "llnb-tool" },
@@ -155,8 +170,10 @@ function render({ model, el }) {
     model.on(`change:${name}`, () => { s.update(traitsOf(model, [name])); showState(); });
   }
   model.on("change:transcript", () => { showTranscript(); showState(); });
+  model.on("change:context", showContext);
   model.on("change:empty_text", () => { ui.empty.textContent = model.get("empty_text"); });
   showTranscript();
+  showContext();
   resync();
   return () => { markdownSoon.cancel(); chart.cancel(); live.cancel(); };
 }
