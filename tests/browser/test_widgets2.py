@@ -36,7 +36,8 @@ def explorer_notebook() -> nbformat.NotebookNode:
                 f"explorer = EmbeddingExplorer({TEXTS!r}, labels={LABELS!r})\n"
                 "explorer"
             ),
-            new_code_cell("import json; print(json.dumps(explorer.selection))"),
+            new_code_cell("import json; print(json.dumps(explorer.view))"),
+            new_code_cell("print(json.dumps(explorer.selection))"),
         ]
     )
 
@@ -90,22 +91,76 @@ def test_explorer_hover_click_query_selection_and_snapshot(jupyterlab, lab_page,
     )
     assert "finance" in view.locator(".llnb-neighbor").first.inner_text()
 
-    # A box around the whole map selects every point; Python sees explorer.selection.
+    # Search: a regular expression highlights the matching texts; a bad one is said.
+    search = view.locator(".llnb-search")
+    view.locator(".llnb-regex").check()
+    search.fill("cat|cake")
+    search.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-explorer').dataset.matches === '2'", timeout=30_000
+    )
+    assert "2 of 8 texts match" in view.locator(".llnb-search-info").inner_text()
+    search.fill("(cat")
+    search.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-search-info').textContent"
+        ".startsWith('not a regular expression')",
+        timeout=30_000,
+    )
+    assert view.get_attribute("data-matches") == "0"
+
+    # Zoom: the wheel changes the view, which reaches Python.
+    box = view.locator(".llnb-map").bounding_box()
+    before = view.get_attribute("data-view")
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(
+        f"() => document.querySelector('.llnb-explorer').dataset.view !== {before!r}",
+        timeout=10_000,
+    )
+    u0, u1, _, _ = (float(v) for v in view.get_attribute("data-view").split(","))
+    assert u1 - u0 < 1.0  # closer than the whole map
+    page.wait_for_timeout(800)  # the view is sent when the wheel pauses
+    lab_page.run_cell(1)
+    assert lab_page.wait_run_done()
+
+    # A box around the whole map (after resetting the view) selects every point.
+    view.locator(".llnb-reset").click()
+    view.locator(".llnb-mode-box").click()
+    view.locator(".llnb-map").scroll_into_view_if_needed()
     box = view.locator(".llnb-map").bounding_box()
     page.mouse.move(box["x"] + 2, box["y"] + 2)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=4)
     page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] - 2, steps=4)
     page.mouse.up()
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-explorer').dataset.selected === '8'", timeout=30_000
+    )
     assert "8 selected" in view.locator(".llnb-selinfo").inner_text()
+
+    # A lasso around one point selects it; Python sees explorer.selection.
+    view.locator(".llnb-mode-lasso").click()
+    x, y = screen(page, 3)
+    page.mouse.move(x - 4, y - 4)
+    page.mouse.down()
+    for dx, dy in ((5, -5), (5, 5), (-5, 5), (-6, -4)):
+        page.mouse.move(x + dx, y + dy, steps=2)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-explorer').dataset.selected !== '8'", timeout=30_000
+    )
+    chosen = int(view.get_attribute("data-selected"))
     lab_page.screenshot(tmp_path / "explorer.png")
-    lab_page.run_cell(1)
+    lab_page.run_cell(2)
     assert lab_page.wait_run_done()
     page.wait_for_timeout(1_000)  # the display update after the last click is debounced
     lab_page.save()
     saved = jupyterlab.read_notebook(name)
-    printed = "".join(o.get("text", "") for o in saved.cells[1].outputs)
-    assert json.loads(printed.strip()) == list(range(8))
+    shown = json.loads("".join(o.get("text", "") for o in saved.cells[1].outputs).strip())
+    assert len(shown) == 4 and shown[1] - shown[0] > 0
+    selection = json.loads("".join(o.get("text", "") for o in saved.cells[2].outputs).strip())
+    assert 3 in selection and len(selection) == chosen < 8
     data = saved.cells[0].outputs[-1]["data"]
     assert '<img alt="cosine similarity heatmap"' in data["text/html"]
     assert "Nearest to query" in data["text/html"]
