@@ -203,8 +203,11 @@ function render({ model, el }) {
     clearTimeout(shotTimer);
     shotTimer = setTimeout(() => {
       if (fullTimer !== null) return; // a full frame is on its way; it will shoot again
-      const c = document.createElement("canvas"); c.width = canvas.width; c.height = canvas.height;
-      const ctx = c.getContext("2d"); ctx.drawImage(canvas, 0, 0); ctx.drawImage(over, 0, 0);
+      // At most 560 px wide: a million points make a noisy picture that PNG hardly
+      // compresses, and it travels to the kernel and into the saved notebook.
+      const k = Math.min(1, 560 / canvas.width), c = document.createElement("canvas");
+      c.width = Math.round(canvas.width * k); c.height = Math.round(canvas.height * k);
+      const ctx = c.getContext("2d"); ctx.drawImage(canvas, 0, 0, c.width, c.height); ctx.drawImage(over, 0, 0, c.width, c.height);
       model.send({ type: "png", data: c.toDataURL("image/png").split(",")[1] });
     }, 1500);
   }
