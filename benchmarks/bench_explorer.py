@@ -188,7 +188,10 @@ def browser_figures() -> dict:
             out[f"hover_to_text_ms_{n}"] = round((time.monotonic() - started) * 1000)
             shot = Path("bench-results") / f"explorer-{n}.png"  # for a person to look at
             shot.parent.mkdir(exist_ok=True)
-            view.screenshot(path=str(shot))
+            try:  # a display update may re-create the view meanwhile
+                page.locator(f'{selector}[data-state="drawn"]').screenshot(path=str(shot))
+            except Exception as exc:  # a picture for a person, not a figure
+                print(f"no screenshot at {n}: {exc}")
         lab_page.save()
         saved = lab.read_notebook(name)
         for index, n in enumerate(SIZES, start=1):

@@ -323,7 +323,9 @@ def test_snapshot_keeps_the_picture_the_browser_last_showed():
     (drawn,) = html_pngs(explorer.snapshot()["text/html"])  # before the browser showed it
     shown = drawn[:8] + b"not really the rest of a png"
     explorer.comm = RecordingComm()
-    explorer.comm.receive({"type": "png", "data": base64.b64encode(shown).decode()})
+    explorer.comm.receive({"type": "png", "data": base64.b64encode(shown).decode(), "key": "a"})
+    again = b"\x89PNG\r\n\x1a\n the same view drawn again by a re-created view"
+    explorer.comm.receive({"type": "png", "data": base64.b64encode(again).decode(), "key": "a"})
     explorer.selection = [1, 2, 3]
     html = explorer.snapshot()["text/html"]
     assert html_pngs(html) == [shown] and "as last shown" in html and "3 selected" in html

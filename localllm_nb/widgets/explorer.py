@@ -152,6 +152,7 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         self._texts = self.set.texts  # one copy, read by every text request
         self._handles: list[Any] = []
         self._png: dict[str, bytes] = {}
+        self._png_key = ""
         self._timer: threading.Timer | None = None
         codes, names = label_codes(self.set.labels)
         if names:  # the most frequent labels get the distinct colours
@@ -364,8 +365,13 @@ class EmbeddingExplorer(SnapshotDisplay, View):
                 with contextlib.suppress(ValueError):  # said in search_info
                     self.search(str(content.get("pattern", "")), bool(content.get("regex")))
             elif kind == "png":
-                self._png["shown"] = base64.b64decode(str(content.get("data", "")))
-                self._snapshot_later()
+                # The display update re-creates the view, which draws the same map and
+                # sends it again: a picture of what is already kept changes nothing.
+                key = str(content.get("key", ""))
+                if key != self._png_key or "shown" not in self._png:
+                    self._png_key = key
+                    self._png["shown"] = base64.b64decode(str(content.get("data", "")))
+                    self._snapshot_later()
         except Exception as exc:  # never lose a callback error
             from .stream import error_message
 

@@ -245,3 +245,47 @@ def saved_snapshots(jupyterlab, lab_page, name, cells, timeout=120.0) -> list[st
             assert all(html), f"no snapshot saved after {timeout:.0f} s: {html}"
             return html
         lab_page.page.wait_for_timeout(1_000)
+
+
+def test_explorer_map_legend_and_the_saved_picture_as_last_shown(jupyterlab, lab_page):
+    """300 vectors in 3 labelled clusters: the legend hides a label, a zoom changes the
+    view, and the saved notebook keeps the map's picture as the browser last showed it."""
+    make = (
+        "import numpy as np\n"
+        "from localllm_nb.vectors import EmbeddingSet\n"
+        "from localllm_nb.widgets import EmbeddingExplorer\n"
+        "rng = np.random.default_rng(0)\n"
+        "which = np.arange(300) % 3\n"
+        "vectors = np.eye(8)[which] * 4 + rng.normal(size=(300, 8))\n"
+        "data = EmbeddingSet.from_vectors([f'text {i}' for i in range(300)], vectors,\n"
+        "                                 labels=[f'group {c}' for c in which])\n"
+        "explorer = EmbeddingExplorer(data)\n"
+        "explorer"
+    )
+    name = jupyterlab.add_notebook(new_notebook(cells=[new_code_cell(make)]), "map.ipynb")
+    lab_page.open(name)
+    page = lab_page.page
+    lab_page.run_cell(0)
+    assert lab_page.wait_run_done(timeout=120_000)
+    view = lab_page.wait_for(f'{EXPLORER}[data-state="drawn"]')
+    assert view.get_attribute("data-points") == "300"
+    # Hiding a label: its points are no longer picked under the pointer.
+    x, y = screen(page, 0)  # a point of group 0
+    page.mouse.move(x, y)
+    page.wait_for_function("() => document.querySelector('.llnb-explorer').dataset.hover === '0'")
+    item = view.locator('.llnb-legend-item[data-code="1"]')
+    label = item.inner_text().strip()
+    item.click()
+    assert item.get_attribute("aria-pressed") == "false"
+    page.mouse.move(x + 1, y)
+    hovered = int(view.get_attribute("data-hover"))
+    assert hovered == -1 or hovered % 3 != 0, label
+    # Zoom with the keyboard, then let the view rest: the picture goes to the kernel.
+    view.locator(".llnb-map").focus()
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    page.wait_for_timeout(3_000)
+    lab_page.save()
+    saved = jupyterlab.read_notebook(name)
+    html = saved.cells[0].outputs[-1]["data"]["text/html"]
+    assert '<img alt="2-D map as last shown' in html

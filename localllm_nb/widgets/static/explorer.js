@@ -208,7 +208,11 @@ function render({ model, el }) {
       const k = Math.min(1, 560 / canvas.width), c = document.createElement("canvas");
       c.width = Math.round(canvas.width * k); c.height = Math.round(canvas.height * k);
       const ctx = c.getContext("2d"); ctx.drawImage(canvas, 0, 0, c.width, c.height); ctx.drawImage(over, 0, 0, c.width, c.height);
-      model.send({ type: "png", data: c.toDataURL("image/png").split(",")[1] });
+      // What the picture shows: the kernel ignores a picture of what it already has (a
+      // view re-created by the display update it makes would otherwise send it again).
+      const key = JSON.stringify([view.map((v) => +v.toFixed(4)), selCount, matchCount, model.get("focus"),
+        (model.get("query") || {}).text || "", model.get("value_name") || "", [...hidden]]);
+      model.send({ type: "png", data: c.toDataURL("image/png").split(",")[1], key });
     }, 1500);
   }
 
