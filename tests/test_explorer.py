@@ -329,3 +329,33 @@ def test_snapshot_keeps_the_picture_the_browser_last_showed():
     explorer.selection = [1, 2, 3]
     html = explorer.snapshot()["text/html"]
     assert html_pngs(html) == [shown] and "as last shown" in html and "3 selected" in html
+
+
+def test_clusters_by_blocks_match_their_centres_and_get_names_from_the_model(server_url):
+    import time
+
+    from localllm_nb.vectors.clusters import kmeans, naming_prompt
+
+    vectors, texts, which = clusters(3_000, dim=16)
+    found = kmeans(vectors, k=12)
+    # Every row sits in the cluster whose centre is nearest by cosine (an exact check).
+    exact = np.argmax(normalize(vectors) @ found.centres.T, axis=1)
+    assert (found.labels == exact).all()
+    # The planted groups come back: each found cluster is mostly one group.
+    purity = sum(np.bincount(which[found.labels == j]).max() for j in range(12)) / 3_000
+    assert purity > 0.9
+    explorer = EmbeddingExplorer(EmbeddingSet.from_vectors(texts, vectors))
+    explorer.comm = RecordingComm()
+    thread = explorer.name_clusters("smollm2:135m", k=3, prompt="Name this group: {texts}", per=3)
+    thread.join(timeout=300)
+    assert explorer.error == "" and explorer.naming["state"] == "done", explorer.error
+    assert explorer.naming["model"] == "smollm2:135m"
+    assert len(explorer.clusters) == 3 and all(c["final"] and c["name"] for c in explorer.clusters)
+    assert sum(c["size"] for c in explorer.clusters) == 3_000
+    assert "Clusters named by smollm2:135m" in explorer.snapshot()["text/html"]
+    # Cached: the same prompts to the same model are not asked again.
+    names = [c["name"] for c in explorer.clusters]
+    started = time.monotonic()
+    explorer.name_clusters("smollm2:135m", k=3, prompt="Name this group: {texts}", per=3).join(60)
+    assert time.monotonic() - started < 5 and [c["name"] for c in explorer.clusters] == names
+    assert naming_prompt(["x"], "Q: {texts}") == "Q: - x"

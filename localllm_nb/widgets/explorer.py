@@ -25,6 +25,7 @@ import numpy as np
 import traitlets
 
 from ..vectors import EmbeddingSet, Neighbor
+from ..vectors.clusters import PROMPT, auto_k, kmeans, samples
 from ..vectors.explore import (
     DISTINCT,
     HEATMAP_LIMIT,
@@ -39,6 +40,7 @@ from ..vectors.explore import (
 )
 from ._base import SnapshotDisplay, View
 from ._esm import esm
+from .cluster_names import name_clusters as start_naming
 from .snapshot import png_img
 
 PROGRESS_FROM = 64
@@ -127,6 +129,10 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         sync=True
     )
     view = traitlets.List(help="[x0, x1, y0, y1] of the map shown ([]: all of it).").tag(sync=True)
+    clusters = traitlets.List(
+        help="Named clusters drawn on the map: {x, y, name, size, final} each."
+    ).tag(sync=True)
+    naming = traitlets.Dict(help="Cluster naming: model, prompt, state.").tag(sync=True)
     k = traitlets.Int(8, help="How many neighbours to list.").tag(sync=True)
     error = traitlets.Unicode("", help="What went wrong, in one message.").tag(sync=True)
 
@@ -153,6 +159,7 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         self._handles: list[Any] = []
         self._png: dict[str, bytes] = {}
         self._png_key = ""
+        self.cluster_labels: np.ndarray | None = None
         self._timer: threading.Timer | None = None
         codes, names = label_codes(self.set.labels)
         if names:  # the most frequent labels get the distinct colours
@@ -261,6 +268,52 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         with self.hold_sync():
             self.values, self.value_range, self.value_name = blob, span, name or "value"
 
+    def name_clusters(
+        self,
+        spec: Any = "smollm2:135m",
+        k: int | None = None,
+        prompt: str = PROMPT,
+        per: int = 8,
+    ) -> threading.Thread:
+        """Cluster the texts (k-means by cosine; `k` automatic when None), then ask the
+        chat model of `spec` for a short name of each from `per` of its texts; names
+        stream onto the map. Returns the naming thread (`.join()` waits for it);
+        `explorer.cluster_labels` holds each text's cluster."""
+        found = kmeans(self.set.vectors, k or auto_k(len(self.set)))
+        self.cluster_labels = found.labels
+        sizes = np.bincount(found.labels, minlength=found.k)
+        centres = [
+            self._xy[found.labels == j].mean(axis=0) if sizes[j] else (0.0, 0.0)
+            for j in range(found.k)
+        ]
+        names = [
+            {"x": float(c[0]), "y": float(c[1]), "name": "…", "size": int(sizes[j]), "final": False}
+            for j, c in enumerate(centres)
+        ]
+        model = getattr(spec, "model", spec)
+        lock = threading.Lock()
+        with self.hold_sync():
+            self.clusters = names
+            self.naming = {"model": str(model), "prompt": prompt, "state": "running"}
+
+        def on_name(j: int, name: str, final: bool) -> None:
+            with lock:
+                names[j] = {**names[j], "name": name, "final": final}
+                self.clusters = [dict(row) for row in names]
+                if all(row["final"] for row in names):
+                    self.naming = {**self.naming, "state": "done"}
+                    self._snapshot_later()
+
+        def on_error(exc: BaseException) -> None:
+            from .stream import error_message
+
+            with self.hold_sync():
+                self.error = error_message(exc)
+                self.naming = {**self.naming, "state": "error"}
+
+        texts = samples(found.labels, self._texts, per)
+        return start_naming(spec, texts, prompt, on_name, on_error)
+
     def link(self, other: EmbeddingExplorer) -> list[traitlets.link]:
         """Share selection and view with `other` (an explorer of a set of the same size),
         both ways; returns the links (`.unlink()` ends them)."""
@@ -310,6 +363,11 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         head = f"<div><b>EmbeddingExplorer</b> · {html.escape(self.title)}{note}</div>"
         if self.selection:
             head += f"<div>{len(self.selection)} selected</div>"
+        if self.clusters:
+            named = ", ".join(html.escape(c["name"]) for c in self.clusters)
+            head += (
+                f"<div>Clusters named by {html.escape(self.naming.get('model', ''))}: {named}</div>"
+            )
         if self.query:
             about = f"query “{html.escape(self.query['text'])}”"
         elif self.focus >= 0:
@@ -364,6 +422,10 @@ class EmbeddingExplorer(SnapshotDisplay, View):
             elif kind == "search":
                 with contextlib.suppress(ValueError):  # said in search_info
                     self.search(str(content.get("pattern", "")), bool(content.get("regex")))
+            elif kind == "name_clusters":
+                k = int(content.get("k") or 0) or None
+                prompt = str(content.get("prompt") or PROMPT)
+                self.name_clusters(self.naming.get("model") or "smollm2:135m", k, prompt)
             elif kind == "png":
                 # The display update re-creates the view, which draws the same map and
                 # sends it again: a picture of what is already kept changes nothing.

@@ -45,11 +45,15 @@ function render({ model, el }) {
   const tools = h("div", { class: "llnb-tools" }, ...["pan", "box", "lasso"].map((m) => (modes[m] = h("button", { type: "button", class: `llnb-mode llnb-mode-${m}`, "aria-pressed": String(m === "pan") }, m))),
     h("button", { type: "button", class: "llnb-reset" }, "reset view"));
   const legend = h("div", { class: "llnb-legend" });
+  const promptBox = h("textarea", { class: "llnb-name-prompt", rows: "3", "aria-label": "prompt for naming clusters" });
+  const nameBtn = h("button", { type: "button", class: "llnb-name-clusters" }, "Name clusters");
+  const nameInfo = h("span", { class: "llnb-naming-info" });
+  const naming = h("details", { class: "llnb-naming" }, h("summary", {}, "Clusters named by the model"), promptBox, h("div", {}, nameBtn, " ", nameInfo));
   const side = h("div", { class: "llnb-neighbors", "aria-live": "polite" });
   const selInfo = h("div", { class: "llnb-selinfo" });
   root.append(h("div", { class: "llnb-head" }, h("span", { class: "llnb-title" }, model.get("title"))), note,
     h("div", { class: "llnb-query-bar" }, input, ask), h("div", { class: "llnb-search-bar" }, find, h("label", {}, regex, " regex "), findInfo), error, heat,
-    h("div", { class: "llnb-explorer-body" }, h("div", {}, tools, mapBox, legend, selInfo), side));
+    h("div", { class: "llnb-explorer-body" }, h("div", {}, tools, mapBox, legend, selInfo, naming), side));
   el.append(root);
   tip.hidden = true;
 
@@ -188,6 +192,13 @@ function render({ model, el }) {
       const [qx, qy] = toScreen(unitX(query.x), unitY(query.y));
       ctx.fillStyle = "#d62728"; ctx.font = "18px sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "middle"; ctx.fillText("★", qx, qy);
     }
+    ctx.font = "bold 12px sans-serif"; ctx.textAlign = "center"; ctx.textBaseline = "middle"; ctx.lineWidth = 3;
+    for (const c of model.get("clusters") || []) { // names drawn with a white halo
+      const [x, y] = toScreen(unitX(c.x), unitY(c.y));
+      if (x < 0 || y < 0 || x > W || y > H) continue;
+      ctx.strokeStyle = "rgba(255,255,255,0.9)"; ctx.strokeText(c.name, x, y);
+      ctx.fillStyle = c.final ? "#111" : "#777"; ctx.fillText(c.name, x, y);
+    }
     const line = path || drag?.path;
     if (line && line.length > 1) {
       ctx.strokeStyle = "#333"; ctx.setLineDash([4, 3]); ctx.lineWidth = 1; ctx.beginPath();
@@ -211,7 +222,8 @@ function render({ model, el }) {
       // What the picture shows: the kernel ignores a picture of what it already has (a
       // view re-created by the display update it makes would otherwise send it again).
       const key = JSON.stringify([view.map((v) => +v.toFixed(4)), selCount, matchCount, model.get("focus"),
-        (model.get("query") || {}).text || "", model.get("value_name") || "", [...hidden]]);
+        (model.get("query") || {}).text || "", model.get("value_name") || "", [...hidden],
+        (model.get("clusters") || []).map((c) => c.name)]);
       model.send({ type: "png", data: c.toDataURL("image/png").split(",")[1], key });
     }, 1500);
   }
@@ -370,6 +382,17 @@ function render({ model, el }) {
   find.addEventListener("search", searchNow); // the clear button of a search field
   regex.addEventListener("change", searchNow);
 
+  function showNaming() {
+    const info = model.get("naming") || {};
+    if (info.prompt && document.activeElement !== promptBox) promptBox.value = info.prompt;
+    nameInfo.textContent = info.model ? `${info.model} · ${info.state}` : "model: smollm2:135m (explorer.name_clusters(spec) for another)";
+    root.dataset.naming = info.state || "";
+    root.dataset.clusters = String((model.get("clusters") || []).filter((c) => c.final).length);
+  }
+  nameBtn.addEventListener("click", () => model.send({ type: "name_clusters", prompt: promptBox.value }));
+  promptBox.addEventListener("keydown", (e) => e.stopPropagation());
+  model.on("change:naming", showNaming);
+  model.on("change:clusters", () => { showNaming(); drawOverlay(); shotLater(); });
   const refocus = () => { draw(); showNeighbors(); };
   model.on("change:focus", refocus);
   model.on("change:neighbors", refocus);
@@ -380,7 +403,7 @@ function render({ model, el }) {
   model.on("change:search_info", showMatches);
   model.on("change:view", viewFromModel);
   for (const name of ["values", "value_name", "label_colors"]) model.on(`change:${name}`, () => { showLegend(); paint(); draw(true); });
-  drawHeat(); showNeighbors(); showError(); showLegend(); setMode("pan");
+  drawHeat(); showNeighbors(); showError(); showLegend(); setMode("pan"); showNaming();
   // Lay out once the element is in the page (its width is known then).
   requestAnimationFrame(() => {
     layout(); [selMask, selCount] = maskOf("selected_ids"); [matchMask, matchCount] = maskOf("matches"); paint();
