@@ -155,6 +155,7 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         if len(self.set) == 0:
             raise ValueError("nothing to explore: give at least one text")
         self._xy = self.set.projection()
+        self.set.neighbors(0, 1)  # keeps the row norms now, not on the first click
         self._texts = self.set.texts  # one copy, read by every text request
         self._handles: list[Any] = []
         self._png: dict[str, bytes] = {}
@@ -195,6 +196,8 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         """Focus text `item` (index or text), as a click does; returns its neighbours."""
         index = self.set.index(item)
         rows = self._rows(self.set.neighbors(index, self.k))
+        # The clicked text travels with its neighbours, not in a second round trip.
+        self.send({"type": "texts", "ids": [index], "texts": [self._texts[index][:500]]})
         with self.hold_sync():
             self.focus, self.query, self.neighbors, self.error = index, {}, rows, ""
         self._snapshot_later()

@@ -248,8 +248,9 @@ def saved_snapshots(jupyterlab, lab_page, name, cells, timeout=120.0) -> list[st
 
 
 def test_explorer_map_legend_and_the_saved_picture_as_last_shown(jupyterlab, lab_page):
-    """300 vectors in 3 labelled clusters: the legend hides a label, a zoom changes the
-    view, and the saved notebook keeps the map's picture as the browser last showed it."""
+    """300 vectors in 3 labelled clusters: the legend hides a label, the chat model names
+    the clusters, a zoom changes the view, and the saved notebook keeps the map's picture
+    as the browser last showed it, with the cluster names."""
     make = (
         "import numpy as np\n"
         "from localllm_nb.vectors import EmbeddingSet\n"
@@ -262,7 +263,8 @@ def test_explorer_map_legend_and_the_saved_picture_as_last_shown(jupyterlab, lab
         "explorer = EmbeddingExplorer(data)\n"
         "explorer"
     )
-    name = jupyterlab.add_notebook(new_notebook(cells=[new_code_cell(make)]), "map.ipynb")
+    cells = [new_code_cell(make), new_code_cell("naming = explorer.name_clusters(k=3)")]
+    name = jupyterlab.add_notebook(new_notebook(cells=cells), "map.ipynb")
     lab_page.open(name)
     page = lab_page.page
     lab_page.run_cell(0)
@@ -280,6 +282,14 @@ def test_explorer_map_legend_and_the_saved_picture_as_last_shown(jupyterlab, lab
     page.mouse.move(x + 1, y)
     hovered = int(view.get_attribute("data-hover"))
     assert hovered == -1 or hovered % 3 != 0, label
+    # Clusters named by the embedded server's chat model appear on the map.
+    lab_page.run_cell(1)
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-explorer').dataset.naming === 'done'",
+        timeout=180_000,
+    )
+    assert view.get_attribute("data-clusters") == "3"
+    assert "smollm2:135m" in view.locator(".llnb-naming-info").inner_text()
     # Zoom with the keyboard, then let the view rest: the picture goes to the kernel.
     view.locator(".llnb-map").focus()
     page.keyboard.press("+")
@@ -288,4 +298,4 @@ def test_explorer_map_legend_and_the_saved_picture_as_last_shown(jupyterlab, lab
     lab_page.save()
     saved = jupyterlab.read_notebook(name)
     html = saved.cells[0].outputs[-1]["data"]["text/html"]
-    assert '<img alt="2-D map as last shown' in html
+    assert '<img alt="2-D map as last shown' in html and "Clusters named by smollm2:135m" in html

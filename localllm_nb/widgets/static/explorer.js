@@ -109,7 +109,7 @@ function render({ model, el }) {
   // --- the map --------------------------------------------------------------------
   let W = 0, H = 0, view = FULL_VIEW.slice(), renderer = null;
   const dpr = window.devicePixelRatio || 1;
-  const grid = buildGrid(xy, n);
+  const grid = buildGrid(xy, n, n > 100000 ? 1024 : 256); // finer cells keep a hover cheap at a million
   const rgba = new Uint8Array(n * 4);
   const hidden = new Set();
   let selMask = null, selCount = 0, matchMask = null, matchCount = 0;
