@@ -109,7 +109,10 @@ def test_explorer_hover_click_query_selection_and_snapshot(jupyterlab, lab_page,
     )
     assert view.get_attribute("data-matches") == "0"
 
-    # Zoom: the wheel changes the view, which reaches Python.
+    # Zoom: the wheel changes the view, which reaches Python. (First let the display
+    # update that follows the query re-create the view, as JupyterLab does.)
+    page.wait_for_timeout(1_500)
+    view.locator(".llnb-map").scroll_into_view_if_needed()
     box = view.locator(".llnb-map").bounding_box()
     before = view.get_attribute("data-view")
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -289,7 +292,7 @@ def test_explorer_map_legend_and_the_saved_picture_as_last_shown(jupyterlab, lab
         timeout=180_000,
     )
     assert view.get_attribute("data-clusters") == "3"
-    assert "smollm2:135m" in view.locator(".llnb-naming-info").inner_text()
+    assert "smollm2:135m" in view.locator(".llnb-naming-info").text_content()
     # Zoom with the keyboard, then let the view rest: the picture goes to the kernel.
     view.locator(".llnb-map").focus()
     page.keyboard.press("+")
