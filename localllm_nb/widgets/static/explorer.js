@@ -42,7 +42,7 @@ function render({ model, el }) {
   const tip = h("div", { class: "llnb-tip", role: "tooltip" });
   mapBox.append(canvas, over, tip);
   const modes = {};
-  const tools = h("div", { class: "llnb-tools" }, ...["pan", "box", "lasso"].map((m) => (modes[m] = h("button", { type: "button", class: `llnb-mode llnb-mode-${m}`, "aria-pressed": String(m === "pan") }, m))),
+  const tools = h("div", { class: "llnb-map-tools" }, ...["pan", "box", "lasso"].map((m) => (modes[m] = h("button", { type: "button", class: `llnb-mode llnb-mode-${m}`, "aria-pressed": String(m === "pan") }, m))),
     h("button", { type: "button", class: "llnb-reset" }, "reset view"));
   const legend = h("div", { class: "llnb-legend" });
   const promptBox = h("textarea", { class: "llnb-name-prompt", rows: "3", "aria-label": "prompt for naming clusters" });
