@@ -15,11 +15,20 @@ function bytesOf(v) {
 function typed(v, Type) { const b = bytesOf(v); return new Type(b.slice().buffer); } // copy: aligned
 const css = (rgb) => `rgb(${rgb[0]},${rgb[1]},${rgb[2]})`;
 
+// A display update (the saved snapshot) makes JupyterLab create a new view of the same
+// model: the decoded map and its grid are kept per model so that costs no second decode.
+const decoded = new WeakMap();
+
 function render({ model, el }) {
   const t0 = performance.now();
   const n = model.get("count");
-  const xy = typed(model.get("xy"), Uint16Array);
-  const codes = typed(model.get("codes"), Uint16Array);
+  let kept = decoded.get(model);
+  if (!kept) {
+    const xy0 = typed(model.get("xy"), Uint16Array);
+    kept = { xy: xy0, codes: typed(model.get("codes"), Uint16Array), grid: buildGrid(xy0, n, n > 100000 ? 1024 : 256) };
+    decoded.set(model, kept);
+  }
+  const { xy, codes } = kept;
   const bounds = model.get("bounds") || [0, 1, 0, 1];
   const names = model.get("label_names") || [];
   const known = new Map(); // index -> text, from the up-front blob or the kernel's answers
@@ -109,7 +118,7 @@ function render({ model, el }) {
   // --- the map --------------------------------------------------------------------
   let W = 0, H = 0, view = FULL_VIEW.slice(), renderer = null;
   const dpr = window.devicePixelRatio || 1;
-  const grid = buildGrid(xy, n, n > 100000 ? 1024 : 256); // finer cells keep a hover cheap at a million
+  const grid = kept.grid; // finer cells above 100k points keep a hover cheap at a million
   const rgba = new Uint8Array(n * 4);
   const hidden = new Set();
   let selMask = null, selCount = 0, matchMask = null, matchCount = 0;
