@@ -29,6 +29,8 @@ _CONNECTION = {
     "async_client_kwargs",
     "validate_model_on_init",
     "keep_alive",
+    "api_key",  # a secret: never in a receipt
+    "api_key_env",
 }
 PACKAGES = ("localllm-nb", "langchain-ollama", "ollama", "xllamacpp", "mlx-lm")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .math import cosine_similarity, normalize, pca_fit, top_k
+from .math import cosine_similarity, pca_fit, project, row_norms, top_k
 
 DEFAULT_MODEL = "all-minilm"
 Progress = Callable[[int, int], None]
@@ -70,8 +70,10 @@ class EmbeddingSet:
         self._embedder: Any = None
         self._texts: list[str] = []
         self._labels: list[str | None] = []
-        self._rows: list[np.ndarray] = []
-        self._cache: dict[str, np.ndarray] = {}
+        # One (n, dim) array, never a list of rows: a million rows as separate arrays
+        # cost their own overhead and a second copy when stacked.
+        self._vectors: np.ndarray = np.zeros((0, 0), dtype=np.float32)
+        self._seen: dict[str, int] | None = {}  # text -> its first row; built on demand
         self._derived: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.add(texts, labels=labels)
@@ -85,13 +87,21 @@ class EmbeddingSet:
         *,
         labels: Sequence[Any] | None = None,
     ) -> EmbeddingSet:
-        """A set from vectors computed elsewhere (`model` embeds later additions)."""
-        arr = np.asarray(vectors, dtype=np.float32)
+        """A set from vectors computed elsewhere (`model` embeds later additions).
+
+        float16 and float32 arrays (a memory map too) are kept as given, not copied: a
+        million 384-d rows are 768 MB in float16, but numpy converts float16 back to
+        float32 for every ranking (seconds at a million), so float32 answers faster."""
+        arr = np.asarray(vectors)
+        if arr.dtype not in (np.float16, np.float32):
+            arr = arr.astype(np.float32)
         if arr.ndim != 2 or arr.shape[0] != len(texts):
             raise ValueError(f"need one vector per text: {len(texts)} texts, shape {arr.shape}")
         out = cls(model=model)
-        out._append(list(texts), list(arr), _labels(labels, len(texts)))
-        out._cache.update(zip(out._texts, out._rows, strict=False))
+        out._texts = list(texts)
+        out._labels = _labels(labels, len(texts))
+        out._vectors = arr
+        out._seen = None  # a million-entry dict only if texts are added later
         return out
 
     # --- contents -----------------------------------------------------------------
@@ -114,13 +124,14 @@ class EmbeddingSet:
 
     @property
     def vectors(self) -> np.ndarray:
-        """The embeddings as an (n, dim) float32 array."""
-        return self._memo("vectors", lambda: np.array(self._rows, dtype=np.float32))
+        """The embeddings as an (n, dim) array: float32, or float16 as given to
+        `from_vectors`."""
+        return self._vectors
 
     @property
     def dim(self) -> int:
         """Vector length (0 while the set is empty)."""
-        return int(self._rows[0].shape[0]) if self._rows else 0
+        return int(self._vectors.shape[1]) if len(self._texts) else 0
 
     def add(self, texts: Iterable[str], labels: Sequence[Any] | None = None) -> list[int]:
         """Append texts (embedding only those not seen before); returns their indices."""
@@ -130,10 +141,12 @@ class EmbeddingSet:
                 raise TypeError(f"texts must be strings, got {type(text).__name__}: {text!r}")
         labels_ = _labels(labels, len(texts))
         with self._lock:
-            new = list(dict.fromkeys(t for t in texts if t not in self._cache))
-            self._embed_into_cache(new)
+            seen = self._seen_rows()
+            new = list(dict.fromkeys(t for t in texts if t not in seen))
+            fresh = self._embed_new(new)
+            rows = [fresh[t] if t in fresh else self._vectors[seen[t]] for t in texts]
             start = len(self._texts)
-            self._append(texts, [self._cache[t] for t in texts], labels_)
+            self._append(texts, rows, labels_)
         return list(range(start, start + len(texts)))
 
     # --- answers ------------------------------------------------------------------
@@ -145,36 +158,37 @@ class EmbeddingSet:
     def projection(self) -> np.ndarray:
         """(n, 2) coordinates on the first two principal components."""
         mean, axes = self._pca()
-        return self._memo("projection", lambda: (self.vectors - mean) @ axes)
+        return self._memo("projection", lambda: project(self.vectors, mean, axes))
 
     def project(self, vectors: Any) -> np.ndarray:
         """Place other vectors on this set's map (same axes as `projection()`)."""
         mean, axes = self._pca()
-        return (np.atleast_2d(np.asarray(vectors, dtype=np.float32)) - mean) @ axes
+        return project(np.atleast_2d(np.asarray(vectors, dtype=np.float32)), mean, axes)
 
     def neighbors(self, item: int | str, k: int = 5) -> list[Neighbor]:
         """The `k` texts most similar to text `item` (an index or a text of the set),
         by cosine similarity in the original space, best first, itself excluded."""
         index = self.index(item)
-        unit = self._unit()
-        return self._neighbors(top_k(unit[index], unit, k, exclude=index, normalized=True))
+        query = np.asarray(self._vectors[index], dtype=np.float32)
+        found = top_k(query, self._vectors, k, exclude=index, norms=self._norms())
+        return self._neighbors(found)
 
     def query(self, text: str, k: int = 5) -> QueryResult:
         """Embed `text` (not added to the set) and find its place and neighbours."""
-        if not self._rows:
+        if not self._texts:
             raise ValueError("the set is empty: add texts before querying it")
         vector = np.asarray(self._embed_query(text), dtype=np.float32)
-        found = self._neighbors(top_k(vector, self._unit(), k, normalized=True))
+        found = self._neighbors(top_k(vector, self._vectors, k, norms=self._norms()))
         point = self.project(vector)[0]
         return QueryResult(text, vector, (float(point[0]), float(point[1])), found)
 
     def index(self, item: int | str) -> int:
         """The index of `item` (an index, checked, or a text of the set)."""
         if isinstance(item, str):
-            try:
-                return self._texts.index(item)
-            except ValueError:
-                raise KeyError(f"{item!r} is not a text of this set") from None
+            found = self._seen_rows().get(item)
+            if found is None:
+                raise KeyError(f"{item!r} is not a text of this set")
+            return found
         if not -len(self) <= item < len(self):
             raise IndexError(f"index {item} out of range for {len(self)} texts")
         return item % len(self)
@@ -184,9 +198,17 @@ class EmbeddingSet:
     def _neighbors(self, found: list[tuple[int, float]]) -> list[Neighbor]:
         return [Neighbor(i, self._texts[i], score, self._labels[i]) for i, score in found]
 
-    def _unit(self) -> np.ndarray:
-        # Unit rows, kept: every neighbour question is then one matrix-vector product.
-        return self._memo("unit", lambda: normalize(self.vectors))
+    def _norms(self) -> np.ndarray:
+        # Row lengths, kept (4 bytes a row): every neighbour question is then one
+        # matrix-vector product and a division, without a unit copy of the rows.
+        return self._memo("norms", lambda: row_norms(self._vectors))
+
+    def _seen_rows(self) -> dict[str, int]:
+        if self._seen is None:
+            self._seen = {}
+            for i, text in enumerate(self._texts):
+                self._seen.setdefault(text, i)
+        return self._seen
 
     def _pca(self) -> tuple[np.ndarray, np.ndarray]:
         return self._memo("pca", lambda: pca_fit(self.vectors))
@@ -198,22 +220,31 @@ class EmbeddingSet:
         return value
 
     def _append(self, texts: list[str], rows: list[np.ndarray], labels: list) -> None:
-        if rows and self._rows and rows[0].shape != self._rows[0].shape:
-            raise ValueError(f"vectors of length {rows[0].shape[0]} do not fit dim={self.dim}")
+        if not rows:
+            return
+        block = np.array(rows, dtype=self._vectors.dtype if self._texts else np.float32)
+        if self._texts and block.shape[1] != self.dim:
+            raise ValueError(f"vectors of length {block.shape[1]} do not fit dim={self.dim}")
+        start = len(self._texts)
+        self._vectors = np.concatenate([self._vectors, block]) if self._texts else block
+        seen = self._seen_rows()
+        for i, text in enumerate(texts, start):
+            seen.setdefault(text, i)
         self._texts += texts
-        self._rows += rows
         self._labels += labels
         self._derived.clear()
 
-    def _embed_into_cache(self, texts: list[str]) -> None:
+    def _embed_new(self, texts: list[str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
         total = len(texts)
         for start in range(0, total, self.batch_size):
             batch = texts[start : start + self.batch_size]
             vectors = self._call("embed_documents", batch)
             for text, vector in zip(batch, vectors, strict=False):
-                self._cache[text] = np.asarray(vector, dtype=np.float32)
+                out[text] = np.asarray(vector, dtype=np.float32)
             if self.on_progress is not None:
                 self.on_progress(min(start + len(batch), total), total)
+        return out
 
     def _embed_query(self, text: str) -> list[float]:
         return self._call("embed_query", text)

@@ -1,37 +1,59 @@
-"""EmbeddingExplorer: a view of an `EmbeddingSet` drawn in the browser.
+"""EmbeddingExplorer: a view of an `EmbeddingSet` drawn in the browser with WebGL.
 
-The 2-D map, label codes and (cut) texts go to the browser once, as binary buffers;
-hovering, drawing and box selection happen there. A click asks the kernel for the
-point's nearest neighbours, ranked by cosine similarity in the original space (the map
-only places points). A query box embeds a sentence and shows where it lands. Up to
-`HEATMAP_LIMIT` texts a similarity heatmap with labels comes first.
+The 2-D map (uint16 x/y) and label codes go to the browser once, as binary buffers: 6
+bytes a point. Texts stay in the kernel and travel when hovered, clicked or listed
+(custom messages), except for small sets. Pan, zoom, hover and drawing happen in the
+browser; box and lasso selections, search and neighbours are answered by the kernel. A
+click asks for the point's nearest neighbours, ranked by cosine similarity in the
+original space (the map only places points). Up to `HEATMAP_LIMIT` texts a similarity
+heatmap with a colour scale comes first.
 
-A saved notebook keeps a snapshot, one HTML: the neighbour list and the heatmap (or the
-map, coloured by label) as an image inside it.
+A saved notebook keeps a snapshot, one HTML: the neighbour list and the map as the
+browser last showed it (view and selection), or the heatmap, as an image inside it.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import html
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import traitlets
 
 from ..vectors import EmbeddingSet, Neighbor
+from ..vectors.clusters import PROMPT, auto_k, kmeans, samples
 from ..vectors.explore import (
+    DISTINCT,
     HEATMAP_LIMIT,
+    by_frequency,
+    in_polygon,
     label_codes,
-    points_blob,
+    map_blob,
+    palette,
+    search,
     text_blob,
+    value_codes,
 )
 from ._base import SnapshotDisplay, View
 from ._esm import esm
+from .cluster_names import name_clusters as start_naming
 from .snapshot import png_img
 
 PROGRESS_FROM = 64
 """Embedding at least this many new texts shows a progress bar."""
+
+TEXTS_UP_FRONT = 1_000
+"""Sets up to this size send their (cut) texts with the map; larger ones on demand."""
+
+TEXTS_PER_REQUEST = 200
+"""At most this many texts answer one request from the browser."""
+
+FALLBACK_POINTS = 50_000
+"""The kernel-drawn map (before the browser sent its picture) samples this many points."""
 
 
 def _embed_with_progress(texts: list[str], model: Any, labels: Any) -> EmbeddingSet:
@@ -63,23 +85,54 @@ def _embed_with_progress(texts: list[str], model: Any, labels: Any) -> Embedding
 
 class EmbeddingExplorer(SnapshotDisplay, View):
     """`EmbeddingExplorer(texts_or_set, spec=None, labels=None)`: similarity heatmap (up to
-    50 texts), a 2-D map with hover, click-for-neighbours, colour by label, box selection
-    (`explorer.selection`) and a query box. `explorer.set` is the EmbeddingSet shown."""
+    50 texts), a 2-D map (WebGL; drag to pan, wheel or +/- to zoom) with hover, click for
+    neighbours, colour by label or by a numeric column (`color_by`), box and lasso
+    selection (`explorer.selection`, `explorer.selected`), search (`explorer.search`) and
+    a query box. `explorer.set` is the EmbeddingSet shown; `explorer.link(other)` shares
+    selection and view with another explorer of the same set."""
 
     _esm = esm("explorer.js")
     count = traitlets.Int(0, help="Number of texts shown.").tag(sync=True)
     title = traitlets.Unicode("", help="Model and size, for the header.").tag(sync=True)
-    xy = traitlets.Bytes(b"", help="2-D map: float32 x0, y0, x1, y1, ...").tag(sync=True)
-    texts = traitlets.Bytes(b"", help="Texts (cut) as UTF-8 joined by NUL.").tag(sync=True)
+    xy = traitlets.Bytes(b"", help="2-D map: uint16 x0, y0, x1, y1, ... across bounds.").tag(
+        sync=True
+    )
+    bounds = traitlets.List(help="[x0, x1, y0, y1]: the map coordinates of steps 0 and 65535.").tag(
+        sync=True
+    )
+    texts = traitlets.Bytes(
+        b"", help="Texts (cut) as UTF-8 joined by NUL; empty above 1,000 texts (on demand)."
+    ).tag(sync=True)
     codes = traitlets.Bytes(b"", help="uint16 label code per text (0: none).").tag(sync=True)
     label_names = traitlets.List(help="Names of label codes 1, 2, ...").tag(sync=True)
+    label_colors = traitlets.List(help="Colour of label codes 1, 2, ...").tag(sync=True)
+    palette_note = traitlets.Unicode("", help="Said when labels outnumber colours.").tag(sync=True)
+    values = traitlets.Bytes(b"", help="uint8 step per text of the colour column (255: none).").tag(
+        sync=True
+    )
+    value_range = traitlets.List(help="[min, max] of the colour column.").tag(sync=True)
+    value_name = traitlets.Unicode("", help="Name of the colour column ('': by label).").tag(
+        sync=True
+    )
     heatmap = traitlets.List(help="Row-major cosine similarities (empty above 50 texts).").tag(
         sync=True
     )
     focus = traitlets.Int(-1, help="The clicked text's index (-1: none).").tag(sync=True)
     neighbors = traitlets.List(help="Nearest neighbours of the focus or query.").tag(sync=True)
     query = traitlets.Dict(help="The last query: text, x, y (its place on the map).").tag(sync=True)
-    selection = traitlets.List(traitlets.Int(), help="Indices inside the box drawn.").tag(sync=True)
+    selection = traitlets.List(traitlets.Int(), help="Indices of the selected texts.")
+    selected_ids = traitlets.Bytes(b"", help="The selection as uint32 indices.").tag(sync=True)
+    matches = traitlets.Bytes(b"", help="uint32 indices of the texts the search found.").tag(
+        sync=True
+    )
+    search_info = traitlets.Unicode("", help="What the search found, or why it failed.").tag(
+        sync=True
+    )
+    view = traitlets.List(help="[x0, x1, y0, y1] of the map shown ([]: all of it).").tag(sync=True)
+    clusters = traitlets.List(
+        help="Named clusters drawn on the map: {x, y, name, size, final} each."
+    ).tag(sync=True)
+    naming = traitlets.Dict(help="Cluster naming: model, prompt, state.").tag(sync=True)
     k = traitlets.Int(8, help="How many neighbours to list.").tag(sync=True)
     error = traitlets.Unicode("", help="What went wrong, in one message.").tag(sync=True)
 
@@ -102,19 +155,36 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         if len(self.set) == 0:
             raise ValueError("nothing to explore: give at least one text")
         self._xy = self.set.projection()
+        self.set.neighbors(0, 1)  # keeps the row norms now, not on the first click
+        self._texts = self.set.texts  # one copy, read by every text request
         self._handles: list[Any] = []
         self._png: dict[str, bytes] = {}
+        self._png_key = ""
+        self.cluster_labels: np.ndarray | None = None
         self._timer: threading.Timer | None = None
         codes, names = label_codes(self.set.labels)
+        if names:  # the most frequent labels get the distinct colours
+            order = by_frequency(codes, len(names))
+            codes = order[codes].astype(np.uint16)
+            names = [name for _, name in sorted(zip(order[1:], names, strict=True))]
+        self._codes = codes
         model_name = self.set.model_name or "vectors"
+        blob, bounds = map_blob(self._xy)
         with self.hold_sync():
             self.k = k
             self.count = len(self.set)
             self.title = f"{len(self.set)} texts · {self.set.dim} dimensions · {model_name}"
-            self.xy = points_blob(self._xy)
-            self.texts = text_blob(self.set.texts)
+            self.xy, self.bounds = blob, bounds
+            if len(self.set) <= TEXTS_UP_FRONT:
+                self.texts = text_blob(self._texts)
             self.codes = codes.astype("<u2").tobytes()
             self.label_names = names
+            self.label_colors = palette(len(names))
+            if len(names) > DISTINCT:
+                self.palette_note = (
+                    f"{len(names)} labels: the {DISTINCT - 1} most frequent have colours of "
+                    f"their own, the other {len(names) - DISTINCT + 1} share grey."
+                )
             if len(self.set) <= HEATMAP_LIMIT:
                 self.heatmap = [round(float(v), 4) for v in self.set.similarity().ravel()]
         self.on_msg(self._on_msg)
@@ -126,6 +196,8 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         """Focus text `item` (index or text), as a click does; returns its neighbours."""
         index = self.set.index(item)
         rows = self._rows(self.set.neighbors(index, self.k))
+        # The clicked text travels with its neighbours, not in a second round trip.
+        self.send({"type": "texts", "ids": [index], "texts": [self._texts[index][:500]]})
         with self.hold_sync():
             self.focus, self.query, self.neighbors, self.error = index, {}, rows, ""
         self._snapshot_later()
@@ -153,28 +225,137 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         with self.hold_sync():
             self.focus, self.query, self.neighbors = -1, {}, []
 
+    def search(self, pattern: str, regex: bool = False) -> list[int]:
+        """Highlight the texts containing `pattern` (ignoring case; a regular expression
+        with `regex`) and return their indices; '' clears. A bad expression is said in
+        the view (and raises ValueError here)."""
+        try:
+            found = search(self._texts, pattern, regex=regex)
+        except ValueError as exc:
+            with self.hold_sync():
+                self.matches, self.search_info = b"", str(exc)
+            raise
+        with self.hold_sync():
+            self.matches = found.astype("<u4").tobytes()
+            self.search_info = f"{len(found)} of {len(self._texts)} texts match" if pattern else ""
+        return found.tolist()
+
+    def select_polygon(self, polygon: Sequence[Sequence[float]]) -> list[int]:
+        """Select the points inside `polygon` ([[x, y], ...] in map coordinates), as a
+        lasso does; returns their indices."""
+        self.selection = in_polygon(self._xy, polygon)
+        return self.selection
+
+    @property
+    def selected(self) -> Any:
+        """The selected texts as a pandas DataFrame (index, text, label)."""
+        import pandas as pd
+
+        labels = self.set.labels
+        rows = self.selection
+        return pd.DataFrame(
+            {"text": [self._texts[i] for i in rows], "label": [labels[i] for i in rows]},
+            index=pd.Index(rows, name="index"),
+        )
+
+    def color_by(self, values: Sequence[float] | None, name: str = "value") -> None:
+        """Colour the points by a numeric column (one number per text; NaN: none), or
+        by label again with None."""
+        if values is None:
+            with self.hold_sync():
+                self.values, self.value_range, self.value_name = b"", [], ""
+            return
+        if len(values) != len(self.set):
+            raise ValueError(f"need one value per text: {len(self.set)} texts, {len(values)}")
+        blob, span = value_codes(values)
+        with self.hold_sync():
+            self.values, self.value_range, self.value_name = blob, span, name or "value"
+
+    def name_clusters(
+        self,
+        spec: Any = "smollm2:135m",
+        k: int | None = None,
+        prompt: str = PROMPT,
+        per: int = 8,
+    ) -> threading.Thread:
+        """Cluster the texts (k-means by cosine; `k` automatic when None), then ask the
+        chat model of `spec` for a short name of each from `per` of its texts; names
+        stream onto the map. Returns the naming thread (`.join()` waits for it);
+        `explorer.cluster_labels` holds each text's cluster."""
+        found = kmeans(self.set.vectors, k or auto_k(len(self.set)))
+        self.cluster_labels = found.labels
+        sizes = np.bincount(found.labels, minlength=found.k)
+        centres = [
+            self._xy[found.labels == j].mean(axis=0) if sizes[j] else (0.0, 0.0)
+            for j in range(found.k)
+        ]
+        names = [
+            {"x": float(c[0]), "y": float(c[1]), "name": "…", "size": int(sizes[j]), "final": False}
+            for j, c in enumerate(centres)
+        ]
+        model = getattr(spec, "model", spec)
+        lock = threading.Lock()
+        with self.hold_sync():
+            self.clusters = names
+            self.naming = {"model": str(model), "prompt": prompt, "state": "running"}
+
+        def on_name(j: int, name: str, final: bool) -> None:
+            with lock:
+                names[j] = {**names[j], "name": name, "final": final}
+                self.clusters = [dict(row) for row in names]
+                if all(row["final"] for row in names):
+                    self.naming = {**self.naming, "state": "done"}
+                    self._snapshot_later()
+
+        def on_error(exc: BaseException) -> None:
+            from .stream import error_message
+
+            with self.hold_sync():
+                self.error = error_message(exc)
+                self.naming = {**self.naming, "state": "error"}
+
+        texts = samples(found.labels, self._texts, per)
+        return start_naming(spec, texts, prompt, on_name, on_error)
+
+    def link(self, other: EmbeddingExplorer) -> list[traitlets.link]:
+        """Share selection and view with `other` (an explorer of a set of the same size),
+        both ways; returns the links (`.unlink()` ends them)."""
+        if other.count != self.count:
+            raise ValueError(f"cannot link explorers of {self.count} and {other.count} texts")
+        return [traitlets.link((self, name), (other, name)) for name in ("selection", "view")]
+
     def __repr__(self) -> str:
         return f"EmbeddingExplorer({len(self.set)} texts, dim={self.set.dim})"
 
     # --- snapshot -------------------------------------------------------------------
 
     def _snapshot(self) -> dict[str, Any] | None:
-        from ..plots import projection_scatter, render_png, similarity_heatmap
-
         n = len(self.set)
-        kind = "heatmap" if n <= HEATMAP_LIMIT else "map"
+        if n <= HEATMAP_LIMIT:
+            kind, alt = "heatmap", "cosine similarity heatmap"
+        elif "shown" in self._png:
+            kind, alt = "shown", "2-D map as last shown, with its view and selection"
+        else:
+            kind, alt = "map", "2-D map coloured by label"
         if kind not in self._png:
-            if kind == "heatmap":
-                fig = similarity_heatmap(self.set.similarity(), self.set.texts)
-            else:
-                labels = self.set.labels
-                groups = labels if any(label is not None for label in labels) else None
-                fig = projection_scatter(self._xy, None, title=self.title, groups=groups)
-            self._png[kind] = render_png(fig)
+            self._png[kind] = self._draw_png(kind)
         # The figure goes inside the HTML: nbconvert and GitHub show text/html, not a
         # separate image/png beside it.
-        alt = "cosine similarity heatmap" if kind == "heatmap" else "2-D map coloured by label"
         return {"text/html": self._neighbors_html() + png_img(self._png[kind], alt)}
+
+    def _draw_png(self, kind: str) -> bytes:
+        from ..plots import projection_scatter, render_png, similarity_heatmap
+
+        if kind == "heatmap":
+            return render_png(similarity_heatmap(self.set.similarity(), self._texts))
+        # Matplotlib needs seconds for a million markers: a sample shows the same shape.
+        n = len(self._xy)
+        keep = np.arange(n)
+        if n > FALLBACK_POINTS:
+            keep = np.sort(np.random.default_rng(0).choice(n, FALLBACK_POINTS, replace=False))
+        labels = self.set.labels
+        groups = [labels[i] for i in keep] if any(x is not None for x in labels) else None
+        return render_png(projection_scatter(self._xy[keep], None, title=self.title, groups=groups))
 
     def _neighbors_html(self) -> str:
         note = (
@@ -183,10 +364,17 @@ class EmbeddingExplorer(SnapshotDisplay, View):
             else f" (over {HEATMAP_LIMIT} texts: the map and neighbour lists, no heatmap)"
         )
         head = f"<div><b>EmbeddingExplorer</b> · {html.escape(self.title)}{note}</div>"
+        if self.selection:
+            head += f"<div>{len(self.selection)} selected</div>"
+        if self.clusters:
+            named = ", ".join(html.escape(c["name"]) for c in self.clusters)
+            head += (
+                f"<div>Clusters named by {html.escape(self.naming.get('model', ''))}: {named}</div>"
+            )
         if self.query:
             about = f"query “{html.escape(self.query['text'])}”"
         elif self.focus >= 0:
-            about = f"“{html.escape(self.set.texts[self.focus][:200])}”"
+            about = f"“{html.escape(self._texts[self.focus][:200])}”"
         else:
             return head
         items = "".join(
@@ -227,12 +415,40 @@ class EmbeddingExplorer(SnapshotDisplay, View):
                     self.clear_focus()
             elif kind == "query" and str(content.get("text", "")).strip():
                 self.ask(str(content["text"]))
+            elif kind == "texts":
+                ids = [int(i) for i in content.get("ids", [])[:TEXTS_PER_REQUEST]]
+                ids = [i for i in ids if 0 <= i < len(self._texts)]
+                texts = [self._texts[i][:500] for i in ids]
+                self.send({"type": "texts", "ids": ids, "texts": texts})
+            elif kind == "select":
+                self.select_polygon(content.get("polygon") or [])
+            elif kind == "search":
+                with contextlib.suppress(ValueError):  # said in search_info
+                    self.search(str(content.get("pattern", "")), bool(content.get("regex")))
+            elif kind == "name_clusters":
+                k = int(content.get("k") or 0) or None
+                prompt = str(content.get("prompt") or PROMPT)
+                self.name_clusters(self.naming.get("model") or "smollm2:135m", k, prompt)
+            elif kind == "png":
+                # The display update re-creates the view, which draws the same map and
+                # sends it again: a picture of what is already kept changes nothing.
+                key = str(content.get("key", ""))
+                if key != self._png_key or "shown" not in self._png:
+                    self._png_key = key
+                    self._png["shown"] = base64.b64decode(str(content.get("data", "")))
+                    self._snapshot_later()
         except Exception as exc:  # never lose a callback error
             from .stream import error_message
 
             self.error = error_message(exc)
 
+    @traitlets.validate("selection")
+    def _valid_selection(self, proposal: dict) -> list[int]:
+        # Sorted, unique, in range: a validator, not an observer that sets it again, so
+        # that linked explorers see one change.
+        return sorted({int(i) for i in proposal["value"] if 0 <= i < self.count})
+
     def _on_selection(self, change: dict) -> None:
-        valid = sorted({i for i in change["new"] if 0 <= i < len(self.set)})
-        if valid != list(change["new"]):
-            self.selection = valid
+        valid = change["new"]
+        self.selected_ids = np.asarray(valid, dtype="<u4").tobytes()
+        self._snapshot_later()

@@ -447,3 +447,54 @@ def test_the_context_bar_shows_the_fill_and_the_cut(js):
     assert shown == [False, "true", "93%", cut["message"], True, False]
     assert cleared[0] is True  # no figures (a new run, an error): no bar
     assert warned == [False, "false", "93%", "nearly full", False, True]
+
+
+# --- the explorer's map: view math and the point under the pointer -------------------
+
+
+@pytest.fixture(scope="module")
+def explorer_js(browser):
+    """A blank page with EmbeddingExplorer's joined module as `window.ex`."""
+    page = browser.new_context().new_page()
+    page.set_content("<!doctype html><title>explorer</title><body></body>")
+    page.evaluate(
+        f"async (source) => {{ window.ex = await ({IMPORT})(source); }}", EmbeddingExplorer._esm
+    )
+    yield page
+    page.context.close()
+
+
+def test_zoom_keeps_the_point_under_the_pointer_and_pan_moves_by_a_fraction(explorer_js):
+    zoomed, panned, back = explorer_js.evaluate(
+        """() => {
+          const v = [0, 1, 0, 1], z = ex.zoomAt(v, 0.25, 0.75, 4);
+          return [z, ex.panBy(z, 0.5, -1), ex.zoomAt(z, 0.25, 0.75, 0.25)];
+        }"""
+    )
+    assert zoomed == pytest.approx([0.1875, 0.4375, 0.5625, 0.8125])
+    # The point at fraction (0.25, 0.75) is 0.25, 0.75 in both views.
+    assert zoomed[0] + 0.25 * (zoomed[1] - zoomed[0]) == pytest.approx(0.25)
+    assert panned == pytest.approx([0.3125, 0.5625, 0.3125, 0.5625])
+    assert back == pytest.approx([0, 1, 0, 1])
+
+
+def test_the_grid_finds_the_same_point_as_a_search_of_every_point(explorer_js):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    xy = rng.integers(0, 65536, size=(20_000, 2)).astype(int).ravel().tolist()
+    probes = rng.random((200, 2)).tolist()
+    found = explorer_js.evaluate(
+        """([xy, probes]) => {
+          const a = Uint16Array.from(xy), g = ex.buildGrid(a, a.length / 2);
+          const hidden = (i) => i % 7 !== 0; // every 7th point hidden: never picked
+          return probes.map(([u, v]) => ex.nearest(g, a, u, v, 0.01, hidden));
+        }""",
+        [xy, probes],
+    )
+    pts = np.array(xy).reshape(-1, 2) / 65535
+    for (u, v), got in zip(probes, found, strict=True):
+        d = np.hypot(pts[:, 0] - u, pts[:, 1] - v)
+        d[::7] = np.inf
+        best = int(np.argmin(d))
+        assert got == (best if d[best] <= 0.01 else -1)

@@ -36,7 +36,8 @@ def explorer_notebook() -> nbformat.NotebookNode:
                 f"explorer = EmbeddingExplorer({TEXTS!r}, labels={LABELS!r})\n"
                 "explorer"
             ),
-            new_code_cell("import json; print(json.dumps(explorer.selection))"),
+            new_code_cell("import json; print(json.dumps(explorer.view))"),
+            new_code_cell("print(json.dumps(explorer.selection))"),
         ]
     )
 
@@ -90,22 +91,79 @@ def test_explorer_hover_click_query_selection_and_snapshot(jupyterlab, lab_page,
     )
     assert "finance" in view.locator(".llnb-neighbor").first.inner_text()
 
-    # A box around the whole map selects every point; Python sees explorer.selection.
+    # Search: a regular expression highlights the matching texts; a bad one is said.
+    search = view.locator(".llnb-search")
+    view.locator(".llnb-regex").check()
+    search.fill("cat|cake")
+    search.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-explorer').dataset.matches === '2'", timeout=30_000
+    )
+    assert "2 of 8 texts match" in view.locator(".llnb-search-info").inner_text()
+    search.fill("(cat")
+    search.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-search-info').textContent"
+        ".startsWith('not a regular expression')",
+        timeout=30_000,
+    )
+    assert view.get_attribute("data-matches") == "0"
+
+    # Zoom: the wheel changes the view, which reaches Python. (First let the display
+    # update that follows the query re-create the view, as JupyterLab does.)
+    page.wait_for_timeout(1_500)
+    view.locator(".llnb-map").scroll_into_view_if_needed()
+    box = view.locator(".llnb-map").bounding_box()
+    before = view.get_attribute("data-view")
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.wheel(0, -400)
+    page.wait_for_function(
+        f"() => document.querySelector('.llnb-explorer').dataset.view !== {before!r}",
+        timeout=10_000,
+    )
+    u0, u1, _, _ = (float(v) for v in view.get_attribute("data-view").split(","))
+    assert u1 - u0 < 1.0  # closer than the whole map
+    page.wait_for_timeout(800)  # the view is sent when the wheel pauses
+    lab_page.run_cell(1)
+    assert lab_page.wait_run_done()
+
+    # A box around the whole map (after resetting the view) selects every point.
+    view.locator(".llnb-reset").click()
+    view.locator(".llnb-mode-box").click()
+    view.locator(".llnb-map").scroll_into_view_if_needed()
     box = view.locator(".llnb-map").bounding_box()
     page.mouse.move(box["x"] + 2, box["y"] + 2)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, steps=4)
     page.mouse.move(box["x"] + box["width"] - 2, box["y"] + box["height"] - 2, steps=4)
     page.mouse.up()
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-explorer').dataset.selected === '8'", timeout=30_000
+    )
     assert "8 selected" in view.locator(".llnb-selinfo").inner_text()
+
+    # A lasso around one point selects it; Python sees explorer.selection.
+    view.locator(".llnb-mode-lasso").click()
+    x, y = screen(page, 3)
+    page.mouse.move(x - 4, y - 4)
+    page.mouse.down()
+    for dx, dy in ((5, -5), (5, 5), (-5, 5), (-6, -4)):
+        page.mouse.move(x + dx, y + dy, steps=2)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-explorer').dataset.selected !== '8'", timeout=30_000
+    )
+    chosen = int(view.get_attribute("data-selected"))
     lab_page.screenshot(tmp_path / "explorer.png")
-    lab_page.run_cell(1)
+    lab_page.run_cell(2)
     assert lab_page.wait_run_done()
     page.wait_for_timeout(1_000)  # the display update after the last click is debounced
     lab_page.save()
     saved = jupyterlab.read_notebook(name)
-    printed = "".join(o.get("text", "") for o in saved.cells[1].outputs)
-    assert json.loads(printed.strip()) == list(range(8))
+    shown = json.loads("".join(o.get("text", "") for o in saved.cells[1].outputs).strip())
+    assert len(shown) == 4 and shown[1] - shown[0] > 0
+    selection = json.loads("".join(o.get("text", "") for o in saved.cells[2].outputs).strip())
+    assert 3 in selection and len(selection) == chosen < 8
     data = saved.cells[0].outputs[-1]["data"]
     assert '<img alt="cosine similarity heatmap"' in data["text/html"]
     assert "Nearest to query" in data["text/html"]
@@ -190,3 +248,57 @@ def saved_snapshots(jupyterlab, lab_page, name, cells, timeout=120.0) -> list[st
             assert all(html), f"no snapshot saved after {timeout:.0f} s: {html}"
             return html
         lab_page.page.wait_for_timeout(1_000)
+
+
+def test_explorer_map_legend_and_the_saved_picture_as_last_shown(jupyterlab, lab_page):
+    """300 vectors in 3 labelled clusters: the legend hides a label, the chat model names
+    the clusters, a zoom changes the view, and the saved notebook keeps the map's picture
+    as the browser last showed it, with the cluster names."""
+    make = (
+        "import numpy as np\n"
+        "from localllm_nb.vectors import EmbeddingSet\n"
+        "from localllm_nb.widgets import EmbeddingExplorer\n"
+        "rng = np.random.default_rng(0)\n"
+        "which = np.arange(300) % 3\n"
+        "vectors = np.eye(8)[which] * 4 + rng.normal(size=(300, 8))\n"
+        "data = EmbeddingSet.from_vectors([f'text {i}' for i in range(300)], vectors,\n"
+        "                                 labels=[f'group {c}' for c in which])\n"
+        "explorer = EmbeddingExplorer(data)\n"
+        "explorer"
+    )
+    cells = [new_code_cell(make), new_code_cell("naming = explorer.name_clusters(k=3)")]
+    name = jupyterlab.add_notebook(new_notebook(cells=cells), "map.ipynb")
+    lab_page.open(name)
+    page = lab_page.page
+    lab_page.run_cell(0)
+    assert lab_page.wait_run_done(timeout=120_000)
+    view = lab_page.wait_for(f'{EXPLORER}[data-state="drawn"]')
+    assert view.get_attribute("data-points") == "300"
+    # Hiding a label: its points are no longer picked under the pointer.
+    x, y = screen(page, 0)  # a point of group 0
+    page.mouse.move(x, y)
+    page.wait_for_function("() => document.querySelector('.llnb-explorer').dataset.hover === '0'")
+    item = view.locator('.llnb-legend-item[data-code="1"]')
+    label = item.inner_text().strip()
+    item.click()
+    assert item.get_attribute("aria-pressed") == "false"
+    page.mouse.move(x + 1, y)
+    hovered = int(view.get_attribute("data-hover"))
+    assert hovered == -1 or hovered % 3 != 0, label
+    # Clusters named by the embedded server's chat model appear on the map.
+    lab_page.run_cell(1)
+    page.wait_for_function(
+        "() => document.querySelector('.llnb-explorer').dataset.naming === 'done'",
+        timeout=180_000,
+    )
+    assert view.get_attribute("data-clusters") == "3"
+    assert "smollm2:135m" in view.locator(".llnb-naming-info").text_content()
+    # Zoom with the keyboard, then let the view rest: the picture goes to the kernel.
+    view.locator(".llnb-map").focus()
+    page.keyboard.press("+")
+    page.keyboard.press("+")
+    page.wait_for_timeout(3_000)
+    lab_page.save()
+    saved = jupyterlab.read_notebook(name)
+    html = saved.cells[0].outputs[-1]["data"]["text/html"]
+    assert '<img alt="2-D map as last shown' in html and "Clusters named by smollm2:135m" in html
