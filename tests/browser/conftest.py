@@ -63,9 +63,12 @@ def jupyterlab(tmp_path_factory, server_url) -> Iterator[JupyterLab]:
         lab.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """This session's headless Chromium (Debian's, driven by Playwright)."""
+    """This module's headless Chromium (Debian's, driven by Playwright). Per module, not
+    per session: Playwright's sync API keeps an event loop marked running in this thread
+    until it stops, and any `asyncio.run` (async tests, `arun`) in a later module of the
+    same process would then fail. Starting Chromium costs about a second."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: install Debian's Chromium with "
