@@ -29,3 +29,25 @@ def test_saved_outputs_show_no_machine_paths(path):
     # `make notebooks` scrubs them when it records; `--scrub-only` fixes saved outputs.
     nb = nbformat.read(path, as_version=4)
     assert machine_paths(nb, (str(ROOT),)) == []
+
+
+WIDGET_NOTEBOOKS = sorted(ROOT.glob("widgets/*.ipynb"))
+
+
+@pytest.mark.parametrize("path", WIDGET_NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_saved_widget_notebook_html_shows_its_charts(path):
+    """What GitHub and nbconvert show of a committed app notebook: its views' snapshots,
+    charts included (each chart lives inside the text/html they prefer)."""
+    from html_images import html_pngs
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(path, as_version=4)
+    saved = [
+        png
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        for png in html_pngs(out.get("data", {}).get("text/html", ""))
+    ]
+    assert saved, f"{path.name}: no saved view shows a chart; record it with `make notebooks`"
+    page, _ = HTMLExporter().from_notebook_node(nb)
+    assert html_pngs(page) == saved
