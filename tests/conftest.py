@@ -10,19 +10,27 @@ import pytest
 from tests.models import CHAT
 from tests.venvs import kernel_venv, wheel  # noqa: F401  (fixtures shared by the install tests)
 
-# The install tests share one environment: the quickstart's `%pip install` must meet it
-# fresh (a kernel only), so it runs before Binder's install into the same environment.
-INSTALL_ORDER = ("test_installed_wheel.py", "test_binder.py")
+# The slowest files first (measured on 2 cores: the MLX suites, the install tests, the
+# browser views), so the two workers `make test` runs end together: xdist hands out
+# files in this order. The install tests keep theirs: the quickstart's `%pip install`
+# must meet the shared environment fresh, before Binder's install into it.
+SLOW_FIRST = (
+    "test_mlx_standard.py",
+    "test_mlx_constrained.py",
+    "test_installed_wheel.py",
+    "test_binder.py",
+    "test_mlx_backend.py",
+    "12_mlx.ipynb",
+    "test_mlx_conversion.py",
+    "test_views.py",
+    "test_widgets2.py",
+)
 
 
 def pytest_collection_modifyitems(items):
-    """Run the install tests in INSTALL_ORDER (where they are, keeping all else in place)."""
-    slots = [i for i, item in enumerate(items) if item.path.name in INSTALL_ORDER]
-    ordered = sorted(
-        (items[i] for i in slots), key=lambda item: INSTALL_ORDER.index(item.path.name)
-    )
-    for i, item in zip(slots, ordered, strict=True):
-        items[i] = item
+    """Run the files in SLOW_FIRST first, in that order (all else keeps its order)."""
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))
 
 
 @pytest.fixture(scope="session")
