@@ -101,7 +101,7 @@ def loads(raw: bytes):
 # --- Go types ----------------------------------------------------------------------------
 
 
-def _kind(value) -> str:
+def json_kind(value) -> str:
     """How Go's UnmarshalTypeError names a JSON value."""
     if isinstance(value, bool):
         return "bool"
@@ -136,7 +136,7 @@ class Basic:
 
     def check(self, value, errors):
         if not isinstance(value, self.kinds) or (bool not in self.kinds and _is_bool(value)):
-            errors.append(_TypeError(_kind(value), self.go_type))
+            errors.append(_TypeError(json_kind(value), self.go_type))
 
 
 def _is_bool(value) -> bool:
@@ -148,7 +148,7 @@ class Int:
 
     def check(self, value, errors):
         if _is_bool(value) or not isinstance(value, (int, float)):
-            errors.append(_TypeError(_kind(value), self.go_type))
+            errors.append(_TypeError(json_kind(value), self.go_type))
         elif isinstance(value, GoNumber) or not (_INT64[0] <= value <= _INT64[1]):
             text = value.text if isinstance(value, GoNumber) else str(value)
             errors.append(_TypeError(f"number {text}", self.go_type))
@@ -167,7 +167,7 @@ class Map:
 
     def check(self, value, errors):
         if not isinstance(value, dict):
-            errors.append(_TypeError(_kind(value), self.go_type))
+            errors.append(_TypeError(json_kind(value), self.go_type))
 
 
 class Bytes:
@@ -178,7 +178,7 @@ class Bytes:
 
     def check(self, value, errors):
         if not isinstance(value, str):
-            errors.append(_TypeError(_kind(value), self.go_type))
+            errors.append(_TypeError(json_kind(value), self.go_type))
             return
         bad = self._ALPHABET.search(value)
         data = value.replace("\r", "").replace("\n", "")
@@ -207,7 +207,7 @@ class Slice:
 
     def check(self, value, errors):
         if not isinstance(value, list):
-            errors.append(_TypeError(_kind(value), self.go_type))
+            errors.append(_TypeError(json_kind(value), self.go_type))
             return
         for item in value:
             if item is not None:
@@ -239,7 +239,7 @@ class Struct:
     def check(self, value, errors):
         if not isinstance(value, dict):
             go_type = "api.Alias" if self.own_decoder else self.go_type
-            errors.append(_TypeError(_kind(value), go_type))
+            errors.append(_TypeError(json_kind(value), go_type))
             if self.own_decoder:
                 raise _Abort(errors.pop())
             return
@@ -278,7 +278,7 @@ def check(body, request: Struct) -> None:
         if not isinstance(body, dict):
             raise ApiError(
                 400,
-                f"json: cannot unmarshal {_kind(body)} into Go value of type api.{request.name}",
+                f"json: cannot unmarshal {json_kind(body)} into Go value of type api.{request.name}",
             )
         request.check(body, errors)
     except _Abort as stop:

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 
 from .errors import ApiError
-from .go_json import check, loads
+from .go_json import check, json_kind, loads
 
 OLLAMA_VERSION = "0.12.10"
 THINK_LEVELS = ("high", "medium", "low")
@@ -32,7 +32,7 @@ def parse_body(raw: bytes, request=None) -> dict:
     if request is not None:
         check(body, request)
     elif not isinstance(body, dict):
-        kind = _json_kind(body)
+        kind = json_kind(body)
         raise ApiError(400, f"json: cannot unmarshal {kind} into Go value of type api.Request")
     return body
 
@@ -42,22 +42,10 @@ def field(body: dict, name: str, kinds: tuple[type, ...], go_type: str, default=
     value = body.get(name, default)
     if value is None or isinstance(value, kinds):
         return default if value is None else value
-    got = _json_kind(value)
+    got = json_kind(value)
     raise ApiError(
         400, f"json: cannot unmarshal {got} into Go struct field .{name} of type {go_type}"
     )
-
-
-def _json_kind(value) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def require_model(body: dict) -> str:
