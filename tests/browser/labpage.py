@@ -107,19 +107,16 @@ class LabPage:
         (and start their kernels) too.
         """
         workspace = f"test-{uuid.uuid4().hex[:8]}"
-        self.page.goto(f"{self.lab_url}/lab/workspaces/{workspace}/tree/{quote(name)}")
-        self.path = name
-        self.page.wait_for_function(
-            f"(path) => {{ {_PANEL_JS} const w = panelFor(path); return !!w && w.context.isReady; }}",
-            arg=name,
-            timeout=timeout,
-        )
-        self.wait_kernel_idle(timeout)
+        self._open_at(f"/lab/workspaces/{workspace}/tree/{quote(name)}", name, timeout)
 
     def open_notebook7(self, name: str, timeout: float = KERNEL_TIMEOUT) -> None:
         """Open notebook `name` in Jupyter Notebook 7 (`/notebooks/...`, one document per
         page, same commands and models as JupyterLab) and wait until its kernel is idle."""
-        self.page.goto(f"{self.lab_url}/notebooks/{quote(name)}")
+        self._open_at(f"/notebooks/{quote(name)}", name, timeout)
+
+    def _open_at(self, route: str, name: str, timeout: float) -> None:
+        """Go to `route` and wait until notebook `name` is ready and its kernel idle."""
+        self.page.goto(self.lab_url + route)
         self.path = name
         self.page.wait_for_function(
             f"(path) => {{ {_PANEL_JS} const w = panelFor(path); return !!w && w.context.isReady; }}",
