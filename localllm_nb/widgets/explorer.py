@@ -305,7 +305,9 @@ class EmbeddingExplorer(SnapshotDisplay, View):
                 self.clusters = [dict(row) for row in names]
                 if all(row["final"] for row in names):
                     self.naming = {**self.naming, "state": "done"}
-                    self._snapshot_later()
+                    # Now, not debounced: the names reach the saved snapshot before the
+                    # naming thread ends (a later update has no running cell to land in).
+                    self._update_displays()
 
         def on_error(exc: BaseException) -> None:
             from .stream import error_message
