@@ -59,9 +59,11 @@ def _native():
         import xllamacpp.xllamacpp as ext
 
         lib = ctypes.CDLL(ext.__file__)
-        set_thold = lib._Z30common_log_set_verbosity_tholdi
-        main = lib._Z15common_log_mainv
-        flush = lib._Z16common_log_flushP10common_log
+        # C++ (Itanium ABI) names of common_log_set_verbosity_thold(int),
+        # common_log_main() and common_log_flush(common_log *).
+        set_thold = lib["_Z30common_log_set_verbosity_tholdi"]
+        main = lib["_Z15common_log_mainv"]
+        flush = lib["_Z16common_log_flushP10common_log"]
     except (ImportError, OSError, AttributeError):
         return None
     set_thold.argtypes, set_thold.restype = [ctypes.c_int], None
