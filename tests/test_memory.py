@@ -107,7 +107,10 @@ def test_control_panel_shows_the_estimate_and_warns(server_url):
     )
     assert tight.memory_estimate.fits is False
     assert "role='alert'" in tight.memory.value and "will not fit" in tight.memory.value
+    assert f"{CHAT} will not fit at num_ctx 8192" in tight.memory_alert.value  # in view
+    assert tight.memory_alert in tight.children
     tight.rows["num_ctx"].control.value = "256"  # small enough: the warning goes
     assert tight.memory_estimate.fits and "alert" not in tight.memory.value
+    assert tight.memory_alert.value == ""
     tight.model.value = "all-minilm"  # no chat model, no estimate
     assert tight.memory_estimate is None and tight.memory.value == ""

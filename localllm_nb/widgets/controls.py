@@ -155,6 +155,9 @@ class ControlPanel(W.VBox):
         """The `MemoryEstimate` shown beside num_ctx (None when there is none)."""
         self.memory = W.HTML(layout=W.Layout(min_width="0"))
         self.memory.add_class("llnb-memory")
+        # The num_ctx row may sit in a folded group: a load that will not fit is also
+        # said under the model picker, which is always in view.
+        self.memory_alert = W.HTML()
         self._loading = False
         self.url = W.Text(
             value=base_url or "",
@@ -192,6 +195,7 @@ class ControlPanel(W.VBox):
                 self.status,
                 W.HBox([self.backend, self.kind]),
                 W.HBox([self.model, self.badges]),
+                self.memory_alert,
                 self.notice,
                 self.groups,
                 W.HTML("<b>As code</b>"),
@@ -406,7 +410,7 @@ class ControlPanel(W.VBox):
 
         info = self.model_info()
         self.memory_estimate = None
-        self.memory.value = ""
+        self.memory.value = self.memory_alert.value = ""
         if info is None or not info.can_chat or self.spec.backend != "ollama":
             return
         free = available_memory()
@@ -428,6 +432,12 @@ class ControlPanel(W.VBox):
         text = html.escape(f"memory: {estimate.message()}")
         if estimate.fits is False:
             self.memory.value = f"<span role='alert' style='color:#b71c1c'>⚠ {text}</span>"
+            self.memory_alert.value = (
+                f"<span role='alert' style='color:#b71c1c'>⚠ {html.escape(estimate.model)} "
+                f"will not fit at num_ctx {estimate.num_ctx}: needs ~{estimate.total / 1e9:.2f}"
+                f" GB, {estimate.available / 1e9:.2f} GB free. Lower num_ctx or pick a "
+                "smaller model.</span>"
+            )
         else:
             self.memory.value = f"<span style='color:#555'>{text}</span>"
 
