@@ -71,7 +71,7 @@ class MemoryEstimate:
         return None if self.available is None else self.total < self.available
 
     def message(self) -> str:
-        """One line for people, e.g. '~0.30 GB at num_ctx 8192 (weights 0.10, KV cache
+        """One line for people, e.g. '~0.31 GB at num_ctx 8192 (weights 0.10, KV cache
         0.19, compute 0.02); 20.1 GB free'."""
         text = (
             f"~{_gb(self.total)} GB at num_ctx {self.num_ctx}"
@@ -271,6 +271,11 @@ def estimate_memory(
     from .backends.discovery import list_models
 
     if hasattr(model, "to_kwargs"):  # a ModelSpec
+        if model.backend != "ollama":
+            raise ValueError(
+                f"estimate_memory reads an Ollama server's /api/show or a .gguf file; "
+                f"this spec's backend is {model.backend!r}"
+            )
         num_ctx = num_ctx or model.get("num_ctx")
         base_url = base_url or model.base_url
         model = model.model
