@@ -37,6 +37,8 @@ _LAZY = {
     "ReplayResult": "localllm_nb.run",
     "replay": "localllm_nb.run",
     "load_receipts": "localllm_nb.run",
+    "estimate_memory": "localllm_nb.memory",
+    "MemoryEstimate": "localllm_nb.memory",
     "EmbeddingSet": "localllm_nb.vectors",
     "SpecField": "localllm_nb.fields",
     "LocalLLMError": "localllm_nb.errors",

@@ -41,6 +41,9 @@ class ModelInfo:
     families: tuple[str, ...] = field(default=())
     parameters: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     """The server's defaults for this model (`/api/show` parameters), e.g. num_ctx."""
+    model_info: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    """The architecture fields `/api/show` gives (GGUF header keys, e.g.
+    'llama.block_count'), which `estimate_memory` reads."""
 
     def supports(self, capability: str) -> bool:
         """True when the server lists `capability` for this model."""
@@ -62,6 +65,7 @@ def _info_from(entry: Any, show: Any | None) -> ModelInfo:
     caps: tuple[str, ...] = ()
     ctx = emb = None
     params: dict[str, Any] = {}
+    info: dict[str, Any] = {}
     if show is not None:
         caps = tuple(show.capabilities or ())
         params = parse_parameters(show.parameters or "")
@@ -85,6 +89,7 @@ def _info_from(entry: Any, show: Any | None) -> ModelInfo:
         context_length=int(ctx) if isinstance(ctx, (int, float)) else None,
         embedding_length=int(emb) if isinstance(emb, (int, float)) else None,
         parameters=params,
+        model_info=dict(info),
     )
 
 

@@ -136,11 +136,28 @@ class ControlPanel(W.VBox):
         """The form's rows by field name; each has `control`, `message` and `reset`."""
         return dict(self._rows)
 
-    def __init__(self, spec: ModelSpec | str | None = None, *, base_url: str | None = None):
+    def __init__(
+        self,
+        spec: ModelSpec | str | None = None,
+        *,
+        base_url: str | None = None,
+        memory_limit: int | None = None,
+    ):
+        """`memory_limit`: bytes the model may take, when less than this machine has free
+        (a budget on a shared machine); the estimate beside num_ctx warns above it."""
         if isinstance(spec, str) or spec is None:
             spec = ModelSpec(model=spec or "smollm2:135m")
         self._rows: dict[str, _FieldRow] = {}
         self._models: list[Any] = []
+        self._server_kind = ""
+        self.memory_limit = memory_limit
+        self.memory_estimate: Any = None
+        """The `MemoryEstimate` shown beside num_ctx (None when there is none)."""
+        self.memory = W.HTML(layout=W.Layout(min_width="0"))
+        self.memory.add_class("llnb-memory")
+        # The num_ctx row may sit in a folded group: a load that will not fit is also
+        # said under the model picker, which is always in view.
+        self.memory_alert = W.HTML()
         self._loading = False
         self.url = W.Text(
             value=base_url or "",
@@ -178,6 +195,7 @@ class ControlPanel(W.VBox):
                 self.status,
                 W.HBox([self.backend, self.kind]),
                 W.HBox([self.model, self.badges]),
+                self.memory_alert,
                 self.notice,
                 self.groups,
                 W.HTML("<b>As code</b>"),
@@ -216,6 +234,7 @@ class ControlPanel(W.VBox):
 
         status = server_status(self.server_url)
         self.start_button.layout.display = None if not status.answering else "none"
+        self._server_kind = status.kind
         if not status.answering:
             self._models = []
             self.status.value = (
@@ -329,6 +348,7 @@ class ControlPanel(W.VBox):
             self.code.code = spec.to_code(redact=True)
         finally:
             self._loading = False
+        self._show_memory()
 
     def _build_rows(self) -> None:
         info = self.model_info()
@@ -337,6 +357,9 @@ class ControlPanel(W.VBox):
         # The server URL and key boxes above edit base_url and api_key.
         fields = [f for f in fields[1:] if f.name not in _ABOVE_FORM]
         self._rows = {f.name: _FieldRow(f, self.spec.kind, self._on_field) for f in fields}
+        if "num_ctx" in self._rows:  # the memory estimate sits beside num_ctx
+            row = self._rows["num_ctx"]
+            row.box.children = (*row.box.children, self.memory)
         by_group = {g: [r.box for r in self._rows.values() if r.field.group == g] for g in GROUPS}
         groups = [(g, rows) for g, rows in by_group.items() if rows]
         self.groups.children = [W.VBox(rows) for _, rows in groups]
@@ -378,6 +401,45 @@ class ControlPanel(W.VBox):
         finally:
             self._loading = False
         self.code.code = spec.to_code(redact=True)
+        self._show_memory()
+
+    def _show_memory(self) -> None:
+        """The estimate beside num_ctx for the chosen model and context, from the cached
+        listing's architecture fields (no request); a warning when it will not fit."""
+        from ..memory import available_memory, estimate_from_info
+
+        info = self.model_info()
+        self.memory_estimate = None
+        self.memory.value = self.memory_alert.value = ""
+        if info is None or not info.can_chat or self.spec.backend != "ollama":
+            return
+        free = available_memory()
+        if self.memory_limit is not None:
+            free = self.memory_limit if free is None else min(free, self.memory_limit)
+        try:
+            estimate = estimate_from_info(
+                info.model_info,
+                info.size,
+                self.spec.num_ctx or info.parameters.get("num_ctx"),
+                all_logits=self._server_kind == "embedded",
+                model=info.name,
+                source=f"{self._server_kind or 'ollama'} /api/show",
+                available=free,
+            )
+        except (ValueError, TypeError):  # no usable architecture fields (e.g. all-minilm)
+            return
+        self.memory_estimate = estimate
+        text = html.escape(f"memory: {estimate.message()}")
+        if estimate.fits is False:
+            self.memory.value = f"<span role='alert' style='color:#b71c1c'>⚠ {text}</span>"
+            self.memory_alert.value = (
+                f"<span role='alert' style='color:#b71c1c'>⚠ {html.escape(estimate.model)} "
+                f"will not fit at num_ctx {estimate.num_ctx}: needs ~{estimate.total / 1e9:.2f}"
+                f" GB, {estimate.available / 1e9:.2f} GB free. Lower num_ctx or pick a "
+                "smaller model.</span>"
+            )
+        else:
+            self.memory.value = f"<span style='color:#555'>{text}</span>"
 
     def _on_url(self, change: dict) -> None:
         if self._loading:

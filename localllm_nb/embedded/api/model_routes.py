@@ -132,6 +132,34 @@ async def show(http: HttpRequest) -> Response:
     return JSONResponse(reply)
 
 
+def _memory(server, entry, engine) -> dict:
+    """Bytes by kind the loaded engine takes: llama.cpp's own figures, else estimated
+    from the GGUF header (`source` says which)."""
+    measured = engine.memory() if hasattr(engine, "memory") else {}
+    if measured:
+        return {**measured, "source": "llama.cpp"}
+    if entry.kind != "chat":
+        return {}
+    from ...memory import estimate_from_info
+
+    try:
+        guess = estimate_from_info(
+            _read_metadata(entry),
+            entry.size(),
+            getattr(engine, "num_ctx", None),
+            num_parallel=getattr(engine, "parallel", 1),
+            all_logits=True,
+        )
+    except (OSError, ValueError):
+        return {}
+    return {
+        "weights": guess.weights,
+        "kv": guess.kv,
+        "compute": guess.compute,
+        "source": "estimate",
+    }
+
+
 async def ps(http: HttpRequest) -> Response:
     server = http.app.state.server
     server.models.expire()
@@ -140,7 +168,14 @@ async def ps(http: HttpRequest) -> Response:
         row = _model_row(item.name, entry)
         del row["modified_at"]
         row["expires_at"] = expires_at_iso(item.shown_expiry())
+        # Ollama's size is what the loaded model takes: here what llama.cpp reported
+        # allocating (weights, KV cache, compute and output buffers), else the estimate.
+        memory = _memory(server, entry, item.engine)
+        if memory:
+            row["size"] = sum(v for k, v in memory.items() if k != "source")
         row["size_vram"] = 0
+        if memory:  # an extension, per kind
+            row["memory"] = memory
         row["context_length"] = getattr(item.engine, "num_ctx", 0)
         # An extension (clients ignore unknown keys): run receipts record the engine's
         # threads, which change a seeded answer.

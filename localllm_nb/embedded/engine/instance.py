@@ -11,6 +11,8 @@ import secrets
 import signal
 import threading
 
+from .native_log import LoadLog
+
 
 def reclaim_signals() -> None:
     """Give SIGINT and SIGTERM back to Python. Loading an instance installs llama-server's
@@ -92,7 +94,11 @@ class LlamaInstance:
             # A pooled sequence must fit in one micro-batch: llama.cpp pools per ubatch.
             params.n_batch = params.n_ubatch = n_ctx
         self.n_ctx = n_ctx
-        self.server = xlc.Server(params)
+        with LoadLog() as load:
+            params.verbosity = load.verbosity
+            self.server = xlc.Server(params)
+        # Bytes llama.cpp allocated, by kind (weights, kv, compute, output); {} if unknown.
+        self.buffers: dict[str, int] = load.buffers
         reclaim_signals()
         self._http = httpx.Client(
             base_url=self.server.listening_address,

@@ -133,6 +133,16 @@ class LlamaEngine:
     def metadata(self) -> dict:
         return dict(read_metadata(str(self.entry.path())))
 
+    def memory(self) -> dict[str, int]:
+        """Bytes llama.cpp allocated for this model by kind (weights, kv, compute, output),
+        the embedding instance's included while it exists; {} when llama.cpp did not say."""
+        sizes = dict(self.llama.buffers)
+        embedder = self._embedder
+        if sizes and embedder is not None:
+            for kind, size in embedder.llama.buffers.items():
+                sizes[kind] = sizes.get(kind, 0) + size
+        return sizes
+
     def embed(self, texts: list[str], truncate: bool = True, normalize: bool = True):
         """Mean-pooled embeddings from this model, as Ollama gives any model: (vectors, counts)."""
         from ..embedder.engines import LlamaEmbedder
