@@ -105,15 +105,36 @@ def _tojson(value, indent=None):
     return json.dumps(value, indent=indent, ensure_ascii=False)
 
 
+def continued_turn(messages: list[dict]) -> str | None:
+    """The text of a final assistant message the model continues (prefill), or None.
+
+    Ollama continues a chat whose last message is the assistant's (its templates leave
+    that turn open) instead of starting a new turn; a turn with tool calls is closed.
+
+    >>> continued_turn([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel"}])
+    'Hel'
+    >>> continued_turn([{"role": "user", "content": "Hi"}]) is None
+    True
+    """
+    last = messages[-1] if messages else {}
+    if last.get("role") != "assistant" or last.get("tool_calls"):
+        return None
+    return last.get("content") or ""
+
+
 def render_chat(template: str, messages: list[dict], **context) -> str:
     """Render a Jinja chat template over Ollama-style messages, ending with the
-    assistant's turn opened."""
+    assistant's turn opened (and continued, when the last message is the assistant's:
+    `continued_turn`)."""
     norm = [{**m, "content": m.get("content") or ""} for m in messages]
+    prefill = continued_turn(norm)
+    if prefill is not None:
+        norm = norm[:-1]
     try:
         text = _compile(template).render(messages=norm, add_generation_prompt=True, **context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template error: {exc}") from exc
-    return check_prompt(text)
+    return check_prompt(text + (prefill or ""))
 
 
 # --- Ollama Go-template subset -------------------------------------------------------------
