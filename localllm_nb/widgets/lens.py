@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import codecs
 import html
+import itertools
 import math
 import struct
 from collections.abc import Sequence
@@ -182,7 +183,7 @@ def bucket_labels() -> list[str]:
     """
     edges = [round(100 * e) for e in BUCKETS]
     labels = [f"≥ {edges[0]}%"]
-    labels += [f"{lo}-{hi}%" for hi, lo in zip(edges, edges[1:], strict=False)]
+    labels += [f"{lo}-{hi}%" for hi, lo in itertools.pairwise(edges)]
     return [*labels, f"< {edges[-1]}%"]
 
 

@@ -89,7 +89,11 @@ export class TokenLens {
     });
     box.addEventListener("mouseleave", () => this.hideSoon());
     box.addEventListener("focusin", (e) => {
-      if (e.target === box && this.enabled() && !box.contains(e.relatedTarget)) { const spans = pane.spans(); if (spans.length) spans[Math.max(0, Math.min(pane.active, spans.length - 1))].focus(); return; }
+      if (e.target === box && this.enabled() && !box.contains(e.relatedTarget)) {
+        // Into the tokens once the box's own focus has settled (a nested focus() is undone).
+        setTimeout(() => { const spans = pane.spans(); if (spans.length && document.activeElement === box) spans[Math.max(0, Math.min(pane.active, spans.length - 1))].focus(); }, 0);
+        return;
+      }
       const span = e.target.closest?.(".llnb-tok");
       if (span) { pane.active = pane.spans().indexOf(span); this.show(span); }
     });
