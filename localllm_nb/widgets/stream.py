@@ -88,7 +88,8 @@ class StreamView(BranchMixin, SnapshotDisplay, View):
     arguments (e.g. `reasoning=True`) go to every run; `tools` are bound to chat runs.
     `every` is the frame period (at most 10 messages a second by default);
     `commit_every` how often the whole text is committed to the traits (each commit
-    resends it, so this sets most of a long answer's traffic).
+    resends it, so this sets most of a long answer's traffic). `lens=True` turns the
+    token lens on (shading needs a model asked for `logprobs`).
     """
 
     _esm = esm("stream.js")
@@ -136,9 +137,11 @@ class StreamView(BranchMixin, SnapshotDisplay, View):
         tools: list | None = None,
         every: float = 0.1,
         commit_every: float = 2.0,
+        lens: bool = False,
         **run_kwargs: Any,
     ):
         super().__init__()
+        self.lens = lens
         self.model = model
         self.chat = chat
         self.tools = tools
