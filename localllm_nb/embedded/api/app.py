@@ -270,9 +270,14 @@ async def chat(http: HttpRequest) -> Response:
         return await _load_only(server, entry, name, "chat", opts, keep_alive)
     if entry.system and not any(m.get("role") == "system" for m in messages):
         messages = [{"role": "system", "content": entry.system}, *messages]
-    if continued_turn(messages) is not None:
-        think = False  # the answer is continued: no new think block opens before it
-    gen.steer(req, fmt, think, tools, last_role=messages[-1].get("role", "user"))
+    gen.steer(
+        req,
+        fmt,
+        think,
+        tools,
+        last_role=messages[-1].get("role", "user"),
+        prefill=continued_turn(messages),
+    )
     lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive, http)
     req.load_duration = lease.load_duration
     with _released_on_error(lease):

@@ -122,19 +122,29 @@ def continued_turn(messages: list[dict]) -> str | None:
     return last.get("content") or ""
 
 
+# Stands for a continued turn's text while the template renders it: the prompt is cut
+# where it appears, so the turn stays open whatever the template closes it with.
+_PREFILL = "\x00localllm-prefill\x00"
+
+
 def render_chat(template: str, messages: list[dict], **context) -> str:
     """Render a Jinja chat template over Ollama-style messages, ending with the
-    assistant's turn opened (and continued, when the last message is the assistant's:
-    `continued_turn`)."""
+    assistant's turn opened; when the last message is the assistant's
+    (`continued_turn`), the prompt ends inside that turn, after its text."""
     norm = [{**m, "content": m.get("content") or ""} for m in messages]
     prefill = continued_turn(norm)
     if prefill is not None:
-        norm = norm[:-1]
+        norm[-1] = {**norm[-1], "content": _PREFILL}
     try:
         text = _compile(template).render(messages=norm, add_generation_prompt=True, **context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template error: {exc}") from exc
-    return check_prompt(text + (prefill or ""))
+    if prefill is not None:
+        cut = text.rfind(_PREFILL)
+        if cut < 0:
+            raise TemplateError("template error: the template drops the assistant's last message")
+        text = text[:cut] + prefill
+    return check_prompt(text)
 
 
 # --- Ollama Go-template subset -------------------------------------------------------------
