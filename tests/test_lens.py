@@ -182,3 +182,17 @@ def test_branch_from_the_view_shows_both_and_errors_read_well(lens_spec):
     assert view.branch_state["state"] == "error"
     assert view.branch_state["error"].startswith("ValueError: no token 10000")
     assert "Traceback" not in view.branch_state["error"]
+
+
+def test_a_branch_with_the_chosen_token_reproduces_the_original(lens_spec):
+    """Greedy decoding from the same context gives the same text: the branch's prompt is
+    exactly what the model saw when it wrote that token (no extra turn, no newline)."""
+    view = StreamView(lens_spec.model_copy(update={"num_predict": 20}))
+    run = view.run("Write one sentence about a dragon.")
+    view.wait(120)
+    index = len(run.logprobs) // 2
+    token = run.logprobs[index]
+    branch = view.branch(index, token.token)
+    assert branch.wait(120) and branch.status == "done"
+    text = view.branch_state["prefix"] + token.token + branch.content
+    assert text[: len(run.content)] == run.content

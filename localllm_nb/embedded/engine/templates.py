@@ -66,7 +66,8 @@ TOOLS_TEMPLATE = _SYSTEM_TURN + _TOOLS_LIST + _TURNS
 
 # A thinking variant with the same tools, as qwen3's template has both: it opens a <think>
 # block unless `thinking` is false, in which case it closes the block empty, as thinking
-# models' templates do. Earlier turns' thinking is not replayed.
+# models' templates do; a continued assistant turn (`continued`) opens none. Earlier
+# turns' thinking is not replayed.
 THINK_TEMPLATE = (
     _SYSTEM_TURN
     + """
@@ -74,7 +75,7 @@ Before answering, think step by step inside <think> </think> tags, then give a s
     + _TOOLS_LIST
     + _TURNS
     + """\
-{% if thinking is false %}<think>
+{% if continued %}{% elif thinking is false %}<think>
 
 </think>
 
@@ -122,29 +123,20 @@ def continued_turn(messages: list[dict]) -> str | None:
     return last.get("content") or ""
 
 
-# Stands for a continued turn's text while the template renders it: the prompt is cut
-# where it appears, so the turn stays open whatever the template closes it with.
-_PREFILL = "\x00localllm-prefill\x00"
-
-
 def render_chat(template: str, messages: list[dict], **context) -> str:
     """Render a Jinja chat template over Ollama-style messages, ending with the
-    assistant's turn opened; when the last message is the assistant's
-    (`continued_turn`), the prompt ends inside that turn, after its text."""
+    assistant's turn opened. When the last message is the assistant's
+    (`continued_turn`), its text follows the opened turn, exactly where the model's own
+    output would be (templates see `continued` and open no think block)."""
     norm = [{**m, "content": m.get("content") or ""} for m in messages]
     prefill = continued_turn(norm)
     if prefill is not None:
-        norm[-1] = {**norm[-1], "content": _PREFILL}
+        norm, context = norm[:-1], {**context, "continued": True}
     try:
         text = _compile(template).render(messages=norm, add_generation_prompt=True, **context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template error: {exc}") from exc
-    if prefill is not None:
-        cut = text.rfind(_PREFILL)
-        if cut < 0:
-            raise TemplateError("template error: the template drops the assistant's last message")
-        text = text[:cut] + prefill
-    return check_prompt(text)
+    return check_prompt(text + (prefill or ""))
 
 
 # --- Ollama Go-template subset -------------------------------------------------------------
