@@ -18,7 +18,12 @@ from ..engine.instance import reclaim_signals
 from ..engine.json_close import close_json
 from ..engine.manager import Abandoned, Lease, ModelManager
 from ..engine.options import OptionError, parse_options
-from ..engine.templates import TemplateError, continued_turn, render_go_template
+from ..engine.templates import (
+    PromptTooLong,
+    TemplateError,
+    continued_turn,
+    render_go_template,
+)
 from ..models.registry import MissingModelFiles, ModelNotFound, Registry
 from . import generation as gen
 from .embed_routes import EMBED_ROUTES
@@ -292,6 +297,8 @@ async def chat(http: HttpRequest) -> Response:
                 tools=tools or None,
                 thinking=req.thinking,
             )
+        except PromptTooLong as exc:
+            raise ApiError(400, str(exc)) from None
         except TemplateError as exc:
             raise ApiError(500, str(exc)) from None
         return await _respond(http, req, lease, req.fit.tokens, stream)

@@ -1,6 +1,7 @@
-"""Bounds on what one request may cost: body size, rendered prompt size, embedding
-inputs, context size and threads. Ollama has no body or prompt limits; these keep a
-careless or hostile request from taking gigabytes of memory (see the README)."""
+"""Bounds on what one request may cost: body size, embedding inputs, context size and
+threads (the rendered prompt's bound lives with the templates). Ollama has no body or
+prompt limits; these keep a careless or hostile request from taking gigabytes of memory
+(see the README)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,6 @@ _WORK_PATHS = (
     "/v1/completions",
     *_EMBED_PATHS,
 )
-# A rendered prompt longer than this is refused: a Go template repeating {{ .Prompt }}
-# could otherwise turn a small body into gigabytes.
-MAX_PROMPT_CHARS = 2 * MiB
 # Inputs per /api/embed request; they are embedded EMBED_CHUNK at a time.
 MAX_EMBED_INPUTS = 16_384
 EMBED_CHUNK = 512
@@ -87,19 +85,6 @@ class BodyLimit:
         finally:
             if scope["path"] in _WORK_PATHS:
                 await asyncio.to_thread(release_memory)
-
-
-def check_prompt(text: str) -> str:
-    """Refuse a rendered prompt over MAX_PROMPT_CHARS."""
-    if len(text) > MAX_PROMPT_CHARS:
-        raise prompt_too_long()
-    return text
-
-
-def prompt_too_long() -> ApiError:
-    return ApiError(
-        400, f"prompt too long: the rendered prompt exceeds {MAX_PROMPT_CHARS:,} characters"
-    )
 
 
 def check_embed_inputs(count: int) -> None:

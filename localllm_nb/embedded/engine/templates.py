@@ -9,8 +9,6 @@ from functools import lru_cache
 import jinja2
 import jinja2.sandbox
 
-from ..api.limits import MAX_PROMPT_CHARS, check_prompt, prompt_too_long
-
 _SMOL_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 
 # SmolLM2-Instruct's ChatML (with its default system prompt) plus tool support in the
@@ -84,8 +82,28 @@ Before answering, think step by step inside <think> </think> tags, then give a s
 )
 
 
+# A rendered prompt longer than this is refused: a Go template repeating {{ .Prompt }}
+# could otherwise turn a small body into gigabytes.
+MAX_PROMPT_CHARS = 2 * 1024 * 1024
+
+
 class TemplateError(ValueError):
     """A template could not be parsed or rendered."""
+
+
+class PromptTooLong(TemplateError):
+    """The rendered prompt exceeds MAX_PROMPT_CHARS (a client error, unlike a bad template)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"prompt too long: the rendered prompt exceeds {MAX_PROMPT_CHARS:,} characters"
+        )
+
+
+def _check_prompt(text: str) -> str:
+    if len(text) > MAX_PROMPT_CHARS:
+        raise PromptTooLong()
+    return text
 
 
 @lru_cache(maxsize=32)
@@ -136,7 +154,7 @@ def render_chat(template: str, messages: list[dict], **context) -> str:
         text = _compile(template).render(messages=norm, add_generation_prompt=True, **context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template error: {exc}") from exc
-    return check_prompt(text + (prefill or ""))
+    return _check_prompt(text + (prefill or ""))
 
 
 # --- Ollama Go-template subset -------------------------------------------------------------
@@ -209,7 +227,7 @@ def render_go_template(source: str, values: dict[str, str]) -> str:
                 out.append(str(values.get(head[1:], "")))
                 size += len(out[-1])
                 if size > MAX_PROMPT_CHARS:
-                    raise prompt_too_long()
+                    raise PromptTooLong()
         else:
             raise TemplateError(f"template: unsupported action {{{{ {value} }}}}")
     else:
