@@ -75,12 +75,18 @@ def png_img(png: bytes, alt: str) -> str:
 
 
 def snapshot_html(
-    run: Any, error: str = "", png: bytes | None = None, context: dict | None = None
+    run: Any,
+    error: str = "",
+    png: bytes | None = None,
+    context: dict | None = None,
+    lens: bool = False,
+    branch: dict | None = None,
 ) -> str:
-    """The run as self-contained HTML: answer (Markdown rendered as the live view does),
-    thinking (collapsed), tool calls, error, the context bar (`context`, as
-    `context_bar.context_state` gives it), the chart `png` if given, stats table.
-    Everything the model wrote is escaped."""
+    """The run as self-contained HTML: answer (Markdown rendered as the live view does,
+    or shaded by token probability with `lens`), thinking (collapsed), tool calls,
+    error, the context bar (`context`, as `context_bar.context_state` gives it), the
+    chart `png` if given, stats table; with a `branch` (StreamView's `branch_state`),
+    the original and the branch side by side. Everything the model wrote is escaped."""
     status = _STATUS.get(run.status, run.status)
     parts = [
         '<div class="llnb-snapshot" style="border:1px solid #ddd;border-radius:6px;'
@@ -100,8 +106,14 @@ def snapshot_html(
             f"<div>🔧 <b>{html.escape(str(call.get('name')))}</b> "
             f"<code>{html.escape(args)}</code></div>"
         )
-    if run.content:
-        parts.append(f'<div class="llnb-answer">{markdown_html(run.content)}</div>')
+    if run.content or branch:
+        from .lens import branch_html, columns_html, lens_html
+
+        mark = branch.get("index") if branch else None
+        answer = lens_html(run.logprobs, mark) if lens else markdown_html(run.content)
+        parts.append(
+            columns_html(f'<div class="llnb-answer">{answer}</div>', branch_html(branch or {}))
+        )
     if error:
         parts.append(f'<div role="alert" style="color:#b71c1c">{html.escape(error)}</div>')
     if context:
@@ -127,12 +139,20 @@ def snapshot_png(run: Any) -> bytes | None:
     return render_png(token_rate_figure(run))
 
 
-def snapshot_bundle(run: Any, error: str = "", context: dict | None = None) -> dict[str, Any]:
+def snapshot_bundle(
+    run: Any,
+    error: str = "",
+    context: dict | None = None,
+    lens: bool = False,
+    branch: dict | None = None,
+) -> dict[str, Any]:
     """`text/html` with the chart inside (when the run produced tokens), for a display
     bundle. No separate `image/png`: every reader that can show it picks the HTML.
-    `context` defaults to the run's own context use."""
+    `context` defaults to the run's own context use; `lens` and `branch` as in
+    `snapshot_html`."""
     if context is None:
         from .context_bar import context_state
 
         context = context_state(run)
-    return {"text/html": snapshot_html(run, error, snapshot_png(run), context)}
+    html_text = snapshot_html(run, error, snapshot_png(run), context, lens=lens, branch=branch)
+    return {"text/html": html_text}

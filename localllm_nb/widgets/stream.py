@@ -7,6 +7,12 @@ custom message holding only what is new; the whole text is committed to traits e
 two seconds and at the end, so a reloaded page or a view that missed a message
 resynchronises from them. When a run ends, every place the view is displayed is
 updated with a static snapshot (HTML + PNG chart) beside the widget, for saved notebooks.
+
+Token lens: when the run records logprobs (`ModelSpec(logprobs=True, top_logprobs=5)`),
+each frame's message carries its new tokens packed (`lens.LensPacker`: a few strings, not
+an object per token) and the view shades them while `lens` is on; `branch(index,
+alternative)` regenerates from any token with another alternative, shown beside the
+original (`stream_branch.py`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ from ..run import Run, RunFrame, start_run
 from ._base import SnapshotDisplay, View
 from ._esm import esm
 from .context_bar import context_state
+from .lens import LensPacker
 from .snapshot import snapshot_bundle, stats_rows, view_stats
+from .stream_branch import BranchMixin
 
 # Run status -> the view's state.
 STATES = {"pending": "pending", "running": "running", "done": "done", "cancelled": "stopped"}
@@ -49,9 +57,10 @@ def error_message(error: BaseException | None) -> str:
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
-def frame_message(frame: RunFrame) -> dict[str, Any]:
-    """The custom message a frame becomes: only what is new, points as [t, tokens, ch]."""
-    return {
+def frame_message(frame: RunFrame, packer: LensPacker | None = None) -> dict[str, Any]:
+    """The custom message a frame becomes: only what is new, points as [t, tokens, ch],
+    and the new tokens' logprobs packed by `packer` (`lens`, when the run records them)."""
+    message = {
         "type": "frame",
         "run_id": frame.run_id,
         "seq": frame.seq,
@@ -66,9 +75,12 @@ def frame_message(frame: RunFrame) -> dict[str, Any]:
         "tool_calls": [dict(c) for c in frame.tool_calls],
         "final": frame.final,
     }
+    if frame.logprobs:
+        message["lens"] = (packer or LensPacker()).pack(frame.logprobs)
+    return message
 
 
-class StreamView(SnapshotDisplay, View):
+class StreamView(BranchMixin, SnapshotDisplay, View):
     """A live view of generations: `view.run(prompt)` starts one and returns its `Run`.
 
     `model` is a ModelSpec, a model name or a LangChain chat model/LLM. With
@@ -76,7 +88,8 @@ class StreamView(SnapshotDisplay, View):
     arguments (e.g. `reasoning=True`) go to every run; `tools` are bound to chat runs.
     `every` is the frame period (at most 10 messages a second by default);
     `commit_every` how often the whole text is committed to the traits (each commit
-    resends it, so this sets most of a long answer's traffic).
+    resends it, so this sets most of a long answer's traffic). `lens=True` turns the
+    token lens on (shading needs a model asked for `logprobs`).
     """
 
     _esm = esm("stream.js")
@@ -105,6 +118,16 @@ class StreamView(SnapshotDisplay, View):
     empty_text = traitlets.Unicode(
         "No run yet: call view.run(prompt).", help="What the view says before its first run."
     ).tag(sync=True)
+    lens = traitlets.Bool(
+        False, help="Token lens: shade the answer by token probability (needs logprobs)."
+    ).tag(sync=True)
+    lens_data = traitlets.Dict(
+        help="All the run's token logprobs packed (lens.LensPacker), set when it ends."
+    ).tag(sync=True)
+    branch_state = traitlets.Dict(
+        help="The branch shown beside the answer: index, alternative, original, prefix, "
+        "run_id, seq, state, content, error ({} without one)."
+    ).tag(sync=True)
 
     def __init__(
         self,
@@ -114,9 +137,11 @@ class StreamView(SnapshotDisplay, View):
         tools: list | None = None,
         every: float = 0.1,
         commit_every: float = 2.0,
+        lens: bool = False,
         **run_kwargs: Any,
     ):
         super().__init__()
+        self.lens = lens
         self.model = model
         self.chat = chat
         self.tools = tools
@@ -131,7 +156,10 @@ class StreamView(SnapshotDisplay, View):
         self._acc = ["", "", []]  # content, thinking, tool calls up to the last frame
         self._last_commit = 0.0
         self._unwatch = None
+        self._packer = LensPacker()
+        self._init_branching()
         self.on_msg(self._on_msg)
+        self.observe(self._lens_switched, names=["lens"])
 
     # --- public API -----------------------------------------------------------------
 
@@ -174,14 +202,16 @@ class StreamView(SnapshotDisplay, View):
             self._unwatch()
         self._run = run
         self._acc = ["", "", []]
+        self._packer = LensPacker()
         self._last_commit = time.monotonic()
+        self._drop_branch()
         with self.hold_sync():
             self.run_id = run.id
             self.seq = 0
             self.model_name = run.model_name
             self.content = self.thinking = self.error = ""
             self.tool_calls, self.points, self.stats, self.stats_rows = [], [], {}, []
-            self.context = {}
+            self.context, self.lens_data = {}, {}
             self.transcript = [
                 {"role": m["role"], "content": str(m.get("content") or "")}
                 for m in self._messages
@@ -217,12 +247,13 @@ class StreamView(SnapshotDisplay, View):
     def clear(self) -> None:
         """Forget the conversation and the answer shown (stops a live run first)."""
         self.stop()
+        self._drop_branch()
         self._messages.clear()
         with self.hold_sync():
             self.transcript = []
             self.content = self.thinking = self.error = ""
             self.tool_calls, self.points, self.stats, self.stats_rows = [], [], {}, []
-            self.context = {}
+            self.context, self.lens_data = {}, {}
             self.state = "idle"
         self._update_displays(with_snapshot=False)
 
@@ -237,7 +268,8 @@ class StreamView(SnapshotDisplay, View):
         run = self._run
         if run is None or not ended(run):
             return None
-        return snapshot_bundle(run, self.error, self.context)
+        lens = self.lens and bool(run.logprobs)
+        return snapshot_bundle(run, self.error, self.context, lens=lens, branch=self.branch_state)
 
     # --- internals ------------------------------------------------------------------
 
@@ -267,7 +299,7 @@ class StreamView(SnapshotDisplay, View):
     def _on_frame(self, frame: RunFrame) -> None:
         if frame.run_id != self.run_id:
             return  # a frame of a run no longer shown
-        self.send(frame_message(frame))
+        self.send(frame_message(frame, self._packer))
         acc = self._acc
         acc[0] += frame.content
         acc[1] += frame.thinking
@@ -303,6 +335,7 @@ class StreamView(SnapshotDisplay, View):
             self.stats = _jsonable(figures)
             self.stats_rows = [list(row) for row in stats_rows(figures)]
             self.error = error_message(run.error)
+            self.lens_data = LensPacker().pack(run.logprobs) if run.logprobs else {}
             self.seq = frame.seq
             self.state = STATES.get(run.status, "error")
         # After the outcome is synced: for a server that reports no context size this
@@ -316,8 +349,17 @@ class StreamView(SnapshotDisplay, View):
         self._update_displays()
 
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if isinstance(content, dict) and content.get("type") == "stop":
+        if not isinstance(content, dict):
+            return
+        if content.get("type") == "stop":
             self.stop()
+        elif content.get("type") == "branch":
+            self._branch_from_front(content.get("index"), content.get("alternative"))
+
+    def _lens_switched(self, _change: Any) -> None:
+        # The snapshot shades the answer only while the lens is on.
+        if self._run is not None and ended(self._run):
+            self._update_displays()
 
 
 def _as_dict(message: Any) -> dict[str, Any]:

@@ -498,3 +498,49 @@ def test_the_grid_finds_the_same_point_as_a_search_of_every_point(explorer_js):
         d[::7] = np.inf
         best = int(np.argmin(d))
         assert got == (best if d[best] <= 0.01 else -1)
+
+
+# --- The token lens ---------------------------------------------------------------------
+
+
+def test_lens_decoding_buckets_and_entropy_match_python(js):
+    from localllm_nb.run.tokens import Alternative, TokenLogprob, entropy
+    from localllm_nb.widgets.lens import bucket, unpack
+
+    toks = (
+        TokenLogprob(
+            "Hé", -0.02, "Hé".encode(), (Alternative("Hé", -0.02), Alternative("<b>", -4.0))
+        ),
+        TokenLogprob(" why", -1.3, b" why", (Alternative(" how", -0.9),), "thinking"),
+        TokenLogprob("!", -7.5, b"!"),
+    )
+    message = frame(1, content="Hé!", logprobs=toks)
+    got = js.evaluate("(m) => window.llnb.decodeLens(m.lens)", message)
+    want = unpack(message["lens"])
+    channels = {"c": "content", "t": "thinking"}
+    assert [(t["text"], t["lp"], t["ch"], [tuple(a) for a in t["alts"]]) for t in got] == [
+        (text, lp, channels[ch], alts) for text, lp, ch, alts in want
+    ]
+    probabilities = [1.0, 0.9, 0.8999, 0.7, 0.5, 0.31, 0.3, 0.1, 0.0999, 0.0]
+    assert js.evaluate("(ps) => ps.map(window.llnb.bucket)", probabilities) == [
+        bucket(p) for p in probabilities
+    ]
+    entropies = js.evaluate("(ts) => ts.map(window.llnb.entropy)", got)
+    assert entropies[2] is None and entropies[0] == pytest.approx(entropy(toks[0]), abs=1e-3)
+    # Tokens come in frames; a gap leaves them incomplete until the end's `lens_data`.
+    out = js.evaluate(
+        """([traits, frames, end]) => {
+          const s = new window.llnb.StreamState(traits);
+          s.receive(frames[0]); s.receive(frames[2]);  // frame 2 lost
+          s.resync({...traits, seq: 3});
+          const gap = [s.tokens.length, s.tokensComplete];
+          s.resync(end);
+          return [gap, s.tokens.length, s.tokensComplete];
+        }""",
+        [
+            IDLE,
+            [message, frame(2, content="x"), frame(3, content="y")],
+            {**IDLE, "seq": 4, "state": "done", "lens_data": message["lens"]},
+        ],
+    )
+    assert out == [[3, False], 3, True]

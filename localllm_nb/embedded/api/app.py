@@ -18,7 +18,12 @@ from ..engine.instance import reclaim_signals
 from ..engine.json_close import close_json
 from ..engine.manager import Abandoned, Lease, ModelManager
 from ..engine.options import OptionError, parse_options
-from ..engine.templates import PromptTooLong, TemplateError, render_go_template
+from ..engine.templates import (
+    PromptTooLong,
+    TemplateError,
+    continued_turn,
+    render_go_template,
+)
 from ..models.registry import MissingModelFiles, ModelNotFound, Registry
 from . import generation as gen
 from .embed_routes import EMBED_ROUTES
@@ -270,7 +275,14 @@ async def chat(http: HttpRequest) -> Response:
         return await _load_only(server, entry, name, "chat", opts, keep_alive)
     if entry.system and not any(m.get("role") == "system" for m in messages):
         messages = [{"role": "system", "content": entry.system}, *messages]
-    gen.steer(req, fmt, think, tools, last_role=messages[-1].get("role", "user"))
+    gen.steer(
+        req,
+        fmt,
+        think,
+        tools,
+        last_role=messages[-1].get("role", "user"),
+        prefill=continued_turn(messages),
+    )
     lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive, http)
     req.load_duration = lease.load_duration
     with _released_on_error(lease):

@@ -14,7 +14,7 @@ from ..engine.grammars import format_grammar, tool_grammar
 from ..engine.llama import Job
 from ..engine.options import Options
 from ..engine.steering import ThinkSteer, think_budget
-from ..engine.streams import OutputParser
+from ..engine.streams import THINK_CLOSE, THINK_OPEN, OutputParser
 from ..engine.templates import render_chat
 from ..models.registry import ModelEntry
 from .errors import ApiError
@@ -62,7 +62,15 @@ class PromptFit:
         return {"X-Prompt-Tokens": str(self.needed), "X-Num-Ctx": str(num_ctx)}
 
 
-def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bool = False) -> None:
+def steer(
+    req: Request,
+    fmt,
+    think,
+    tools=None,
+    last_role: str = "user",
+    raw: bool = False,
+    prefill: str | None = None,
+) -> None:
     """Decide how this request's output is constrained and parsed.
 
     Thinking-capable models think unless `think` is false; the think block is split
@@ -72,9 +80,18 @@ def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bo
     the model answers in text. `format` or the tool call's grammar constrains the answer
     after any thinking (the think block is free text the budget closes, then the steer
     switches to the answer's grammar); an answer cut short by the token budget is
-    closed so that it parses (`json_close`)."""
+    closed so that it parses (`json_close`).
+
+    A continued assistant turn (`prefill`, its text) opens no think block: the output
+    continues the answer, or the thought when the text leaves one open (shown as
+    thinking, or dropped when `think` is false)."""
     can_think = "thinking" in req.entry.capabilities and not raw
     thinking = can_think and think is not False
+    hidden = False
+    if prefill is not None:
+        inside = can_think and prefill.rfind(THINK_OPEN) > prefill.rfind(THINK_CLOSE)
+        hidden = inside and not thinking
+        thinking = thinking and inside
     try:
         answer = format_grammar(fmt)
     except Exception as exc:  # llama.cpp's converter asserts on schemas it cannot express
@@ -87,9 +104,11 @@ def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bo
         except Exception as exc:
             detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
             raise ApiError(400, f"invalid tools: {detail}") from None
-    req.parser = OutputParser(thinking=thinking, tools=bool(tools), think_tags=can_think)
+    req.parser = OutputParser(
+        thinking=thinking, tools=bool(tools), think_tags=can_think, hidden=hidden
+    )
     req.thinking = thinking if can_think else None
-    if thinking:
+    if thinking or hidden:  # a hidden thought is closed by the same budget
         budget = think_budget(think, req.options.think_budget or None)
         req.steer, req.grammar = ThinkSteer(budget, after_grammar=answer), None
     else:

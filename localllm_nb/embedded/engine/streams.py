@@ -73,8 +73,16 @@ class OutputParser:
     '12 is it. = 30'
     """
 
-    def __init__(self, thinking: bool = False, tools: bool = False, think_tags: bool | None = None):
-        self.mode = "thinking" if thinking else "content"
+    def __init__(
+        self,
+        thinking: bool = False,
+        tools: bool = False,
+        think_tags: bool | None = None,
+        hidden: bool = False,
+    ):
+        # `hidden`: output starts inside a think block that is dropped (a continued turn
+        # left one open, with thinking off).
+        self.mode = "hidden" if hidden else "thinking" if thinking else "content"
         self.thinking = thinking
         self.tools = tools
         # Models that can think never show think tags in content, even with thinking off.

@@ -64,7 +64,8 @@ TOOLS_TEMPLATE = _SYSTEM_TURN + _TOOLS_LIST + _TURNS
 
 # A thinking variant with the same tools, as qwen3's template has both: it opens a <think>
 # block unless `thinking` is false, in which case it closes the block empty, as thinking
-# models' templates do. Earlier turns' thinking is not replayed.
+# models' templates do; a continued assistant turn (`continued`) opens none. Earlier
+# turns' thinking is not replayed.
 THINK_TEMPLATE = (
     _SYSTEM_TURN
     + """
@@ -72,7 +73,7 @@ Before answering, think step by step inside <think> </think> tags, then give a s
     + _TOOLS_LIST
     + _TURNS
     + """\
-{% if thinking is false %}<think>
+{% if continued %}{% elif thinking is false %}<think>
 
 </think>
 
@@ -123,15 +124,37 @@ def _tojson(value, indent=None):
     return json.dumps(value, indent=indent, ensure_ascii=False)
 
 
+def continued_turn(messages: list[dict]) -> str | None:
+    """The text of a final assistant message the model continues (prefill), or None.
+
+    Ollama continues a chat whose last message is the assistant's (its templates leave
+    that turn open) instead of starting a new turn; a turn with tool calls is closed.
+
+    >>> continued_turn([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hel"}])
+    'Hel'
+    >>> continued_turn([{"role": "user", "content": "Hi"}]) is None
+    True
+    """
+    last = messages[-1] if messages else {}
+    if last.get("role") != "assistant" or last.get("tool_calls"):
+        return None
+    return last.get("content") or ""
+
+
 def render_chat(template: str, messages: list[dict], **context) -> str:
     """Render a Jinja chat template over Ollama-style messages, ending with the
-    assistant's turn opened."""
+    assistant's turn opened. When the last message is the assistant's
+    (`continued_turn`), its text follows the opened turn, exactly where the model's own
+    output would be (templates see `continued` and open no think block)."""
     norm = [{**m, "content": m.get("content") or ""} for m in messages]
+    prefill = continued_turn(norm)
+    if prefill is not None:
+        norm, context = norm[:-1], {**context, "continued": True}
     try:
         text = _compile(template).render(messages=norm, add_generation_prompt=True, **context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"template error: {exc}") from exc
-    return _check_prompt(text)
+    return _check_prompt(text + (prefill or ""))
 
 
 # --- Ollama Go-template subset -------------------------------------------------------------

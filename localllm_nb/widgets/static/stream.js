@@ -2,20 +2,35 @@
 // frames and commits. The state decides; this module only paints, on a cadence.
 import { Cadence, escapeHtml, h, markdown, niceCeil, rates } from "./shared.js";
 import { StreamState } from "./stream_state.js";
+import { LensPane, TokenLens, entropy } from "./lens.js";
 
 // Live text is appended as plain text at once; the whole answer is rendered as Markdown
 // at most once a second and at the end, the chart, stats strip and thinking header at
 // most twice a second (benchmarks/bench_widgets.py).
 const MARKDOWN_EVERY_MS = 1000;
 const LIVE_EVERY_MS = 500;
-const COLORS = { c: "#1f77b4", t: "#ff7f0e", server: "#2ca02c", ttft: "#888" };
-const TRAITS = ["run_id", "seq", "content", "thinking", "points", "tool_calls", "state", "stats", "stats_rows", "error"];
+const COLORS = { c: "#1f77b4", t: "#ff7f0e", server: "#2ca02c", ttft: "#888", entropy: "#6a1b9a" };
+const TRAITS = ["run_id", "seq", "content", "thinking", "points", "tool_calls", "state", "stats", "stats_rows", "error", "lens_data"];
+
+// [t, entropy] per token that has alternatives: token i is timed by the first point
+// whose count (content + thinking so far) reaches i + 1.
+function entropySeries(tokens, points) {
+  const out = [];
+  let j = 0;
+  tokens.forEach((tok, i) => {
+    while (j < points.length - 1 && points[j][1] < i + 1) j++;
+    const e = entropy(tok);
+    if (e !== null && points.length) out.push([points[j][0], e]);
+  });
+  return out;
+}
 
 const traitsOf = (model, names = TRAITS) => Object.fromEntries(names.map((n) => [n, model.get(n)]));
 
 // tokens/s along the run (one colour per channel), a dashed TTFT line and, once the run
 // ended, the server's own figure.
-function drawChart(canvas, points, ttft, serverTps) {
+// With the lens on, each token's entropy (nats, right axis) as purple ticks.
+function drawChart(canvas, points, ttft, serverTps, entropies = []) {
   const dpr = window.devicePixelRatio || 1;
   const w = canvas.clientWidth || 560, hgt = canvas.clientHeight || 120;
   if (canvas.width !== w * dpr) { canvas.width = w * dpr; canvas.height = hgt * dpr; }
@@ -46,7 +61,16 @@ function drawChart(canvas, points, ttft, serverTps) {
     ctx.strokeStyle = COLORS[series[i][2]] || COLORS.c;
     ctx.beginPath(); ctx.moveTo(x(series[i - 1][0]), y(series[i - 1][1])); ctx.lineTo(x(series[i][0]), y(series[i][1])); ctx.stroke();
   }
+  if (entropies.length) {
+    const hMax = Math.max(1, ...entropies.map((e) => e[1]));
+    const yh = (v) => hgt - pad.b - (v / hMax) * (hgt - pad.t - pad.b);
+    ctx.fillStyle = COLORS.entropy; ctx.globalAlpha = 0.55;
+    for (const [t, v] of entropies) ctx.fillRect(x(t) - 1, yh(v), 2, hgt - pad.b - yh(v));
+    ctx.globalAlpha = 1;
+    ctx.fillText(`H ${hMax.toFixed(1)} nats`, w - pad.r - 62, pad.t + 8);
+  }
   canvas.dataset.points = String(series.length);
+  canvas.dataset.entropy = String(entropies.length);
 }
 
 function layout(model) {
@@ -55,6 +79,8 @@ function layout(model) {
     title: h("span", { class: "llnb-title" }),
     status: h("span", { class: "llnb-status", "aria-live": "polite" }),
     stop: h("button", { class: "llnb-stop", type: "button", title: "Stop generating" }, "■ Stop"),
+    lensBox: h("input", { type: "checkbox", class: "llnb-lens-toggle" }),
+    branch: h("div", { class: "llnb-branch", role: "region", "aria-label": "branch" }),
     transcript: h("div", { class: "llnb-transcript" }),
     summary: h("summary", {}, "Thinking…"),
     thinkText: h("div", { class: "llnb-thinking-text" }),
@@ -70,8 +96,13 @@ function layout(model) {
   ui.think = h("details", { class: "llnb-thinking", open: "" }, ui.summary, ui.thinkText);
   ui.context = h("div", { class: "llnb-context", role: "status" },
     h("div", { class: "llnb-context-bar" }, ui.contextFill), ui.contextText);
-  ui.root.append(h("div", { class: "llnb-head" }, ui.title, ui.status, ui.stop), ui.transcript, ui.empty,
-    ui.think, ui.tools, ui.answer, ui.error, ui.context, ui.canvas, ui.stats);
+  ui.lens = h("label", { class: "llnb-lens-label", title: "Shade tokens by probability; hover or focus one for its alternatives" },
+    ui.lensBox, " Token lens");
+  ui.legend = h("span", { class: "llnb-lens-legend", "aria-hidden": "true" },
+    ...["≥90%", "70", "50", "30", "10", "<10%"].map((t, b) => h("span", { class: "llnb-tok", "data-b": String(b) }, t)));
+  ui.columns = h("div", { class: "llnb-columns" }, ui.answer, ui.branch);
+  ui.root.append(h("div", { class: "llnb-head" }, ui.title, ui.status, ui.lens, ui.legend, ui.stop), ui.transcript, ui.empty,
+    ui.think, ui.tools, ui.columns, ui.error, ui.context, ui.canvas, ui.stats);
   return ui;
 }
 
@@ -83,18 +114,81 @@ function render({ model, el }) {
   const atBottom = () => ui.answer.scrollHeight - ui.answer.scrollTop - ui.answer.clientHeight < 24;
   // Keeps the reader's scroll position unless they were already at the bottom.
   const following = (paint) => { const follow = atBottom(); paint(); if (follow) ui.answer.scrollTop = ui.answer.scrollHeight; };
-  const showAnswer = () => following(() => { ui.answer.innerHTML = markdown(s.content); });
+  const answerPane = new LensPane(ui.answer, "content"), thinkPane = new LensPane(ui.thinkText, "thinking");
+  // The lens shades tokens when it is on and the tokens cover the text shown.
+  const lensOn = () => !!model.get("lens") && s.tokens.length > 0 && s.tokensComplete;
+  const lens = new TokenLens(ui.root, {
+    tokens: () => s.tokens,
+    onBranch: (index, alternative) => model.send({ type: "branch", index, alternative }),
+    canBranch: (i) => (!s.ended ? "Branch once the run has ended"
+      : s.tokens[i]?.ch !== "content" ? "Branch from answer tokens" : true),
+  });
+  lens.attach(answerPane); lens.attach(thinkPane);
+  // Text after the tokens (a server's closing of cut JSON): shown plain after them.
+  function tailOf(channel, text) {
+    const joined = s.tokens.filter((t) => t.ch === channel).map((t) => t.text).join("");
+    return text.startsWith(joined) ? text.slice(joined.length) : null;
+  }
+  function paintPane(pane, box, text) {
+    const tail = tailOf(pane.channel, text);
+    if (tail === null) return false;
+    pane.rebuild(s.tokens, tail);
+    markBranchPoint();
+    return true;
+  }
+  const showAnswer = () => following(() => {
+    if (lensOn() && paintPane(answerPane, ui.answer, s.content)) return;
+    ui.answer.innerHTML = markdown(s.content);
+  });
   const markdownSoon = new Cadence(showAnswer, MARKDOWN_EVERY_MS);
   const chart = new Cadence(() => drawChart(ui.canvas, s.points, s.points.length ? s.points[0][0] : null,
-    s.ended ? s.stats.server_tps : null), LIVE_EVERY_MS);
+    s.ended ? s.stats.server_tps : null, lensOn() ? entropySeries(s.tokens, s.points) : []), LIVE_EVERY_MS);
   const live = new Cadence(() => { if (s.live) { showThinking(); showStats(); } }, LIVE_EVERY_MS);
 
-  function showText() { markdownSoon.cancel(); showAnswer(); ui.thinkText.textContent = s.thinking; }
-  function appendText(msg) {
+  function showText() {
+    markdownSoon.cancel(); showAnswer();
+    if (!(lensOn() && paintPane(thinkPane, ui.thinkText, s.thinking))) ui.thinkText.textContent = s.thinking;
+    ui.root.classList.toggle("llnb-lens-on", lensOn());
+  }
+  // A frame's new text: new token spans with the lens on (tokens from index `from`).
+  function appendText(msg, from) {
+    if (lensOn()) {
+      if (msg.thinking || msg.lens) thinkPane.append(s.tokens, from);
+      following(() => answerPane.append(s.tokens, from));
+      return;
+    }
     if (msg.thinking) ui.thinkText.append(msg.thinking);
     if (!msg.content) return;
     following(() => ui.answer.append(msg.content));
     markdownSoon.soon();
+  }
+  // The branch column: the text before the branch point (dim), the alternative, what the
+  // model wrote from there, or why it failed.
+  const br = { runId: 0, seq: 0 };
+  const branchText = h("span", { class: "llnb-branch-text" });
+  function showBranch() {
+    const b = model.get("branch_state") || {};
+    const on = b.index !== undefined;
+    ui.columns.classList.toggle("llnb-split", on);
+    ui.branch.hidden = !on;
+    markBranchPoint();
+    if (!on) { ui.branch.replaceChildren(); return; }
+    Object.assign(br, { runId: b.run_id || 0, seq: b.seq || 0 });
+    branchText.textContent = b.content || "";
+    const err = h("div", { class: "llnb-error", role: "alert" }, b.error || "");
+    err.hidden = !b.error;
+    ui.branch.dataset.state = b.state || "";
+    ui.branch.replaceChildren(
+      h("div", { class: "llnb-branch-head" }, `Branch at token ${b.index}: `, h("code", {}, JSON.stringify(b.alternative)),
+        " instead of ", h("code", {}, JSON.stringify(b.original)), h("span", { class: "llnb-status" }, ` ${b.state || ""}`)),
+      h("div", { class: "llnb-branch-body" }, h("span", { class: "llnb-branch-prefix" }, b.prefix || ""),
+        h("mark", { class: "llnb-branch-alt" }, b.alternative || ""), branchText),
+      err);
+  }
+  function markBranchPoint() {
+    const b = model.get("branch_state") || {};
+    ui.answer.querySelectorAll(".llnb-branch-point").forEach((e) => e.classList.remove("llnb-branch-point"));
+    if (b.index !== undefined) ui.answer.querySelector(`.llnb-tok[data-i="${b.index}"]`)?.classList.add("llnb-branch-point");
   }
   function showThinking() {
     const head = s.thinkingHeader();
@@ -153,10 +247,22 @@ function render({ model, el }) {
 
   ui.think.addEventListener("toggle", () => { if (document.activeElement === ui.summary) s.readerToggled(); });
   ui.stop.addEventListener("click", () => { ui.stop.disabled = true; ui.stop.textContent = "Stopping…"; model.send({ type: "stop" }); });
+  ui.lensBox.checked = !!model.get("lens");
+  ui.lensBox.addEventListener("change", () => { model.set("lens", ui.lensBox.checked); model.save_changes(); });
+  model.on("change:lens", () => { ui.lensBox.checked = !!model.get("lens"); lens.hide(); showText(); chart.now(); });
+  model.on("change:branch_state", showBranch);
   model.on("msg:custom", (msg) => {
+    if (msg?.type === "branch") { // the branch run's new text, in sequence (else the trait catches up)
+      if (msg.run_id === br.runId && msg.seq === br.seq + 1) {
+        br.seq = msg.seq; branchText.append(msg.content || "");
+        if (msg.state) ui.branch.dataset.state = msg.state;
+      }
+      return;
+    }
+    const from = s.tokens.length;
     const outcome = s.receive(msg);
     if (outcome === "ignored" || outcome === "gap") return;
-    if (s.seq === 1) showText(); else appendText(msg); // a new run's first frame replaces the text
+    if (s.seq === 1) showText(); else appendText(msg, from); // a new run's first frame replaces the text
     showMarks();
     if (msg.tool_calls?.length) showTools();
     if (outcome === "phase") { showThinking(); showStats(); chart.now(); } else { live.soon(); chart.soon(); }
@@ -174,8 +280,9 @@ function render({ model, el }) {
   model.on("change:empty_text", () => { ui.empty.textContent = model.get("empty_text"); });
   showTranscript();
   showContext();
+  showBranch();
   resync();
-  return () => { markdownSoon.cancel(); chart.cancel(); live.cancel(); };
+  return () => { markdownSoon.cancel(); chart.cancel(); live.cancel(); lens.hide(); };
 }
 
 export default { render };

@@ -11,6 +11,11 @@
 //
 // Transitions: resync(traits) · receive(frame) · update(traits) · readerToggled().
 // Read-outs: statusText, thinkingHeader(), statsStrip(), chartHidden, live, ended.
+//
+// Token lens: a frame of a run that records logprobs carries `lens`, its new tokens
+// packed (widgets/lens.py); `tokens` holds them decoded. The kernel commits them all in
+// `lens_data` only at the end, so after a gap `tokensComplete` is false until then.
+import { decodeLens } from "./lens.js";
 
 const FRAME_STATES = { cancelled: "stopped" };
 const ENDED = ["done", "stopped", "error"];
@@ -43,6 +48,9 @@ export class StreamState {
     const keep = sameRun && t.state !== "idle" && points.length < this.points.length;
     if (!keep) this.points = points.slice();
     this.tools = (t.tool_calls || []).slice();
+    if (t.lens_data && t.lens_data.n) { this.tokens = decodeLens(t.lens_data); this.tokensComplete = true; }
+    else if (!(sameRun && t.state !== "idle")) { this.tokens = []; this.tokensComplete = true; }
+    else if (this.waiting) this.tokensComplete = false; // frames were lost in the gap
     this.waiting = false;
     this.update(t);
   }
@@ -79,6 +87,7 @@ export class StreamState {
     this.thinking += msg.thinking || "";
     for (const p of msg.points || []) this.points.push(p);
     for (const c of msg.tool_calls || []) this.tools.push(c);
+    if (msg.lens) for (const tok of decodeLens(msg.lens)) this.tokens.push(tok);
     this.state = FRAME_STATES[msg.status] || msg.status;
     const phase = msg.seq === 1 || (!hadAnswer && this.content.length > 0) || this.state !== was;
     return phase ? "phase" : "step";
@@ -86,7 +95,7 @@ export class StreamState {
 
   // A new run's first frame arrived before its traits: start from nothing.
   startRun(runId) {
-    Object.assign(this, { runId, seq: 0, content: "", thinking: "", points: [], tools: [] });
+    Object.assign(this, { runId, seq: 0, content: "", thinking: "", points: [], tools: [], tokens: [], tokensComplete: true });
     Object.assign(this, { waiting: false, toggled: false, stats: {}, statsRows: [], error: "" });
   }
 
