@@ -54,6 +54,8 @@ def sampling(opts: Options) -> dict:
 
     >>> sampling(Options(seed=-1, top_k=0))["top_k"], "seed" in sampling(Options())
     (0, False)
+    >>> sampling(Options(repeat_last_n=-1, num_ctx=1024))["repeat_last_n"]
+    1024
     """
     body = {
         "temperature": opts.temperature,
@@ -62,7 +64,7 @@ def sampling(opts: Options) -> dict:
         "min_p": opts.min_p,
         "typical_p": opts.typical_p,
         "repeat_penalty": opts.repeat_penalty,
-        "repeat_last_n": opts.repeat_last_n,  # -1: the whole context
+        "repeat_last_n": opts.penalty_window(),
         "presence_penalty": opts.presence_penalty,
         "frequency_penalty": opts.frequency_penalty,
     }
