@@ -44,13 +44,13 @@ def chat_body(content: str, stream: bool = True, **options) -> dict:
     }
 
 
-def cancelled_in(log: str, timeout: float = 10) -> tuple[int, int, int, float]:
+def cancelled_in(read_log, timeout: float = 10) -> tuple[int, int, int, float]:
     """The server's line for a cancelled request: prompt tokens evaluated, prompt tokens,
     tokens generated, seconds it ran."""
     deadline = time.monotonic() + timeout
-    while (found := CANCELLED.search(log())) is None and time.monotonic() < deadline:
+    while (found := CANCELLED.search(read_log())) is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert found, log()
+    assert found, read_log()
     evaluated, total, generated, seconds = found.groups()
     return int(evaluated), int(total), int(generated), float(seconds)
 
@@ -70,8 +70,7 @@ def test_a_client_that_leaves_during_its_prompt_frees_the_model_at_once(server):
     evaluated, total, generated, seconds = cancelled_in(lambda: server.log()[mark:])
     assert total > 1500 and evaluated < total and generated == 0
     # The second request waited behind the first (its total less its own work) for far
-    # less than the rest of the first prompt would have taken at the rate it ran
-    # (later tokens cost more than earlier ones: this underestimates the rest).
+    # less than the rest of the first prompt would have taken at the rate it ran.
     waited = (
         reply["total_duration"]
         - reply["load_duration"]
