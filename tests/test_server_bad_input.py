@@ -391,6 +391,15 @@ CASES = [
     ),
     # options: Ollama clamps num_ctx to at least 4; a wrong type is its scheduler's 500
     ("num-ctx-negative", "/api/generate", gen(options={**TINY, "num_ctx": -1}), 200, OK, True),
+    # repeat_last_n -1 is the whole context (llama-server alone refuses a negative window)
+    (
+        "repeat-last-n-minus-one",
+        "/api/chat",
+        chat(user(), options={**TINY, "repeat_last_n": -1}),
+        200,
+        OK,
+        True,
+    ),
     (
         "num-ctx-string",
         "/api/generate",

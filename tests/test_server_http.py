@@ -368,6 +368,12 @@ def test_sampling_options_reach_llama_cpp(server_url):
     assert _text(server_url, temperature=0, presence_penalty=1.5) != greedy
     assert _text(server_url, temperature=0, frequency_penalty=1.5) != greedy
     assert _text(server_url, temperature=0, repeat_penalty=1.8, repeat_last_n=0) == greedy
+    # -1 is Ollama's "the whole context": the same text as the window written out.
+    whole = _text(server_url, temperature=0, repeat_penalty=1.8, repeat_last_n=-1, num_ctx=4096)
+    assert whole != greedy
+    assert whole == _text(
+        server_url, temperature=0, repeat_penalty=1.8, repeat_last_n=4096, num_ctx=4096
+    )
     assert _text(server_url, temperature=0, num_thread=1)
 
 

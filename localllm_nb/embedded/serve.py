@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 import threading
 import time
+
+log = logging.getLogger("localllm_nb.embedded")
 
 
 def num_parallel_from_env() -> int:
@@ -34,6 +37,7 @@ def serve(
 
     limit_malloc_arenas()
     _exit_with_parent()
+    _log_to_stderr(log_level)
     state = ServerState(threads=threads, num_parallel=num_parallel or num_parallel_from_env())
     config = uvicorn.Config(
         create_app(state),
@@ -48,7 +52,7 @@ def serve(
         def handle_exit(self, sig, frame) -> None:
             # Streams end now with an error line rather than after their last token.
             # Another thread: this signal handler may have interrupted one holding the lock.
-            threading.Thread(target=state.models.stop, name="stop", daemon=True).start()
+            threading.Thread(target=_stop_requests, args=(state,), name="stop", daemon=True).start()
             super().handle_exit(sig, frame)
 
     _Uvicorn(config).run()
@@ -57,6 +61,27 @@ def serve(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _stop_requests(state) -> None:
+    ended = state.models.stop()
+    if ended:
+        log.warning("shutting down: %d running request(s) ended with an error", ended)
+
+
+def _log_to_stderr(log_level: str) -> None:
+    """The server's own lines as uvicorn prints its own, down to INFO (a client that
+    left mid-answer, as Ollama logs it) whatever uvicorn's level."""
+    from uvicorn.logging import DefaultFormatter
+
+    if log.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+    log.addHandler(handler)
+    level = logging.getLevelName(log_level.upper())
+    log.setLevel(min(logging.INFO, level) if isinstance(level, int) else logging.INFO)
+    log.propagate = False
 
 
 def _exit_with_parent() -> None:

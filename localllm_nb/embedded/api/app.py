@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -16,7 +19,7 @@ from starlette.routing import Route
 from ..engine.events import DoneEvent, ErrorEvent
 from ..engine.instance import reclaim_signals
 from ..engine.json_close import close_json
-from ..engine.manager import Abandoned, Lease, ModelManager
+from ..engine.manager import SHUTTING_DOWN, Abandoned, Lease, ModelManager, ShuttingDown
 from ..engine.options import OptionError, parse_options
 from ..engine.templates import (
     PromptTooLong,
@@ -43,6 +46,8 @@ from .protocol import (
     require_model,
 )
 from .request_types import CHAT_REQUEST, GENERATE_REQUEST, go_message
+
+T = TypeVar("T")
 
 
 class ServerState:
@@ -79,13 +84,18 @@ class ServerState:
         try:
             while http is not None and not task.done():
                 await asyncio.wait({task}, timeout=0.2)
+                if not task.done() and self.models.stopping:
+                    raise ShuttingDown(SHUTTING_DOWN)  # not after the load: shutdown waits 2 s
                 if not task.done() and await http.is_disconnected():
                     abandoned.set()
             lease = await asyncio.shield(task)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, ShuttingDown) as exc:
+            # The request went away, or the server is stopping, while it waited: the
+            # lease, when it comes, goes back.
             abandoned.set()
-            # The request went away while waiting: the lease, when it comes, goes back.
             task.add_done_callback(_release_result)
+            if isinstance(exc, ShuttingDown):
+                raise ApiError(500, str(exc)) from None
             raise
         except MissingModelFiles as exc:
             raise ApiError(500, str(exc)) from None
@@ -122,6 +132,32 @@ class _LeasedStream(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self.lease.release()
+
+
+async def _prepared(http: HttpRequest, lease: Lease, prepare: Callable[[], T]) -> T:
+    """`prepare()` run off the event loop (rendering and tokenising a long history
+    takes seconds), given up as soon as the client leaves or the server stops: shutdown
+    waits 2 s for requests, and a request cut by that wait sends no error line."""
+    task = asyncio.ensure_future(asyncio.to_thread(prepare))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.1)
+            if task.done():
+                break
+            if lease.interrupted is not None:
+                raise ApiError(500, lease.interrupted)
+            if await http.is_disconnected():
+                raise Abandoned("the client went away while its prompt was prepared")
+    except BaseException:
+        # The thread finishes on its own; its result is nobody's.
+        task.add_done_callback(_ignore_result)
+        raise
+    return task.result()
+
+
+def _ignore_result(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()  # read, so asyncio does not log it as never retrieved
 
 
 def _options(entry, body) -> object:
@@ -286,17 +322,17 @@ async def chat(http: HttpRequest) -> Response:
     lease = await server.acquire(entry, opts.num_ctx, name, opts.num_thread, keep_alive, http)
     req.load_duration = lease.load_duration
     with _released_on_error(lease):
+        fit = functools.partial(
+            gen.fit_chat,
+            lease.engine,
+            entry,
+            messages,
+            opts,
+            tools=tools or None,
+            thinking=req.thinking,
+        )
         try:
-            # Rendering and tokenising a long history is CPU work: off the event loop.
-            req.fit = await asyncio.to_thread(
-                gen.fit_chat,
-                lease.engine,
-                entry,
-                messages,
-                opts,
-                tools=tools or None,
-                thinking=req.thinking,
-            )
+            req.fit = await _prepared(http, lease, fit)
         except PromptTooLong as exc:
             raise ApiError(400, str(exc)) from None
         except TemplateError as exc:
@@ -361,7 +397,7 @@ async def generate(http: HttpRequest) -> Response:
     req.load_duration = lease.load_duration
     with _released_on_error(lease):
         try:
-            req.fit = await asyncio.to_thread(prompt_tokens, lease.engine)
+            req.fit = await _prepared(http, lease, functools.partial(prompt_tokens, lease.engine))
         except TemplateError as exc:
             raise ApiError(400, str(exc)) from None
         return await _respond(http, req, lease, req.fit.tokens, stream)

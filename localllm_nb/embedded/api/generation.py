@@ -203,6 +203,10 @@ async def run_job(
     if lease is not None:
         job.cancel = lease.cancel
         lease.on_interrupt = lambda message: emit(ErrorEvent(message))
+        if lease.interrupted is not None:
+            # Interrupted while its prompt was prepared: the engine skips a cancelled job
+            # without a word, so the error line comes from here.
+            emit(ErrorEvent(lease.interrupted))
     engine.submit(job)
     try:
         while True:

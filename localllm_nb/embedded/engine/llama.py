@@ -4,6 +4,7 @@ the thinking budget's interventions and Ollama's timings."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -15,7 +16,7 @@ from ..._stream_text import HoldBack
 from ..models.registry import ModelEntry
 from .events import DoneEvent, EngineEvent, ErrorEvent, TextEvent
 from .gguf import read_metadata
-from .instance import LlamaInstance, error_message
+from .instance import PROMPT_BATCH, LlamaInstance, error_message
 from .logprobs import LogprobQueue, ollama_entry
 from .options import Options
 from .steering import Intervention
@@ -23,16 +24,19 @@ from .threads import default_threads
 
 __all__ = ["Job", "LlamaEngine", "default_threads", "sampling"]
 
+log = logging.getLogger("localllm_nb.embedded")
+
 EMBEDDER_IDLE = 10.0  # seconds before a chat model's embedding instance is freed
 # llama.cpp pools a sequence within one micro-batch and computes logits for each of its
 # tokens: ~0.4 MB per token for the 135M model's 49k vocabulary (a 2,000-token input
 # took the server to 1.24 GB). So a chat model embeds at most CHAT_EMBED_TOKENS per input
 # (the end is cut, as Ollama truncates at num_ctx; 400 when truncate is false), which is
-# also Ollama's default batch. Inputs up to SHARED_EMBED_TOKENS are pooled by the
-# generating instance itself, which keeps the buffers they needed until it unloads;
-# longer ones by a second instance, freed when idle (it maps the weights again).
+# also Ollama's default batch. Inputs up to SHARED_EMBED_TOKENS (one micro-batch of the
+# generating instance) are pooled by that instance itself, which keeps the buffers they
+# needed until it unloads; longer ones by a second instance, freed when idle (it maps the
+# weights again).
 CHAT_EMBED_TOKENS = 512
-SHARED_EMBED_TOKENS = 64
+SHARED_EMBED_TOKENS = PROMPT_BATCH
 
 
 @dataclass
@@ -54,6 +58,8 @@ def sampling(opts: Options) -> dict:
 
     >>> sampling(Options(seed=-1, top_k=0))["top_k"], "seed" in sampling(Options())
     (0, False)
+    >>> sampling(Options(repeat_last_n=-1, num_ctx=1024))["repeat_last_n"]
+    1024
     """
     body = {
         "temperature": opts.temperature,
@@ -62,7 +68,7 @@ def sampling(opts: Options) -> dict:
         "min_p": opts.min_p,
         "typical_p": opts.typical_p,
         "repeat_penalty": opts.repeat_penalty,
-        "repeat_last_n": opts.repeat_last_n,  # -1: the whole context
+        "repeat_last_n": opts.penalty_window(),
         "presence_penalty": opts.presence_penalty,
         "frequency_penalty": opts.frequency_penalty,
     }
@@ -81,6 +87,7 @@ class Phase:
     stopped: bool = False  # by a stop string
     cancelled: bool = False
     error: str | None = None
+    evaluated: int = 0  # prompt tokens evaluated, as llama-server last reported them
     last_empty: bool = False  # the last token decoded to no bytes (e.g. end of turn)
     # Tokens generated but never streamed: cut by n_predict inside a UTF-8 character,
     # llama-server holds them back for good. Counted, but not in the context (their
@@ -234,6 +241,9 @@ class LlamaEngine:
             # Each piece then names its token id (for `context` and continuing) and its
             # logprob; the alternatives are the n_probs most likely, all computed anyway.
             "n_probs": max(1, job.top_logprobs or 0),
+            # A chunk after each prompt batch: a cancelled job stops between batches
+            # instead of after the whole prompt (~50 s for a 2,000-message chat on one core).
+            "return_progress": True,
         }
         if grammar:
             body["grammar"] = grammar
@@ -242,6 +252,11 @@ class LlamaEngine:
             if "choices" not in chunk:
                 out.error = error_message(chunk)
                 return True
+            progress = chunk.get("prompt_progress")
+            # Every other chunk comes after the whole prompt was evaluated.
+            out.evaluated = (
+                progress["processed"] - progress.get("cache", 0) if progress else len(context)
+            )
             if job.cancel.is_set():
                 out.cancelled = True
                 return True
@@ -293,8 +308,20 @@ class LlamaEngine:
         end = None
         while end is None:
             end = self._step(job, state)
-        if end is not Ended.FAILED:
-            job.emit(state.finish(end))
+        if end is Ended.FAILED:
+            return
+        done = state.finish(end)
+        if end is Ended.CANCELLED:
+            log.info(
+                "%s: request cancelled after %d of %d prompt tokens and %d generated "
+                "tokens (%.2f s)",
+                self.entry.name,
+                done.prompt_eval_count,
+                len(job.prompt_tokens),
+                done.eval_count,
+                (done.prompt_eval_duration + done.eval_duration) / 1e9,
+            )
+        job.emit(done)
 
     def _step(self, job: Job, state: Decoding) -> Ended | None:
         """One phase and what follows it; an `Ended` when the answer is over."""
@@ -362,6 +389,8 @@ class Decoding:
         self.stops = HoldBack(job.options.stop)
         self.logprobs = LogprobQueue()
         self.generated = 0
+        # Ollama counts the whole prompt; a job cancelled inside it counts what it evaluated.
+        self.prompt_evaluated = len(self.prompt)
         self.started = time.perf_counter()
         self.first_token_at: float | None = None
 
@@ -380,6 +409,8 @@ class Decoding:
         return self.stops.match is not None
 
     def add(self, phase: Phase) -> None:
+        if phase.cancelled and self.first_token_at is None and not phase.tokens:
+            self.prompt_evaluated = min(phase.evaluated, len(self.prompt))
         if self.first_token_at is None and phase.tokens:
             self.first_token_at = time.perf_counter()
         self.generated += len(phase.tokens) + phase.unseen
@@ -396,7 +427,7 @@ class Decoding:
         first = self.first_token_at or ended
         return DoneEvent(
             done_reason=end.done_reason,
-            prompt_eval_count=len(self.prompt),
+            prompt_eval_count=self.prompt_evaluated,
             prompt_eval_duration=int((first - self.started) * 1e9),
             eval_count=self.generated,
             eval_duration=int((ended - first) * 1e9),

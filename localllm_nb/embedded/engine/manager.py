@@ -26,8 +26,15 @@ from .memory import release_memory
 DEFAULT_KEEP_ALIVE = 300.0  # seconds, Ollama's 5m
 
 
+SHUTTING_DOWN = "server is shutting down"
+
+
 class Abandoned(Exception):
     """A request gave up waiting for its model (its client went away)."""
+
+
+class ShuttingDown(RuntimeError):
+    """A request wanted a model while the server was stopping."""
 
 
 @dataclass
@@ -62,11 +69,15 @@ class Lease:
     _key: object = field(repr=False)
     cancel: threading.Event = field(default_factory=threading.Event)
     # Set by whoever runs a job under this lease: ends the job's answer with an error line.
+    # A job started after the interruption reads `interrupted` instead (set first, so
+    # one of the two always sees it).
     on_interrupt: Callable[[str], None] | None = field(default=None, repr=False)
+    interrupted: str | None = None
     _released: bool = False
 
     def interrupt(self, message: str) -> None:
         """End the request now with `message` (the server is stopping)."""
+        self.interrupted = message
         self.cancel.set()
         if self.on_interrupt is not None:
             self.on_interrupt(message)
@@ -170,9 +181,14 @@ class ModelManager:
         engine = self._load_in_place(entry, key, placeholder, old)
         return self._install(placeholder, engine, key, name, keep_alive, started)
 
+    @property
+    def stopping(self) -> bool:
+        """True once `stop` or `close` was called: no request gets a model any more."""
+        return self._closed
+
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError("the server is shutting down")
+            raise ShuttingDown(SHUTTING_DOWN)
 
     def _wait_turn(self, item: Loaded, config: tuple[int, int], abandoned) -> None:
         """Wait (lock held) until the model's state changes; `Abandoned` if the client
@@ -295,15 +311,16 @@ class ModelManager:
         with self._cond:
             return [(v.engine.entry, v) for v in self._loaded.values() if v.engine is not None]
 
-    def stop(self, message: str = "server is shutting down") -> None:
+    def stop(self, message: str = SHUTTING_DOWN) -> int:
         """The server is stopping: requests waiting for a model fail, and running ones
-        end now with `message` as their last line. Frees nothing (see `close`)."""
+        end now with `message` as their last line; how many. Frees nothing (see `close`)."""
         with self._cond:
             self._closed = True
             leases = list(self._leases)
             self._cond.notify_all()
         for lease in leases:
             lease.interrupt(message)
+        return len(leases)
 
     def close(self) -> None:
         """Free every engine (the server is stopping); jobs still queued end with an error."""

@@ -72,6 +72,15 @@ class Options:
     think_budget: int = 0
     tool_choice: str = "required"
 
+    def penalty_window(self) -> int:
+        """How many recent tokens the repeat penalties look at: Ollama's -1 is the whole
+        context (llama-server refuses a negative window).
+
+        >>> Options(repeat_last_n=-1, num_ctx=2048).penalty_window(), Options().penalty_window()
+        (2048, 64)
+        """
+        return self.num_ctx if self.repeat_last_n == -1 else self.repeat_last_n
+
     def predict_limit(self) -> int:
         """How many tokens this request may generate at most (before the context runs out)."""
         return self.num_predict if self.num_predict >= 0 else DEFAULT_PREDICT_CAP
@@ -121,6 +130,10 @@ def parse_options(raw, model_defaults: dict | None = None) -> Options:
     Traceback (most recent call last):
     ...
     localllm_nb.embedded.engine.options.OptionError: option "top_k" must be of type integer
+    >>> parse_options({"repeat_last_n": -2})
+    Traceback (most recent call last):
+    ...
+    localllm_nb.embedded.engine.options.OptionError: option "repeat_last_n" must be -1 (the whole context) or more
     """
     if raw is None:
         raw = {}
@@ -134,4 +147,6 @@ def parse_options(raw, model_defaults: dict | None = None) -> Options:
                 continue
             if key in names:
                 setattr(opts, key, _check(key, value))
+    if opts.repeat_last_n < -1:
+        raise OptionError('option "repeat_last_n" must be -1 (the whole context) or more')
     return opts
