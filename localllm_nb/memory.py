@@ -7,8 +7,8 @@ embedded server both give them), with the file's size from `/api/tags`:
 - weights: the model file (its header, mostly the vocabulary, adds a few percent);
 - KV cache: `num_ctx` x `num_parallel` tokens x layers x (K + V width) x bytes per
   element (f16 unless the server is told otherwise, e.g. Ollama's OLLAMA_KV_CACHE_TYPE);
-- compute buffers: llama.cpp's graph for one 512-token micro-batch on the CPU with flash
-  attention, at its widest point (a layer's feed-forward block, or the output layer when
+- compute buffers: llama.cpp's graph for one micro-batch (`num_batch`: 512 in Ollama, 64
+  in the embedded server) on the CPU with flash attention, at its widest point (a layer's feed-forward block, or the output layer when
   every token's logits are kept, as in the embedded server's instances, which can pool
   embeddings) plus the attention mask.
 
@@ -111,13 +111,15 @@ def estimate_from_info(
     num_parallel: int = 1,
     kv_type: str = "f16",
     all_logits: bool = False,
+    batch: int = BATCH,
     model: str = "",
     source: str = "gguf header",
     available: int | None = None,
 ) -> MemoryEstimate:
     """The estimate from GGUF header fields (`model_info`, keys like
     'llama.block_count') and the model file's size. `all_logits`: the engine keeps every
-    token's logits (an instance that can pool embeddings), not only the last one's.
+    token's logits (an instance that can pool embeddings), not only the last one's. `batch`:
+    the server's micro-batch (Ollama's `num_batch`; the embedded server's is smaller).
     `num_ctx` is capped at the model's trained context, as the servers cap it.
 
     >>> info = {"general.architecture": "llama", "llama.block_count": 30,
@@ -154,7 +156,7 @@ def estimate_from_info(
     vocab = int(key("vocab_size", 0) or 32000)
     per_token = sum(h * (head_k + head_v) for h in heads_kv) * _KV_BYTES.get(kv_type, 2.0)
     kv = round(cells * num_parallel * per_token)
-    batch = min(BATCH, cells * num_parallel)
+    batch = min(batch, cells * num_parallel)
     # Floats per token at the graph's widest point (llama.cpp's allocator reuses the
     # rest): a layer's feed-forward block, or the output layer with every token's logits.
     layer = 4 * ff + 2 * embd
@@ -296,6 +298,7 @@ def estimate_memory(
         num_parallel=num_parallel,
         kv_type=kv_type,
         all_logits=kind == "embedded",
+        batch=int(info.parameters.get("num_batch") or BATCH),
         model=info.name,
         source=f"{kind} /api/show",
         available=available_memory(),

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from ...errors import ModelDownloadError
 from ..engine.manager import expires_at_iso
-from ..engine.options import server_defaults
+from ..engine.options import PROMPT_BATCH, server_defaults
 from ..models.pull import pull_steps
 from ..models.registry import MissingModelFiles, ModelNotFound, valid_name
 from .errors import ApiError
@@ -149,6 +149,7 @@ def _memory(server, entry, engine) -> dict:
             getattr(engine, "num_ctx", None),
             num_parallel=getattr(engine, "parallel", 1),
             all_logits=True,
+            batch=PROMPT_BATCH,
         )
     except (OSError, ValueError):
         return {}

@@ -12,14 +12,7 @@ import signal
 import threading
 
 from .native_log import LoadLog
-
-# Tokens per prompt batch of a generating instance. llama-server checks for a cancelled
-# request only between batches, and a batch in flight always finishes: with its default
-# (512 here, as pooling sets n_batch to n_ubatch) a client that left could hold the model
-# for seconds more at the end of a long prompt. Measured on one core, a 1,500-token
-# prompt costs the same CPU time in batches of 64 as of 512 (~10 s); batches of 32 cost
-# 50% more.
-PROMPT_BATCH = 64
+from .options import PROMPT_BATCH
 
 
 def reclaim_signals() -> None:

@@ -6,6 +6,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
+# Tokens per prompt batch of a generating instance. llama-server checks for a cancelled
+# request only between batches, and a batch in flight always finishes: with its default
+# (512 here, as pooling sets n_batch to n_ubatch) a client that left could hold the model
+# for seconds more at the end of a long prompt. Measured on one core, a 1,500-token
+# prompt costs the same CPU time in batches of 64 as of 512 (~10 s); batches of 32 cost
+# 50% more.
+PROMPT_BATCH = 64
+
 # Ollama's known option keys with their Go types. Unknown keys are ignored, as Ollama does.
 _INT = "integer"
 _FLOAT = "float"
@@ -89,10 +97,16 @@ class Options:
 def server_defaults() -> dict:
     """What this server does with options a request leaves unset, for `/api/show`'s
     `parameters` (clients show them as "server default"): Ollama's sampling defaults,
-    plus the context size and the generation cap that differ from Ollama's."""
+    plus the context size and the generation cap that differ from Ollama's, and the
+    prompt batch (it decides how much a batch costs in memory, and greedy text can differ
+    with it)."""
     base = Options()
     names = ("num_ctx", "temperature", "top_k", "top_p", "repeat_penalty", "repeat_last_n")
-    return {"num_predict": DEFAULT_PREDICT_CAP, **{k: getattr(base, k) for k in names}}
+    return {
+        "num_predict": DEFAULT_PREDICT_CAP,
+        **{k: getattr(base, k) for k in names},
+        "num_batch": PROMPT_BATCH,
+    }
 
 
 def _check(key: str, value):
