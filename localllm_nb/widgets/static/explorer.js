@@ -197,9 +197,9 @@ function render({ model, el, signal }) {
       const shown = JSON.stringify([view, size, kept.gl.version]);
       if (shown !== kept.gl.shown) {
         renderer.draw(view, size); kept.gl.shown = shown;
+        ctx.drawImage(offscreen, 0, 0); // waits for the drawing: part of a full frame's time
         fullMs = performance.now() - t; kept.gl.fullMs = fullMs;
-      } else fullMs = kept.gl.fullMs || 0;
-      ctx.drawImage(offscreen, 0, 0);
+      } else { ctx.drawImage(offscreen, 0, 0); fullMs = kept.gl.fullMs || 0; }
       drawnView = view.slice(); drawnShown = kept.gl.shown;
       root.dataset.fullMs = fullMs.toFixed(1);
     } else { // the last full picture, moved and scaled to the current view
