@@ -1,7 +1,7 @@
 """EmbeddingExplorer at 50,000, 200,000 and 1,000,000 points (issue 28's targets).
 
 Sizes: `BENCH_EXPLORER_SIZES=50000,200000 python -m benchmarks explorer` (default 50,000,
-200,000 and 1,000,000: about 6 minutes on two busy cores, most of it building a million
+200,000 and 1,000,000: about 4 minutes on two busy cores, most of it building a million
 synthetic vectors twice and the explorer's kernel work).
 
 - Kernel: building the explorer from vectors already embedded (block-wise PCA, label
