@@ -192,6 +192,24 @@ def top_k(
     k = min(k, int(np.isfinite(sims).sum()))
     if k == 0:
         return []
-    idx = np.sort(np.argpartition(-sims, k - 1)[:k])
-    idx = idx[np.argsort(-sims[idx], kind="stable")]
-    return [(int(i), float(sims[i])) for i in idx]
+    return [(int(i), float(sims[i])) for i in largest(sims, k)]
+
+
+def largest(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the `k` largest of `values`, largest first, ties in index order.
+
+    The k-th largest of a strided sample is at most the k-th largest of all, so every
+    answer is at least that: the few values above it are sorted, not the whole row
+    (argpartition over a million clustered similarities took 170-350 ms here).
+
+    >>> largest(np.array([0.1, 0.9, 0.5, 0.9, 0.2]), 3).tolist()
+    [1, 3, 2]
+    """
+    step = max(1, len(values) // 4096)
+    sample = values[::step]
+    if step > 1 and len(sample) > k:
+        floor = np.partition(sample, len(sample) - k)[len(sample) - k]
+        candidates = np.flatnonzero(values >= floor)
+    else:
+        candidates = np.arange(len(values))
+    return candidates[np.argsort(-values[candidates], kind="stable")[:k]]

@@ -17,6 +17,9 @@ import numpy as np
 from .math import cosine_similarity, pca_fit, project, row_norms, top_k
 
 DEFAULT_MODEL = "all-minilm"
+FLOAT32_COPY_BYTES = 320_000_000
+"""float16 vectors up to this size in float32 (208,000 rows of 384) also keep a float32
+copy for ranking: within the explorer's budget of the vectors plus 500 MB."""
 Progress = Callable[[int, int], None]
 
 
@@ -91,7 +94,8 @@ class EmbeddingSet:
 
         float16 and float32 arrays (a memory map too) are kept as given, not copied: a
         million 384-d rows are 768 MB in float16, but numpy converts float16 back to
-        float32 for every ranking (seconds at a million), so float32 answers faster."""
+        float32 for every ranking (seconds at a million; a float32 copy is kept up to
+        `FLOAT32_COPY_BYTES`), so float32 answers faster."""
         arr = np.asarray(vectors)
         if arr.dtype not in (np.float16, np.float32):
             arr = arr.astype(np.float32)
@@ -170,7 +174,7 @@ class EmbeddingSet:
         by cosine similarity in the original space, best first, itself excluded."""
         index = self.index(item)
         query = np.asarray(self._vectors[index], dtype=np.float32)
-        found = top_k(query, self._vectors, k, exclude=index, norms=self._norms())
+        found = top_k(query, self._ranked(), k, exclude=index, norms=self._norms())
         return self._neighbors(found)
 
     def query(self, text: str, k: int = 5) -> QueryResult:
@@ -178,7 +182,7 @@ class EmbeddingSet:
         if not self._texts:
             raise ValueError("the set is empty: add texts before querying it")
         vector = np.asarray(self._embed_query(text), dtype=np.float32)
-        found = self._neighbors(top_k(vector, self._vectors, k, norms=self._norms()))
+        found = self._neighbors(top_k(vector, self._ranked(), k, norms=self._norms()))
         point = self.project(vector)[0]
         return QueryResult(text, vector, (float(point[0]), float(point[1])), found)
 
@@ -202,6 +206,14 @@ class EmbeddingSet:
         # Row lengths, kept (4 bytes a row): every neighbour question is then one
         # matrix-vector product and a division, without a unit copy of the rows.
         return self._memo("norms", lambda: row_norms(self._vectors))
+
+    def _ranked(self) -> np.ndarray:
+        # numpy ranks float16 rows by converting each block to float32 (seconds at a
+        # million rows here): a float32 copy is kept while it fits FLOAT32_COPY_BYTES.
+        rows = self._vectors
+        if rows.dtype != np.float16 or rows.size * 4 > FLOAT32_COPY_BYTES:
+            return rows
+        return self._memo("float32", lambda: rows.astype(np.float32))
 
     def _seen_rows(self) -> dict[str, int]:
         if self._seen is None:

@@ -194,17 +194,27 @@ class EmbeddingExplorer(SnapshotDisplay, View):
 
     def show_neighbors(self, item: int | str) -> list[dict[str, Any]]:
         """Focus text `item` (index or text), as a click does; returns its neighbours."""
+        rows = self._focus(item)
+        self._snapshot_later()
+        return rows
+
+    def _focus(self, item: int | str) -> list[dict[str, Any]]:
         index = self.set.index(item)
         rows = self._rows(self.set.neighbors(index, self.k))
         # The clicked text travels with its neighbours, not in a second round trip.
         self.send({"type": "texts", "ids": [index], "texts": [self._texts[index][:500]]})
         with self.hold_sync():
             self.focus, self.query, self.neighbors, self.error = index, {}, rows, ""
-        self._snapshot_later()
         return rows
 
     def ask(self, text: str) -> list[dict[str, Any]]:
         """Embed `text` (not added), show where it lands and its neighbours; returns them."""
+        rows = self._ask(text)
+        if rows:
+            self._snapshot_later()
+        return rows
+
+    def _ask(self, text: str) -> list[dict[str, Any]]:
         try:
             result = self.set.query(text, k=self.k)
         except Exception as exc:  # one message in the view, not a traceback
@@ -217,7 +227,6 @@ class EmbeddingExplorer(SnapshotDisplay, View):
             self.focus = -1
             self.query = {"text": text, "x": result.point[0], "y": result.point[1]}
             self.neighbors, self.error = rows, ""
-        self._snapshot_later()
         return rows
 
     def clear_focus(self) -> None:
@@ -386,6 +395,13 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         )
         return f"{head}<div>Nearest to {about} (cosine, original space):</div><ol>{items}</ol>"
 
+    def _snapshot_after_click(self) -> None:
+        # Above the heatmap's size the browser sends its picture once the overlay shows
+        # the click, and that picture updates the snapshot. A display update now as well
+        # would make JupyterLab re-create the view once more, while the user clicks on.
+        if len(self.set) <= HEATMAP_LIMIT:
+            self._snapshot_later()
+
     def _snapshot_later(self) -> None:
         # Several clicks in a row cost one display update.
         if not self._handles:
@@ -412,11 +428,13 @@ class EmbeddingExplorer(SnapshotDisplay, View):
             if kind == "focus":
                 index = int(content.get("index", -1))
                 if 0 <= index < len(self.set):
-                    self.show_neighbors(index)
+                    self._focus(index)
+                    self._snapshot_after_click()
                 else:
                     self.clear_focus()
             elif kind == "query" and str(content.get("text", "")).strip():
-                self.ask(str(content["text"]))
+                if self._ask(str(content["text"])):
+                    self._snapshot_after_click()
             elif kind == "texts":
                 ids = [int(i) for i in content.get("ids", [])[:TEXTS_PER_REQUEST]]
                 ids = [i for i in ids if 0 <= i < len(self._texts)]

@@ -16,24 +16,31 @@ function typed(v, Type) { const b = bytesOf(v); return new Type(b.slice().buffer
 const css = (rgb) => `rgb(${rgb[0]},${rgb[1]},${rgb[2]})`;
 
 // A display update (the saved snapshot) makes JupyterLab create a new view of the same
-// model: the decoded map and its grid are kept per model so that costs no second decode.
+// model. What a view builds is kept per model, so a new view costs a copy of the last
+// picture, not a second decode or a full frame (a million points in software WebGL take
+// ~1 s): the decoded map and its grid, the texts known, hidden labels, the renderer with
+// its colours and what it last drew, the picture last sent to the kernel. The key is
+// the model's map buffer: anywidget gives each view its own proxy of the model, but the
+// buffer is one object until the map changes.
 const decoded = new WeakMap();
 
-function render({ model, el }) {
+function render({ model, el, signal }) {
   const t0 = performance.now();
   const n = model.get("count");
-  let kept = decoded.get(model);
+  const key = model.get("xy") || {};
+  let kept = decoded.get(key);
   if (!kept) {
     const xy0 = typed(model.get("xy"), Uint16Array);
-    kept = { xy: xy0, codes: typed(model.get("codes"), Uint16Array), grid: buildGrid(xy0, n, n > 100000 ? 1024 : 256) };
-    decoded.set(model, kept);
+    kept = { xy: xy0, codes: typed(model.get("codes"), Uint16Array), grid: buildGrid(xy0, n, n > 100000 ? 1024 : 256),
+      known: new Map(), hidden: new Set(), gl: null, shot: "" };
+    decoded.set(key, kept);
   }
-  const { xy, codes } = kept;
+  const { xy, codes, known, hidden } = kept;
   const bounds = model.get("bounds") || [0, 1, 0, 1];
   const names = model.get("label_names") || [];
-  const known = new Map(); // index -> text, from the up-front blob or the kernel's answers
-  const blob = bytesOf(model.get("texts"));
-  if (blob.length) new TextDecoder().decode(blob).split("\0").forEach((t, i) => known.set(i, t));
+  // known: index -> text, from the up-front blob or the kernel's answers.
+  const blob = known.size ? null : bytesOf(model.get("texts"));
+  if (blob && blob.length) new TextDecoder().decode(blob).split("\0").forEach((t, i) => known.set(i, t));
 
   const root = h("div", { class: "llnb-explorer", role: "region", "aria-label": "embedding explorer", "data-state": "ready", "data-points": String(n) });
   const note = h("div", { class: "llnb-explorer-note" });
@@ -46,7 +53,6 @@ function render({ model, el }) {
   const heat = h("canvas", { class: "llnb-heatmap", "aria-label": "cosine similarity heatmap" });
   const mapBox = h("div", { class: "llnb-map-box", style: "position:relative" });
   const canvas = h("canvas", { class: "llnb-map", tabindex: "0", "aria-label": "2-D map of the texts: drag to pan, wheel or +/- to zoom, hover to read, click for neighbours" });
-  const offscreen = document.createElement("canvas"); // the renderer draws here; `canvas` shows it
   const over = h("canvas", { class: "llnb-overlay", style: "position:absolute;left:0;top:0;pointer-events:none" });
   const tip = h("div", { class: "llnb-tip", role: "tooltip" });
   mapBox.append(canvas, over, tip);
@@ -116,11 +122,9 @@ function render({ model, el }) {
   }
 
   // --- the map --------------------------------------------------------------------
-  let W = 0, H = 0, view = FULL_VIEW.slice(), renderer = null;
+  let W = 0, H = 0, view = FULL_VIEW.slice(), renderer = null, offscreen = null;
   const dpr = window.devicePixelRatio || 1;
   const grid = kept.grid; // finer cells above 100k points keep a hover cheap at a million
-  const rgba = new Uint8Array(n * 4);
-  const hidden = new Set();
   let selMask = null, selCount = 0, matchMask = null, matchCount = 0;
   const unitX = (x) => (x - bounds[0]) / (bounds[1] - bounds[0]), unitY = (y) => (y - bounds[2]) / (bounds[3] - bounds[2]);
   const toScreen = (u, v) => [((u - view[0]) / (view[1] - view[0])) * W, H - ((v - view[2]) / (view[3] - view[2])) * H];
@@ -131,9 +135,14 @@ function render({ model, el }) {
     return [[150, 150, 150], ...cols];
   }
   // Colours per point: label (or value) colour; hidden labels transparent; when a search
-  // or selection is active, the rest fade.
+  // or selection is active, the rest fade. Computed and uploaded only when what they
+  // depend on changed (the model's values are the same objects until they change).
   function paint() {
-    const byValue = model.get("value_name") && model.get("values");
+    const gl = kept.gl, inputs = [model.get("values"), model.get("value_name"), model.get("label_colors"),
+      [...hidden].join(), model.get("selected_ids"), model.get("matches")];
+    if (gl.inputs && inputs.every((v, k) => v === gl.inputs[k])) return;
+    gl.inputs = inputs; gl.version++;
+    const rgba = gl.rgba, byValue = model.get("value_name") && model.get("values");
     const vals = byValue ? bytesOf(model.get("values")) : null;
     const lab = labelRgb(), steps = byValue ? Array.from({ length: 256 }, (_, k) => (k === 255 ? [190, 190, 190] : ramp(k / 254))) : null;
     const base = n > 200000 ? 110 : n > 20000 ? 150 : 215;
@@ -145,20 +154,26 @@ function render({ model, el }) {
       else if (a && focusOn) a = 255;
       rgba[4 * i] = c[0]; rgba[4 * i + 1] = c[1]; rgba[4 * i + 2] = c[2]; rgba[4 * i + 3] = a;
     }
-    if (renderer) renderer.colors(rgba);
+    gl.renderer.colors(rgba);
   }
   function layout() {
     W = Math.max(320, Math.min(760, mapBox.clientWidth || 560)); H = Math.round(W * 0.72);
     for (const c of [canvas, over]) { c.style.width = `${W}px`; c.style.height = `${H}px`; c.width = W * dpr; c.height = H * dpr; }
-    offscreen.width = W * dpr; offscreen.height = H * dpr;
-    renderer = makeRenderer(offscreen, xy, n, window.llnbRenderer || "auto");
+    const kind = window.llnbRenderer || "auto";
+    if (!kept.gl || kept.gl.kind !== kind) { // the renderer draws offscreen; `canvas` shows it
+      const offscreen = document.createElement("canvas");
+      offscreen.width = W * dpr; offscreen.height = H * dpr;
+      kept.gl = { kind, offscreen, renderer: makeRenderer(offscreen, xy, n, kind), rgba: new Uint8Array(n * 4), inputs: null, version: 0, shown: "" };
+    } else if (kept.gl.offscreen.width !== W * dpr || kept.gl.offscreen.height !== H * dpr) {
+      kept.gl.offscreen.width = W * dpr; kept.gl.offscreen.height = H * dpr; kept.gl.shown = "";
+    }
+    offscreen = kept.gl.offscreen; renderer = kept.gl.renderer;
     root.dataset.renderer = renderer.kind;
-    paint();
   }
   // A full frame draws every point; when that is slower than a frame's budget (a
   // million points in software WebGL: ~0.7 s here), frames during a zoom or pan scale
   // the last full picture instead, and the full frame follows when the user pauses.
-  let frameQueued = false, fullMs = 0, drawnView = null, fullTimer = null;
+  let frameQueued = false, fullMs = 0, drawnView = null, drawnShown = "", fullTimer = null;
   const BUDGET_MS = 25;
   function draw(full = false) {
     if (full || fullMs <= BUDGET_MS || !drawnView) { clearTimeout(fullTimer); fullTimer = null; wantFull = true; }
@@ -166,20 +181,29 @@ function render({ model, el }) {
     if (!frameQueued) { frameQueued = true; requestAnimationFrame(frame); }
   }
   let wantFull = true;
+  // A view JupyterLab replaced (a display update) stays subscribed to the model until
+  // it is cleaned up: it draws and sends nothing.
+  const gone = () => root.dataset.state === "drawn" && !root.isConnected;
   function frame() {
     frameQueued = false;
+    if (gone()) return;
     const t = performance.now(), ctx = canvas.getContext("2d");
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     if (wantFull) {
       wantFull = false;
       const zoom = (FULL_VIEW[1] - FULL_VIEW[0]) / (view[1] - view[0]);
       const size = (n > 200000 ? 1.5 : n > 20000 ? 2 : n > 2000 ? 3 : 6) * Math.min(4, Math.sqrt(Math.max(1, zoom))) * dpr;
-      renderer.draw(view, size);
-      ctx.drawImage(offscreen, 0, 0);
-      drawnView = view.slice();
-      fullMs = performance.now() - t;
+      // What the offscreen picture shows; the same again (a re-created view) is a copy.
+      const shown = JSON.stringify([view, size, kept.gl.version]);
+      if (shown !== kept.gl.shown) {
+        renderer.draw(view, size); kept.gl.shown = shown;
+        ctx.drawImage(offscreen, 0, 0); // waits for the drawing: part of a full frame's time
+        fullMs = performance.now() - t; kept.gl.fullMs = fullMs;
+      } else { ctx.drawImage(offscreen, 0, 0); fullMs = kept.gl.fullMs || 0; }
+      drawnView = view.slice(); drawnShown = kept.gl.shown;
       root.dataset.fullMs = fullMs.toFixed(1);
     } else { // the last full picture, moved and scaled to the current view
+      if (kept.gl.shown !== drawnShown) { wantFull = true; frameQueued = false; frame(); return; } // another view drew since
       const [a0, a1, b0, b1] = drawnView, k = (a1 - a0) / (view[1] - view[0]), m = (b1 - b0) / (view[3] - view[2]);
       const dx = ((a0 - view[0]) / (view[1] - view[0])) * canvas.width, dy = ((view[3] - b1) / (view[3] - view[2])) * canvas.height;
       ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -222,17 +246,19 @@ function render({ model, el }) {
     if (hm.length) return; // small sets: the heatmap is the snapshot
     clearTimeout(shotTimer);
     shotTimer = setTimeout(() => {
-      if (fullTimer !== null) return; // a full frame is on its way; it will shoot again
+      if (fullTimer !== null || gone()) return; // a full frame is on its way; it will shoot again
+      // What the picture shows: a picture of what the kernel already has is not sent
+      // (a view re-created by the display update it makes would otherwise send it again).
+      const key = JSON.stringify([view.map((v) => +v.toFixed(4)), selCount, matchCount, model.get("focus"),
+        (model.get("query") || {}).text || "", model.get("value_name") || "", [...hidden],
+        (model.get("clusters") || []).map((c) => c.name)]);
+      if (key === kept.shot) return;
+      kept.shot = key;
       // At most 560 px wide: a million points make a noisy picture that PNG hardly
       // compresses, and it travels to the kernel and into the saved notebook.
       const k = Math.min(1, 560 / canvas.width), c = document.createElement("canvas");
       c.width = Math.round(canvas.width * k); c.height = Math.round(canvas.height * k);
       const ctx = c.getContext("2d"); ctx.drawImage(canvas, 0, 0, c.width, c.height); ctx.drawImage(over, 0, 0, c.width, c.height);
-      // What the picture shows: the kernel ignores a picture of what it already has (a
-      // view re-created by the display update it makes would otherwise send it again).
-      const key = JSON.stringify([view.map((v) => +v.toFixed(4)), selCount, matchCount, model.get("focus"),
-        (model.get("query") || {}).text || "", model.get("value_name") || "", [...hidden],
-        (model.get("clusters") || []).map((c) => c.name)]);
       model.send({ type: "png", data: c.toDataURL("image/png").split(",")[1], key });
     }, 1500);
   }
@@ -402,7 +428,14 @@ function render({ model, el }) {
   promptBox.addEventListener("keydown", (e) => e.stopPropagation());
   model.on("change:naming", showNaming);
   model.on("change:clusters", () => { showNaming(); drawOverlay(); shotLater(); });
-  const refocus = () => { draw(); showNeighbors(); };
+  // A click changes focus, neighbours and query in one update: the list and the
+  // overlay are redrawn once, and the points not at all.
+  let refocusQueued = false;
+  const refocus = () => {
+    if (refocusQueued) return;
+    refocusQueued = true;
+    queueMicrotask(() => { refocusQueued = false; if (!gone()) { drawOverlay(); showNeighbors(); shotLater(); } });
+  };
   model.on("change:focus", refocus);
   model.on("change:neighbors", refocus);
   model.on("change:query", refocus);
@@ -423,7 +456,9 @@ function render({ model, el }) {
     root.dataset.state = "drawn";
   });
   canvas.llnbScreen = (i) => screenOf(i); // where point i is drawn (for tests and tools)
-  return () => { window.removeEventListener("mouseup", onUp); clearTimeout(shotTimer); clearTimeout(viewTimer); };
+  const cleanup = () => { window.removeEventListener("mouseup", onUp); clearTimeout(shotTimer); clearTimeout(viewTimer); clearTimeout(fullTimer); };
+  signal?.addEventListener("abort", cleanup);
+  return cleanup;
 }
 
 export default { render };
