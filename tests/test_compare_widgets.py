@@ -10,7 +10,7 @@ from test_widgets import RecordingComm
 from localllm_nb import ModelSpec
 from localllm_nb.errors import SpecError
 from localllm_nb.widgets import Compare, Sweep
-from localllm_nb.widgets.compare import markdown_table
+from localllm_nb.widgets.compare import ROWS, markdown_table
 from tests.models import CHAT
 
 
@@ -106,3 +106,59 @@ def test_sweep_grid_of_two_fields(spec):
     ]
     with pytest.raises(ValueError, match="two fields"):
         Sweep(spec, ("temperature", "top_k"), ([0.0],), "x", start=False)
+
+
+def _answer_figures(run):
+    from localllm_nb.run.tokens import mean_logprob, perplexity
+
+    answer = [t for t in run.logprobs if t.channel == "content"]
+    return mean_logprob(answer), perplexity(answer)
+
+
+def test_compare_shows_each_columns_mean_logprob_when_asked(spec):
+    compare = Compare(
+        [spec, spec.replace(temperature=1.0)], "Say hi.", show_logprobs=True, start=False
+    )
+    compare.bar.comm = RecordingComm()
+    assert all(v.model.logprobs for v in compare.views)  # asked of the model
+    assert [f[0] for f in compare.bar.figures][-2:] == ["mean_logprob", "perplexity"]
+    compare.start()
+    assert compare.wait(240)
+    shown = {s["column"]: s for s in compare.bar.summary}
+    md, snap = compare.to_markdown(), compare.snapshot()["text/html"]
+    means = {}
+    for job, run in compare.schedule.runs:
+        mean, ppl = _answer_figures(run)
+        assert len(run.logprobs) == run.stats.tokens and mean <= 0 and ppl >= 1
+        assert shown[job.column]["mean_logprob"] == mean
+        assert shown[job.column]["perplexity"] == ppl
+        # The numbers a reader sees: the bar's table, the Markdown, the saved snapshot.
+        assert f"{mean:.3f}" in md and f"<td>{ppl:.2f}</td>" in snap.replace("<b>", "").replace(
+            "</b>", ""
+        )
+        means[job.column] = mean
+    assert "mean logprob" in snap and "perplexity" in md
+    assert compare.bar.best["mean_logprob"] == max(means, key=means.get)  # the surer column
+    assert list(compare.results["mean_logprob"]) == [means[0], means[1]]
+
+
+def test_logprob_rows_follow_the_specs_unless_told(spec):
+    asked = spec.replace(logprobs=True)
+    assert Compare([asked, spec], "x", start=False).show_logprobs is True
+    assert Compare([spec, spec], "x", start=False).show_logprobs is False
+    hidden = Compare([asked], "x", show_logprobs=False, start=False)
+    assert [f[0] for f in hidden.bar.figures] == [r[0] for r in ROWS]
+
+
+def test_sweep_charts_mean_logprob_per_value(spec):
+    sweep = Sweep(spec, "temperature", [0.0, 1.0], "Say hi.", repeats=1, show_logprobs=True)
+    assert sweep.wait(240)
+    runs = {job.column: run for job, run in sweep.schedule.runs}
+    means = [_answer_figures(runs[c])[0] for c in range(2)]
+    assert list(sweep.results["mean_logprob"]) == means
+    fig = sweep.figure()
+    assert len(fig.axes) == 4 and fig.axes[3].get_title().startswith("mean logprob")
+    assert list(fig.axes[3].lines[0].get_ydata()) == means  # the line is the runs' means
+    assert fig.axes[3].get_ylim()[1] == 0  # certainty at the top edge
+    snap = sweep.snapshot()["text/html"]
+    assert "and mean logprob" in snap and all(f"{m:.3f}" in snap for m in means)

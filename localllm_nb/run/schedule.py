@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .record import Run
+from .tokens import mean_logprob, perplexity
 
 # Figures a summary aggregates, and which way is better (None: neither).
 FIGURES = {
@@ -31,6 +32,10 @@ FIGURES = {
     "tokens": None,
     "duration_s": "min",
     "load_s": "min",
+    # The answer's token probabilities (None unless the run recorded logprobs): a mean
+    # logprob closer to 0, a perplexity closer to 1, is a surer model.
+    "mean_logprob": "max",
+    "perplexity": "min",
 }
 
 
@@ -150,8 +155,11 @@ def loaded_models(host: str, timeout: float = 2.0) -> list[dict[str, Any]] | str
 
 
 def result_row(job: Job, run: Run, concurrency: int) -> dict[str, Any]:
-    """One run as a flat row: where and how it ran, its figures and its text."""
+    """One run as a flat row: where and how it ran, its figures and its text. The
+    answer's `mean_logprob` and `perplexity` (its content tokens, as `RunHistory`
+    exports them) are None unless the run recorded logprobs."""
     stats = run.stats
+    answer = [t for t in run.logprobs if t.channel == "content"]
     reason = run.done_reason or {"cancelled": "stopped", "error": "error"}.get(run.status)
     return {
         "column": job.column,
@@ -168,6 +176,8 @@ def result_row(job: Job, run: Run, concurrency: int) -> dict[str, Any]:
         "tokens": stats.tokens,
         "duration_s": stats.duration_s,
         "load_s": stats.load_s,
+        "mean_logprob": mean_logprob(answer),
+        "perplexity": perplexity(answer),
         "content": run.content,
         "error": None if run.error is None else f"{type(run.error).__name__}: {run.error}",
     }

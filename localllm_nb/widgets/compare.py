@@ -5,6 +5,10 @@ time per server by default, so the columns measure the model, not the queue). A 
 above the columns shows the figures of every column (mean ± spread over repeats) with
 the best of each highlighted, how the numbers were taken, and Stop all. The results
 are rows (`results`, a DataFrame), exportable as CSV and Markdown.
+
+With token logprobs (a spec with `logprobs=True`, or `show_logprobs=True`), the bar, the
+exports and the saved snapshot also show each column's mean logprob and perplexity:
+which setting made the model surer, at a glance.
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ ROWS = (
     ("tokens", "tokens", 1, ""),
     ("duration_s", "total", 2, " s"),
     ("load_s", "load", 2, " s"),
+)
+# The rows added when the columns record token logprobs (see `Compare`'s show_logprobs).
+LOGPROB_ROWS = (
+    ("mean_logprob", "mean logprob", 3, ""),
+    ("perplexity", "perplexity", 2, ""),
 )
 
 
@@ -79,14 +88,15 @@ def mode_text(mode: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
-    """The summary as a Markdown table, one row per column, best of each in bold."""
+def markdown_table(summary: Sequence[dict[str, Any]], rows: Sequence[tuple] = ROWS) -> str:
+    """The summary as a Markdown table, one row per column, best of each in bold;
+    `rows` are the figures shown, as (figure, label, digits, unit)."""
     best = best_columns(summary)
-    head = ["column", *(label for _, label, _, _ in ROWS), "done"]
+    head = ["column", *(label for _, label, _, _ in rows), "done"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summary:
         cells = [s["label"].replace("|", "\\|")]
-        for name, _, digits, unit in ROWS:
+        for name, _, digits, unit in rows:
             text = cell_text(s, name, digits, unit)
             cells.append(f"**{text}**" if best.get(name) == s["column"] else text)
         cells.append(str(s.get("done_reason") or "-"))
@@ -94,12 +104,14 @@ def markdown_table(summary: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def summary_html(summary: Sequence[dict[str, Any]], mode: dict[str, Any]) -> str:
+def summary_html(
+    summary: Sequence[dict[str, Any]], mode: dict[str, Any], rows: Sequence[tuple] = ROWS
+) -> str:
     """The summary as a self-contained HTML table (figures as rows, columns as columns)."""
     best = best_columns(summary)
     head = "".join(f"<th>{html.escape(s['label'])}</th>" for s in summary)
     body = []
-    for name, label, digits, unit in ROWS:
+    for name, label, digits, unit in rows:
         cells = "".join(
             f"<td>{'<b>' if best.get(name) == s['column'] else ''}"
             f"{html.escape(cell_text(s, name, digits, unit))}"
@@ -125,6 +137,10 @@ class CompareBar(View):
         sync=True
     )
     best = traitlets.Dict(help="Figure -> the column that did best.").tag(sync=True)
+    figures = traitlets.List(
+        [list(row) for row in ROWS],
+        help="The figures shown as rows, in order: [figure, label, digits, unit].",
+    ).tag(sync=True)
     mode = traitlets.Unicode("", help="How the numbers were taken, in one line.").tag(sync=True)
     progress = traitlets.Unicode("", help="Runs ended / planned.").tag(sync=True)
 
@@ -148,6 +164,11 @@ class Compare(SnapshotDisplay, W.VBox):
     `concurrency` runs per server at once (default 1); `hosts=[url, ...]` spreads the
     columns over several servers; `repeats=N` runs each column N times (mean ± spread).
     Starts at once (off the cell) unless `start=False`; `stop()` stops every column.
+
+    `show_logprobs=True` asks every column that can give token logprobs (Ollama chat
+    and MLX specs) for them and shows each column's mean logprob and perplexity; left
+    unset, those rows appear when some spec already has `logprobs=True`; `False` hides
+    them (`results` keeps the figures either way).
     """
 
     def __init__(
@@ -160,11 +181,17 @@ class Compare(SnapshotDisplay, W.VBox):
         repeats: int = 1,
         labels: Sequence[str] | None = None,
         start: bool = True,
+        show_logprobs: bool | None = None,
         **run_kwargs: Any,
     ):
         from ..spec import ModelSpec
 
         specs = [ModelSpec(model=s) if isinstance(s, str) else s for s in specs]
+        if show_logprobs:
+            specs = [with_logprobs(s) for s in specs]
+        self.show_logprobs = (
+            any(s.logprobs for s in specs) if show_logprobs is None else show_logprobs
+        )
         self.prompt = prompt
         self.jobs = plan_jobs(specs, hosts, repeats, labels)
         columns = {job.column: job for job in self.jobs}
@@ -173,7 +200,7 @@ class Compare(SnapshotDisplay, W.VBox):
         at_once = "one run" if concurrency == 1 else f"{concurrency} runs"
         for view in self.views:
             view.empty_text = f"Waiting for its turn ({at_once} at a time per server)."
-        self.bar = CompareBar(title=self._title())
+        self.bar = CompareBar(title=self._title(), figures=[list(r) for r in self.figure_rows])
         self.bar._on_stop.append(self.stop)
         self.schedule = Schedule(
             self.jobs, prompt, concurrency, start=self._start_job, on_end=self._on_end
@@ -233,6 +260,12 @@ class Compare(SnapshotDisplay, W.VBox):
         frame.attrs["mode"] = self.mode
         return frame
 
+    @property
+    def figure_rows(self) -> tuple[tuple[str, str, int, str], ...]:
+        """The figures the bar, the Markdown and the snapshot show, as (figure, label,
+        digits, unit): the speed figures, then mean logprob and perplexity when shown."""
+        return ROWS + LOGPROB_ROWS if self.show_logprobs else ROWS
+
     def summary(self) -> Any:
         """Per column mean and spread of each figure, as a DataFrame."""
         import pandas as pd
@@ -247,7 +280,7 @@ class Compare(SnapshotDisplay, W.VBox):
 
     def to_markdown(self) -> str:
         """The summary as a Markdown table, best of each figure in bold."""
-        return markdown_table(summarize(self.rows))
+        return markdown_table(summarize(self.rows), self.figure_rows)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self.views)} columns, state={self.bar.state!r})"
@@ -299,7 +332,7 @@ class Compare(SnapshotDisplay, W.VBox):
         summary = summarize(self.rows)
         return {
             "text/html": f"<div><b>{html.escape(self._title())}</b> · {self.bar.state}"
-            f"{summary_html(summary, self.mode)}{self._chart_html()}"
+            f"{summary_html(summary, self.mode, self.figure_rows)}{self._chart_html()}"
             f"<div style='display:flex;gap:8px;margin-top:6px'>{columns}</div></div>"
         }
 
@@ -310,6 +343,22 @@ class Compare(SnapshotDisplay, W.VBox):
     def _chart_html(self) -> str:
         """A chart of the whole comparison above the columns (none here; Sweep has one)."""
         return ""
+
+
+def with_logprobs(spec: Any) -> Any:
+    """The spec asking for token logprobs, when its backend and kind take them (Ollama
+    chat, MLX); otherwise the spec as it is.
+
+    >>> from localllm_nb import ModelSpec
+    >>> with_logprobs(ModelSpec(model="m")).logprobs, with_logprobs(ModelSpec(
+    ...     backend="openai", model="m", base_url="http://h/v1")).logprobs
+    (True, None)
+    """
+    from ..spec import FIELDS_BY_TARGET
+
+    if spec.logprobs or "logprobs" not in FIELDS_BY_TARGET.get((spec.backend, spec.kind), ()):
+        return spec
+    return spec.replace(logprobs=True)
 
 
 def _jsonable(summary: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,10 @@ from .compare import Compare
 from .snapshot import png_img, snapshot_html
 from .stream import error_message
 
-# (figure, axis label) of the summary chart's panels.
+# (figure, axis label) of the summary chart's panels; the logprob panel joins them when
+# the sweep shows token logprobs.
 PANELS = (("client_tps", "tokens/s"), ("ttft_s", "TTFT (s)"), ("tokens", "output tokens"))
+LOGPROB_PANEL = ("mean_logprob", "mean logprob (0 = sure)")
 
 
 def numeric(values: Sequence[Any]) -> bool:
@@ -53,19 +55,23 @@ def grid_of(
 
 
 def sweep_figure(
-    fields: Sequence[str], grid: Sequence[tuple[Any, ...]], summary: Sequence[dict[str, Any]]
+    fields: Sequence[str],
+    grid: Sequence[tuple[Any, ...]],
+    summary: Sequence[dict[str, Any]],
+    panels: Sequence[tuple[str, str]] = PANELS,
 ) -> Any:
-    """Tokens/s, TTFT and output length against the first field's value, mean with a
-    ± std bar; one line per value of the second field in a grid."""
+    """Each of `panels` (default tokens/s, TTFT and output length) against the first
+    field's value, mean with a ± std bar; one line per value of the second field in a
+    grid."""
     from ..plots import new_figure
 
-    fig = new_figure((9.0, 2.8))
+    fig = new_figure((3.0 * len(panels), 2.8))
     by_column = {s["column"]: s for s in summary}
     firsts = list(dict.fromkeys(combo[0] for combo in grid))
     seconds = list(dict.fromkeys(combo[1] for combo in grid)) if len(fields) > 1 else [None]
     at = {v: (v if numeric(firsts) else i) for i, v in enumerate(firsts)}
-    for i, (name, label) in enumerate(PANELS):
-        ax = fig.add_subplot(1, len(PANELS), i + 1)
+    for i, (name, label) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
         for second in seconds:
             points = [
                 (at[combo[0]], s[name], s.get(f"{name}_std") or 0.0)
@@ -83,7 +89,10 @@ def sweep_figure(
         ax.set_xlabel(fields[0])
         ax.set_title(label, fontsize=10)
         ax.margins(y=0.15)
-        ax.set_ylim(bottom=0)
+        if name == "mean_logprob":  # logprobs are <= 0: the top edge is certainty
+            ax.set_ylim(top=0)
+        else:
+            ax.set_ylim(bottom=0)
         if i == 0 and len(seconds) > 1:
             ax.legend(fontsize=7)
     return fig
@@ -95,7 +104,8 @@ class Sweep(Compare):
     Any numeric or choice field of the spec (dotted names for MLX settings); two fields
     make a grid: `Sweep(spec, ("temperature", "top_k"), ([0, 1], [10, 40]), prompt)`.
     `results` has a `value` column (and one per field); `chart` shows tokens/s, TTFT and
-    output length against the (first) value.
+    output length against the (first) value, and the mean logprob when the sweep shows
+    token logprobs (`show_logprobs=True`, or a spec with `logprobs=True`).
     Other keyword arguments are Compare's (`hosts`, `concurrency`, `start`, run kwargs).
     """
 
@@ -141,7 +151,8 @@ class Sweep(Compare):
 
     def figure(self) -> Any:
         """The summary chart as a matplotlib figure."""
-        return sweep_figure(self.fields, self.grid, summarize(self.rows))
+        panels = (*PANELS, LOGPROB_PANEL) if self.show_logprobs else PANELS
+        return sweep_figure(self.fields, self.grid, summarize(self.rows), panels)
 
     def _title(self) -> str:
         return f"Sweep · {' and '.join(self.fields)} over {len(self.grid)} values"
@@ -157,7 +168,12 @@ class Sweep(Compare):
 
     def _chart_html(self) -> str:
         png = getattr(self, "_png", None)
-        return png_img(png, f"{self._title()}: tokens/s, TTFT and length") if png else ""
+        shown = (
+            "tokens/s, TTFT, length and mean logprob"
+            if self.show_logprobs
+            else "tokens/s, TTFT and length"
+        )
+        return png_img(png, f"{self._title()}: {shown}") if png else ""
 
     def _column_html(self, run: Any) -> str:
         # One chart for the sweep: a token-rate chart per value would bury it.

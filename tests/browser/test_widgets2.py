@@ -177,7 +177,8 @@ def compare_notebook(server_url: str) -> nbformat.NotebookNode:
                 "from localllm_nb import ModelSpec\n"
                 "from localllm_nb.widgets import Compare\n"
                 f"spec = {spec}\n"
-                "compare = Compare([spec, spec.replace(temperature=1.0)], 'Say hi.')\n"
+                "compare = Compare([spec, spec.replace(temperature=1.0)], 'Say hi.', "
+                "show_logprobs=True)\n"
                 "compare"
             ),
             new_code_cell(
@@ -208,6 +209,11 @@ def test_compare_two_columns_figures_stop_all_and_snapshot(
     assert bar.locator('td[data-figure="client_tps"]').count() == 2
     assert bar.locator("td.llnb-best").count() >= 3  # TTFT, tokens/s, total at least
     assert "one run at a time per server" in bar.locator(".llnb-compare-mode").inner_text()
+    # show_logprobs: each column's mean logprob and perplexity as rows of the bar.
+    means = bar.locator('td[data-figure="mean_logprob"]')
+    assert means.count() == 2 and bar.locator('td[data-figure="perplexity"]').count() == 2
+    shown_means = [means.nth(i).inner_text() for i in range(2)]
+    assert all(float(m) <= 0 for m in shown_means)
     streams = page.locator(".llnb-stream")
     assert [streams.nth(i).get_attribute("data-state") for i in range(2)] == ["done", "done"]
 
@@ -233,6 +239,7 @@ def test_compare_two_columns_figures_stop_all_and_snapshot(
     # on a busy machine): save until both are in the file.
     first, second = saved_snapshots(jupyterlab, lab_page, name, cells=(0, 1))
     assert "llnb-compare-table" in first and "TTFT" in first and "done" in first
+    assert "mean logprob" in first and all(m in first for m in shown_means)
     assert "stopped" in second
     assert first.count("data:image/png;base64,") == 2  # each column's token-rate chart
 

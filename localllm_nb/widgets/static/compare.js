@@ -1,11 +1,8 @@
 // CompareBar: the bar above a comparison's columns (Compare, Sweep): figures per column,
 // the best highlighted, how the numbers were taken, Stop all.
+// Which figures are rows comes from Python (`figures`: speed, then mean logprob and
+// perplexity when the comparison shows them).
 import { h } from "./shared.js";
-
-const COMPARE_ROWS = [
-  ["ttft_s", "TTFT", 2, " s"], ["client_tps", "tokens/s", 1, ""], ["server_tps", "server tok/s", 1, ""],
-  ["tokens", "tokens", 1, ""], ["duration_s", "total", 2, " s"], ["load_s", "load", 2, " s"],
-];
 
 function spreadText(s, name, digits, unit) {
   const mean = s[name], std = s[`${name}_std`];
@@ -35,7 +32,7 @@ function render({ model, el }) {
     mode.textContent = model.get("mode");
     if (!summary.length) { table.replaceChildren(h("tr", {}, h("td", { class: "llnb-empty" }, live ? "Waiting for the first run to end…" : "No runs yet."))); return; }
     const head = h("tr", {}, h("th", {}), ...summary.map((s) => h("th", { scope: "col" }, s.label)));
-    const rows = COMPARE_ROWS.map(([name, label, digits, unit]) => h("tr", {}, h("th", { scope: "row" }, label),
+    const rows = (model.get("figures") || []).map(([name, label, digits, unit]) => h("tr", {}, h("th", { scope: "row" }, label),
       ...summary.map((s) => {
         const isBest = best[name] === s.column && summary.length > 1;
         return h("td", { class: isBest ? "llnb-best" : "", "data-figure": name, "data-column": String(s.column), title: isBest ? "best" : "" }, spreadText(s, name, digits, unit));
@@ -43,7 +40,7 @@ function render({ model, el }) {
     const done = h("tr", {}, h("th", { scope: "row" }, "done"), ...summary.map((s) => h("td", { "data-figure": "done_reason" }, s.done_reason || "–")));
     table.replaceChildren(head, ...rows, done);
   }
-  for (const name of ["state", "summary", "best", "mode", "progress", "title"]) model.on(`change:${name}`, show);
+  for (const name of ["state", "summary", "best", "figures", "mode", "progress", "title"]) model.on(`change:${name}`, show);
   show();
 }
 
