@@ -3,7 +3,12 @@
 string must be long, so that both runs generate every token), rounds interleaved in one
 run. mlx-lm's own `generation_tps` (tokens / decode time) is the figure; the ratio
 constrained/free is the per-token cost of the grammar (mask, and waiting for each token
-before the next step starts)."""
+before the next step starts).
+
+Then the budget guard (structured output within max_tokens, `localllm_nb._json_budget`):
+the same grammar with the guard against it without (the same JSON constraint spelled as
+a rule of its own, which the guard does not take for a JSON answer), interleaved; and the
+guard's share of one step measured apart from the model."""
 
 from __future__ import annotations
 
@@ -12,11 +17,21 @@ import statistics
 PROMPT = "Write a story about a brave dragon."
 TOKENS = 40
 ROUNDS = 3
+# The story string has no lower bound: the budget guard refuses a schema whose smallest
+# answer does not fit max_tokens. The greedy 135M model stays in the string, so every run
+# generates its 40 tokens (the guarded one closes the string in its last few).
 SCHEMA = {
     "type": "object",
-    "properties": {"story": {"type": "string", "minLength": 400}},
-    "required": ["story"],
+    "properties": {"title": {"type": "string"}, "story": {"type": "string"}},
+    "required": ["title", "story"],
 }
+
+
+def unguarded(grammar: str) -> str:
+    """The same constraint as `json_lark`'s, behind a rule of its own, so the budget
+    guard does not follow it (the baseline for the guard's cost)."""
+    head, _, rule = grammar.partition("\nstart: ")
+    return f"{head}\nstart: answer\nanswer: {rule}"
 
 
 def _tps(llm, prompt_ids, settings, grammar) -> tuple[float, int]:
@@ -26,9 +41,10 @@ def _tps(llm, prompt_ids, settings, grammar) -> tuple[float, int]:
     return figures.generation_tps, figures.generation_tokens
 
 
-def _mask_ms(chat, grammar: str, text: str) -> float:
+def _mask_ms(chat, grammar: str, text: str, max_tokens: int | None = None) -> float:
     """Median milliseconds to compute and apply one step's mask, stepping the matcher
-    through `text` (the grammar's share of a step, without the model)."""
+    through `text` (the grammar's share of a step, without the model); with
+    `max_tokens`, the budget guard follows the text too."""
     import time
 
     import mlx.core as mx
@@ -36,7 +52,7 @@ def _mask_ms(chat, grammar: str, text: str) -> float:
     from localllm_nb.backends._mlx_grammar import GrammarLogits, ll_tokenizer
 
     tokens = ll_tokenizer(chat.tokenizer).tokenize_str(text)
-    processor = GrammarLogits(chat.tokenizer, grammar)
+    processor = GrammarLogits(chat.tokenizer, grammar, max_tokens)
     logits = mx.zeros((1, chat.llm.model.args.vocab_size))
     history = mx.array([0])
     times = []
@@ -61,12 +77,19 @@ def run() -> dict:
     prompt_ids = chat._to_chat_prompt([HumanMessage(PROMPT)], tokenize=True)
     grammar = json_lark(SCHEMA)
     _tps(chat.llm, prompt_ids, settings, grammar)  # warm-up: tokenizer for llguidance, caches
-    free, constrained = [], []
+    plain = unguarded(grammar)
+    free, constrained, guarded = [], [], []
     for _ in range(ROUNDS):
         free.append(_tps(chat.llm, prompt_ids, settings, None))
-        constrained.append(_tps(chat.llm, prompt_ids, settings, grammar))
-    story = '{"story": "Once upon a time, a brave dragon named Ember lived in the hills, and'
-    mask_ms = _mask_ms(chat, grammar, story)
+        constrained.append(_tps(chat.llm, prompt_ids, settings, plain))
+        guarded.append(_tps(chat.llm, prompt_ids, settings, grammar))
+    story = (
+        '{"title": "Ember", "story": "Once upon a time, a brave dragon named Ember lived in'
+        " the hills, and every night she flew over the sleeping village to count its"
+    )
+    mask_ms = _mask_ms(chat, plain, story)
+    guard_mask_ms = _mask_ms(chat, grammar, story, max_tokens=10 * TOKENS)
+    guarded_tps = statistics.median(t for t, _ in guarded)
     free_tps = statistics.median(t for t, _ in free)
     constrained_tps = statistics.median(t for t, _ in constrained)
     return {
@@ -80,4 +103,11 @@ def run() -> dict:
         "ms_per_token_added": 1000 / constrained_tps - 1000 / free_tps,
         "mask_ms_per_token": mask_ms,
         "free_ms_per_token": 1000 / free_tps,
+        "tokens_guarded": [n for _, n in guarded],
+        "guarded_tps_runs": [round(t, 2) for t, _ in guarded],
+        "guarded_tps": guarded_tps,
+        # The budget guard's cost on decode speed: guarded / unguarded constrained runs.
+        "guard_ratio": guarded_tps / constrained_tps,
+        "guard_mask_ms_per_token": guard_mask_ms,
+        "guard_ms_per_token_added": guard_mask_ms - mask_ms,
     }

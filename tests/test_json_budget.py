@@ -154,3 +154,13 @@ def test_a_tool_call_target_counts_its_markers():
     assert guard.needed == len('<tool_call>\n{"name": "mul", "arguments": {"x": 0}}\n</tool_call>')
     guard.feed('<tool_call>\n{"name": "mul", "arguments": {"x": 12')
     assert guard.completion() == "}}\n</tool_call>"
+
+
+def test_a_pattern_string_is_left_to_the_grammar():
+    """The guard cannot write the smallest string matching a regex: such a schema is
+    decoded as before (unguarded) rather than failing."""
+    from localllm_nb.embedded.engine.budget import budget_steer
+
+    pattern = {"type": "object", "properties": {"p": {"type": "string", "pattern": "^x+$"}}}
+    assert budget_steer(pattern, 50, len) is None
+    assert budget_steer(bounded(JOKE), 50, len) is not None

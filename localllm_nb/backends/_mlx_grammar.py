@@ -205,11 +205,16 @@ class GrammarLogits:
         raw = self._bytes + self._ll.decode_bytes([token])
         text = raw.decode("utf-8", "ignore")
         self._bytes = raw[len(text.encode()) :]
-        self._guard.feed(text)
-        self._plan()
+        self._plan(text)
 
-    def _plan(self) -> None:
-        closing = self._guard.closing() if self._guard is not None else None
+    def _plan(self, text: str | None = None) -> None:
+        try:
+            if text is not None:  # one token, perhaps ending inside a character
+                self._guard.feed(text)
+            closing = self._guard.closing() if self._guard is not None else None
+        except ValueError:  # a value the guard cannot complete (a `pattern` string)
+            self._guard = None
+            return
         if closing:
             forced = self._ll.tokenize_str(closing)
             # The grammar has the last word: a completion it would refuse is not forced.

@@ -36,14 +36,22 @@ class BudgetSteer:
     def on_text(self, text: str, tokens: int = 1) -> Intervention | None:
         if self.done:
             return None
-        self.guard.feed(text, tokens)
+        try:
+            self.guard.feed(text, tokens)
+        except ValueError:  # e.g. a `pattern` string reached: decoded as before
+            self.done = True
+            return None
         return self._check()
 
     def on_end(self) -> Intervention | None:
         return None
 
     def _check(self) -> Intervention | None:
-        closing = self.guard.closing()
+        try:
+            closing = self.guard.closing()
+        except ValueError:  # a value the guard cannot complete: decoded as before
+            self.done = True
+            return None
         if not closing:
             return None
         self.done = True
