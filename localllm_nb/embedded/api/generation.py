@@ -74,8 +74,9 @@ def steer(req: Request, fmt, think, tools=None, last_role: str = "user", raw: bo
     tools' schemas (unless the `tool_choice` option is "auto"); after a tool result
     the model answers in text. `format` or the tool call's grammar constrains the answer
     after any thinking (the think block is free text the budget closes, then the steer
-    switches to the answer's grammar); an answer cut short by the token budget is
-    closed so that it parses (`json_close`)."""
+    switches to the answer's grammar). Without thinking, a `format` answer is kept
+    within the token budget (`keep_within_budget`); one still cut short is closed so
+    that it parses (`json_close`)."""
     can_think = "thinking" in req.entry.capabilities and not raw
     thinking = can_think and think is not False
     try:
