@@ -17,13 +17,19 @@ import statistics
 PROMPT = "Write a story about a brave dragon."
 TOKENS = 40
 ROUNDS = 3
-# The story string has no lower bound: the budget guard refuses a schema whose smallest
-# answer does not fit max_tokens. The greedy 135M model stays in the string, so every run
-# generates its 40 tokens (the guarded one closes the string in its last few).
 SCHEMA = {
     "type": "object",
-    "properties": {"title": {"type": "string"}, "story": {"type": "string"}},
-    "required": ["title", "story"],
+    "properties": {"story": {"type": "string", "minLength": 400}},
+    "required": ["story"],
+}
+# The guard's comparison: a joke, whose `setup` the greedy 135M model fills with "A cat
+# is a cat..." until the budget ends it, so both runs generate their 40 tokens (the
+# guarded one writes the closing `", "punchline": ""}` in its last ones).
+JOKE_PROMPT = "Tell me a joke about cats."
+JOKE = {
+    "type": "object",
+    "properties": {"setup": {"type": "string"}, "punchline": {"type": "string"}},
+    "required": ["setup", "punchline"],
 }
 
 
@@ -75,20 +81,24 @@ def run() -> dict:
     chat = build_mlx_chat("smollm2:135m", {"max_tokens": TOKENS, "temp": 0.0})
     settings = GenerationSettings.from_kwargs(chat.llm.pipeline_kwargs)
     prompt_ids = chat._to_chat_prompt([HumanMessage(PROMPT)], tokenize=True)
-    grammar = json_lark(SCHEMA)
+    joke_ids = chat._to_chat_prompt([HumanMessage(JOKE_PROMPT)], tokenize=True)
+    # The story's 400 characters do not fit 40 tokens: the guard would refuse the schema,
+    # so this comparison runs the grammar unguarded, as before the guard existed.
+    grammar = unguarded(json_lark(SCHEMA))
+    joke, joke_plain = json_lark(JOKE), unguarded(json_lark(JOKE))
     _tps(chat.llm, prompt_ids, settings, grammar)  # warm-up: tokenizer for llguidance, caches
-    plain = unguarded(grammar)
-    free, constrained, guarded = [], [], []
+    free, constrained, plain, guarded = [], [], [], []
     for _ in range(ROUNDS):
         free.append(_tps(chat.llm, prompt_ids, settings, None))
-        constrained.append(_tps(chat.llm, prompt_ids, settings, plain))
-        guarded.append(_tps(chat.llm, prompt_ids, settings, grammar))
-    story = (
-        '{"title": "Ember", "story": "Once upon a time, a brave dragon named Ember lived in'
-        " the hills, and every night she flew over the sleeping village to count its"
-    )
-    mask_ms = _mask_ms(chat, plain, story)
-    guard_mask_ms = _mask_ms(chat, grammar, story, max_tokens=10 * TOKENS)
+        constrained.append(_tps(chat.llm, prompt_ids, settings, grammar))
+        plain.append(_tps(chat.llm, joke_ids, settings, joke_plain))
+        guarded.append(_tps(chat.llm, joke_ids, settings, joke))
+    story = '{"story": "Once upon a time, a brave dragon named Ember lived in the hills, and'
+    mask_ms = _mask_ms(chat, grammar, story)
+    setup = '{"setup": "A cat is a cat, right? A cat is a cat, a cat is a cat, a cat is a'
+    joke_mask_ms = _mask_ms(chat, joke_plain, setup)
+    guard_mask_ms = _mask_ms(chat, joke, setup, max_tokens=10 * TOKENS)
+    plain_tps = statistics.median(t for t, _ in plain)
     guarded_tps = statistics.median(t for t, _ in guarded)
     free_tps = statistics.median(t for t, _ in free)
     constrained_tps = statistics.median(t for t, _ in constrained)
@@ -103,11 +113,13 @@ def run() -> dict:
         "ms_per_token_added": 1000 / constrained_tps - 1000 / free_tps,
         "mask_ms_per_token": mask_ms,
         "free_ms_per_token": 1000 / free_tps,
-        "tokens_guarded": [n for _, n in guarded],
-        "guarded_tps_runs": [round(t, 2) for t, _ in guarded],
-        "guarded_tps": guarded_tps,
-        # The budget guard's cost on decode speed: guarded / unguarded constrained runs.
-        "guard_ratio": guarded_tps / constrained_tps,
+        "tokens_joke_unguarded": [n for _, n in plain],
+        "tokens_joke_guarded": [n for _, n in guarded],
+        "joke_unguarded_tps_runs": [round(t, 2) for t, _ in plain],
+        "joke_guarded_tps_runs": [round(t, 2) for t, _ in guarded],
+        # The budget guard's cost on decode speed: guarded / unguarded, same grammar.
+        "guard_ratio": guarded_tps / plain_tps,
+        "joke_mask_ms_per_token": joke_mask_ms,
         "guard_mask_ms_per_token": guard_mask_ms,
-        "guard_ms_per_token_added": guard_mask_ms - mask_ms,
+        "guard_ms_per_token_added": guard_mask_ms - joke_mask_ms,
     }
