@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 
 from localllm_nb._grammar import ANY_JSON_OBJECT, bounded, tool_call_schema
-from localllm_nb._json_budget import BudgetGuard, JsonCursor, JsonTarget, SchemaBudgetError
+from localllm_nb._json_budget import BudgetGuard, JsonTarget, SchemaBudgetError
+from localllm_nb._json_cursor import JsonCursor
 
 JOKE = {
     "type": "object",

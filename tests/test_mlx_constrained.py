@@ -255,7 +255,7 @@ JOKE_PROMPT = "Tell me a joke about cats."
 @pytest.fixture(scope="module")
 def joke_needs(chat):
     """Tokens of the smallest Joke answer, by the model's tokenizer."""
-    from localllm_nb._json_budget import JsonCursor
+    from localllm_nb._json_cursor import JsonCursor
 
     smallest = JsonCursor(Joke.model_json_schema()).completion()
     return len(ll_tokenizer(chat.tokenizer).tokenize_str(smallest))
