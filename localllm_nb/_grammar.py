@@ -202,6 +202,38 @@ def tool_call_lark(
     return f"%llguidance {{}}\nstart: TEXT | tool_call\n{call}\n{text}"
 
 
+def json_target(grammar: str):
+    """What `json_lark` or a `tool_call_lark` without `or_text` constrains to, as a
+    `JsonTarget` (the schema and the text around it); None for any other grammar.
+
+    >>> json_target(json_lark({"type": "integer"})).schema["type"]
+    'integer'
+    >>> t = json_target(tool_call_lark([{"name": "f"}]))
+    >>> t.head, t.tail, t.schema["properties"]["name"]
+    ('<tool_call>\\n', '\\n</tool_call>', {'const': 'f'})
+    """
+    from ._json_budget import JsonTarget
+
+    lines = grammar.splitlines()
+    body = next((x.partition(": %json ")[2] for x in lines if ": %json " in x), "")
+    if len(lines) == 2 and lines[1].startswith("start: %json "):
+        return JsonTarget(_without_options(json.loads(body)))
+    if len(lines) == 4 and lines[1] == "start: tool_call":
+        parts = json.loads(
+            "[" + lines[2].removeprefix("tool_call: ").replace(" tool_call_json ", ", ") + "]"
+        )
+        return JsonTarget(_without_options(json.loads(body)), head=parts[0], tail=parts[1])
+    return None
+
+
+def _without_options(schema):
+    return (
+        {k: v for k, v in schema.items() if k != "x-guidance"}
+        if isinstance(schema, dict)
+        else schema
+    )
+
+
 def _regex_escape(text: str) -> str:
     """Escape regex metacharacters (llguidance's regex syntax is Rust's)."""
     return "".join("\\" + c if c in r"\.+*?()|[]{}^$#&-~/" else c for c in text)

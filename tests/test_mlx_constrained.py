@@ -181,9 +181,9 @@ def test_tool_choice_auto_lets_the_model_answer_in_text(chat):
 # --- Structured output ---
 
 
-def test_format_answer_cut_short_is_closed(chat):
+def test_format_answer_within_a_small_budget_parses(chat):
     reply = chat.invoke("Write a story.", format="json", max_tokens=8)
-    assert reply.response_metadata["finish_reason"] == "length"
+    assert reply.usage_metadata["output_tokens"] <= 8
     assert isinstance(json.loads(reply.content), dict)
 
 
@@ -235,3 +235,54 @@ def test_include_raw_reports_a_parsing_error(chat):
     )
     assert result["parsed"] is None and result["parsing_error"] is not None
     assert isinstance(result["raw"], AIMessageChunk | AIMessage)
+
+
+# --- Within the token budget: a schema answer validates whenever the budget holds the
+# smallest valid one (the 135M model would repeat "A cat is a cat" in `setup` until the
+# budget ran out); a smaller budget is refused with the number of tokens it needs ---
+
+
+class Joke(BaseModel):
+    """A joke."""
+
+    setup: str
+    punchline: str
+
+
+JOKE_PROMPT = "Tell me a joke about cats."
+
+
+@pytest.fixture(scope="module")
+def joke_needs(chat):
+    """Tokens of the smallest Joke answer, by the model's tokenizer."""
+    from localllm_nb._json_cursor import JsonCursor
+
+    smallest = JsonCursor(Joke.model_json_schema()).completion()
+    return len(ll_tokenizer(chat.tokenizer).tokenize_str(smallest))
+
+
+@pytest.mark.parametrize("extra", [0, 8, 30], ids=["smallest", "a-bit-more", "plenty"])
+def test_json_schema_answer_validates_within_the_budget(chat, joke_needs, extra):
+    budget = joke_needs + extra
+    bounded = ChatMLX(llm=chat.llm, max_tokens=budget)
+    result = bounded.with_structured_output(Joke, include_raw=True).invoke(JOKE_PROMPT)
+    assert result["parsing_error"] is None, result["raw"].content
+    assert isinstance(result["parsed"], Joke)
+    assert result["raw"].usage_metadata["output_tokens"] <= budget
+    if extra >= 8:  # room beyond the smallest answer is the model's own text
+        assert result["parsed"].setup
+
+
+def test_function_calling_answer_validates_within_the_budget(chat):
+    # 40 tokens: the call's markers and keys take 33, the model writes the rest.
+    bounded = ChatMLX(llm=chat.llm, max_tokens=40)
+    joke = bounded.with_structured_output(Joke, method="function_calling").invoke(JOKE_PROMPT)
+    assert isinstance(joke, Joke)
+
+
+def test_a_budget_below_the_smallest_answer_says_what_it_needs(chat, joke_needs):
+    from localllm_nb._json_budget import SchemaBudgetError
+
+    bounded = ChatMLX(llm=chat.llm, max_tokens=joke_needs - 1)
+    with pytest.raises(SchemaBudgetError, match=f"needs at least {joke_needs} tokens"):
+        bounded.with_structured_output(Joke).invoke(JOKE_PROMPT)

@@ -65,12 +65,14 @@ def test_forced_japanese_and_emoji_arrive_byte_exact_in_a_tool_call(server_url):
     assert call["function"]["arguments"]["name"].encode() in raw and b"\\u" not in raw
 
 
-@pytest.mark.parametrize("num_predict", [60, 9, 8, 19])
-def test_a_forced_japanese_answer_is_whole_or_cut_cleanly(server_url, num_predict):
-    # 21 tokens in all; 8 and 19 cut inside a character (会, 🚗). llama-server streams a
+@pytest.mark.parametrize("num_predict", [60, 21, 19, 8])
+def test_a_forced_japanese_answer_is_whole_or_refused(server_url, num_predict):
+    # 21 tokens in all; 8 and 19 end inside a character (会, 🚗). llama-server streams a
     # token that ends inside a character only with the next one, naming only that one:
-    # the engine must still count (and, when it can, keep) every token, or it starts a
-    # second pass whose grammar writes the object again ('{"name": "株式{"').
+    # the engine must still count (and keep) every token, or it starts a second pass
+    # whose grammar writes the object again ('{"name": "株式{"'). A const answer has no
+    # shorter valid form, so a num_predict below its 21 tokens is refused up front
+    # (structured output within the budget) rather than cut.
     fmt = {"type": "object", "properties": {"name": {"const": NAME}}, "required": ["name"]}
     body = {
         "model": CHAT,
@@ -78,19 +80,19 @@ def test_a_forced_japanese_answer_is_whole_or_cut_cleanly(server_url, num_predic
         "format": fmt,
         "options": {"temperature": 0, "num_predict": num_predict},
     }
+    if num_predict < 21:
+        reply = httpx.post(f"{server_url}/api/generate", json=body, timeout=300)
+        assert reply.status_code == 400
+        assert "needs at least 21 tokens" in reply.json()["error"]
+        return
     raw, lines = _stream(server_url, "/api/generate", body)
     final = lines[-1]
     text = "".join(x["response"] for x in lines)
     whole = json.dumps({"name": NAME}, ensure_ascii=False)
-    if num_predict == 60:
-        assert text == whole and final["done_reason"] == "stop"
-        assert final["eval_count"] == 21
-        assert len(final["context"]) == final["prompt_eval_count"] + 21
-    else:
-        assert final["done_reason"] == "length" and final["eval_count"] == num_predict
-        data = json.loads(text)  # closed at the cap
-        assert data["name"] and NAME.startswith(data["name"])
-        assert text.startswith(whole[: len(text) - 2])
+    assert text == whole and final["eval_count"] == 21
+    assert len(final["context"]) == final["prompt_eval_count"] + 21
+    # With room to spare the model ends the answer; with exactly 21 the budget does.
+    assert final["done_reason"] == ("stop" if num_predict == 60 else "length")
     assert b"\\u" not in raw  # UTF-8 on the wire, as Go's encoder writes it
 
 

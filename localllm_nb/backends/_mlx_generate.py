@@ -124,7 +124,8 @@ def _sampling(tokenizer: Any, settings: GenerationSettings, grammar: str | None)
         repetition_penalty=settings.repetition_penalty,
         repetition_context_size=settings.repetition_context_size,
     )
-    processors += grammar_processor(tokenizer, grammar)  # last: it sees the final logits
+    # Last: it sees the final logits. It keeps a JSON answer valid within max_tokens.
+    processors += grammar_processor(tokenizer, grammar, settings.max_tokens)
     return sampler, processors
 
 

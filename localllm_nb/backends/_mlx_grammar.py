@@ -21,8 +21,10 @@ from .._grammar import (
     TOOL_OPEN,
     grammar_error,
     json_lark,
+    json_target,
     tool_call_lark,
 )
+from .._json_budget import BudgetGuard, Unsupported
 
 _FORCED = ("any", "required")
 
@@ -151,34 +153,91 @@ class GrammarLogits:
     call) and the next token's logits; from the second call on, the last token is the
     one sampled under the previous mask, which advances the matcher. Reading that token
     waits for it, so constrained steps do not overlap as unconstrained ones do.
+
+    With `max_tokens`, a JSON answer stays valid within it: a `BudgetGuard` follows the
+    text, and when the tokens left only just hold the smallest valid completion, the
+    mask forces that completion's tokens one by one.
     """
 
-    def __init__(self, tokenizer: Any, grammar: str):
+    def __init__(self, tokenizer: Any, grammar: str, max_tokens: int | None = None):
         from llguidance import LLMatcher
 
-        self._matcher = LLMatcher(ll_tokenizer(tokenizer), _checked_grammar(grammar))
+        self._ll = ll_tokenizer(tokenizer)
+        self._matcher = LLMatcher(self._ll, _checked_grammar(grammar))
         if self._matcher.is_error():
             raise ValueError(f"cannot constrain to this grammar: {self._matcher.get_error()}")
         self._started = False
+        self._guard = budget_guard(self._ll, grammar, max_tokens)
+        self._forced: list[int] = []  # the completion's tokens still to write
+        self._bytes = b""  # a token's bytes that end inside a UTF-8 character
 
     def __call__(self, tokens: Any, logits: Any) -> Any:
         import mlx.core as mx
         import numpy as np
 
         matcher = self._matcher
-        if self._started and not matcher.consume_token(int(tokens[-1].item())):
-            raise RuntimeError(f"constrained decoding failed: {matcher.get_error()}")
+        if self._started:
+            token = int(tokens[-1].item())
+            if not matcher.consume_token(token):
+                raise RuntimeError(f"constrained decoding failed: {matcher.get_error()}")
+            self._follow(token)
+        else:
+            self._plan()  # a budget that holds only the smallest answer forces it all
         self._started = True
         # Once the grammar is complete the mask holds only the EOS ids, which ends the
         # reply (mlx-lm may compute one more step past the EOS; it is not used).
         bits = np.frombuffer(matcher.compute_bitmask(), dtype=np.uint8)
         allowed = np.unpackbits(bits, bitorder="little").astype(bool)
+        if self._forced:
+            only = np.zeros_like(allowed)
+            only[self._forced.pop(0)] = True
+            allowed &= only
         vocab = logits.shape[-1]
         if allowed.size < vocab:  # the model's embedding may be padded past the tokenizer
             allowed = np.concatenate([allowed, np.zeros(vocab - allowed.size, dtype=bool)])
         return mx.where(mx.array(allowed[:vocab]), logits, -mx.inf)
 
+    def _follow(self, token: int) -> None:
+        """Tell the budget guard about a sampled token; once the budget left only just
+        holds the smallest valid completion, its tokens are what the next steps write."""
+        if self._guard is None:
+            return
+        raw = self._bytes + self._ll.decode_bytes([token])
+        text = raw.decode("utf-8", "ignore")
+        self._bytes = raw[len(text.encode()) :]
+        self._plan(text)
 
-def grammar_processor(tokenizer: Any, grammar: str | None) -> list[Any]:
-    """The logits processors that enforce `grammar` (none when it is None)."""
-    return [GrammarLogits(tokenizer, grammar)] if grammar else []
+    def _plan(self, text: str | None = None) -> None:
+        try:
+            if text is not None:  # one token, perhaps ending inside a character
+                self._guard.feed(text)
+            closing = self._guard.closing() if self._guard is not None else None
+        except ValueError:  # a value the guard cannot complete (a `pattern` string)
+            self._guard = None
+            return
+        if closing:
+            forced = self._ll.tokenize_str(closing)
+            # The grammar has the last word: a completion it would refuse is not forced.
+            if self._matcher.validate_tokens(forced) == len(forced):
+                self._forced, self._guard = forced, None  # written as is: nothing to follow
+
+
+def budget_guard(ll: Any, grammar: str, max_tokens: int | None) -> BudgetGuard | None:
+    """A guard keeping a JSON answer (or tool call) valid within `max_tokens`; None when
+    there is no budget or the grammar is not one JSON value. A budget below the
+    smallest valid answer raises `SchemaBudgetError`."""
+    target = json_target(grammar) if max_tokens and max_tokens > 0 else None
+    if target is None:
+        return None
+    try:
+        return BudgetGuard(target, max_tokens, lambda t: len(ll.tokenize_str(t)), "max_tokens")
+    except Unsupported:  # e.g. a pattern string: decoded as before, unguarded
+        return None
+
+
+def grammar_processor(
+    tokenizer: Any, grammar: str | None, max_tokens: int | None = None
+) -> list[Any]:
+    """The logits processors that enforce `grammar` (none when it is None) within
+    `max_tokens` (see `GrammarLogits`)."""
+    return [GrammarLogits(tokenizer, grammar, max_tokens)] if grammar else []

@@ -321,9 +321,11 @@ class ChatMLX(BaseChatModel):
     Tools and structured output are grammar-constrained (llguidance), so even the 135M
     bundled model answers with a well-formed call or parseable JSON: see `bind_tools`
     and `with_structured_output`. As with ChatOllama, `format="json"` or
-    `format=<JSON schema>` (bound or per call) constrains a text answer to JSON; an
-    answer cut short by `max_tokens` is closed so that it parses (`finish_reason`
-    stays "length").
+    `format=<JSON schema>` (bound or per call) constrains a text answer to JSON. A JSON
+    answer or forced tool call stays valid within `max_tokens`: when the tokens left
+    only just hold the smallest valid completion, decoding writes it (a `max_tokens`
+    below the smallest valid answer raises a `ValueError` saying what it needs); an
+    answer still cut short is closed so that it parses (`finish_reason` "length").
     """
 
     llm: MLXPipeline

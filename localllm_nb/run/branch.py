@@ -52,7 +52,9 @@ def branch_point(entries: Sequence[TokenLogprob], index: int, alternative: str) 
         raise ValueError(f"no token {index}: the run has {len(entries)} tokens with logprobs")
     entry = entries[index]
     if entry.channel != "content":
-        raise ValueError(f"token {index} is {entry.channel}, not answer text: branch from the answer")
+        raise ValueError(
+            f"token {index} is {entry.channel}, not answer text: branch from the answer"
+        )
     if not isinstance(alternative, str) or not alternative:
         raise ValueError("the alternative must be a non-empty string")
     prefix = text_of([e for e in entries[:index] if e.channel == "content"])
@@ -64,7 +66,9 @@ def branch_input(prompt: Any, point: BranchPoint, chat: bool) -> tuple[Any, dict
     `prompt`: a chat continues an assistant turn that holds the text so far; a
     completion prompt gets the text appended and goes `raw`."""
     if chat:
-        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        messages = (
+            [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        )
         return [*messages, {"role": "assistant", "content": point.text}], {}
     if not isinstance(prompt, str):
         raise TypeError(f"a text-completion run's prompt is a string, not {type(prompt).__name__}")

@@ -224,6 +224,8 @@ async def _respond(
     """Run the job and answer as NDJSON lines or as one merged object. The answer owns
     the lease from here and gives it back when it ends."""
 
+    gen.keep_within_budget(req, lease.engine)
+
     async def lines():
         answer: list[str] = []  # content so far, for closing a JSON answer cut short
         async for event in gen.run_job(lease.engine, tokens, req, lease):

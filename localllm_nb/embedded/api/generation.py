@@ -9,6 +9,8 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from ..._grammar import ANY_JSON_OBJECT
+from ..engine.budget import SchemaBudgetError, budget_steer
 from ..engine.events import DoneEvent, EngineEvent, ErrorEvent, TextEvent
 from ..engine.grammars import format_grammar, tool_grammar
 from ..engine.llama import Job
@@ -37,6 +39,7 @@ class Request:
     steer: object = None
     thinking: bool | None = None  # passed to the template: False closes the think block
     json_answer: bool = False  # the answer is constrained to JSON (`format`)
+    schema: object = None  # the `format` schema a non-thinking answer keeps within budget
     top_logprobs: int | None = None  # `logprobs`: None when off, else `top_logprobs`
     fit: PromptFit | None = None  # how the prompt was fitted to the context
 
@@ -79,8 +82,9 @@ def steer(
     tools' schemas (unless the `tool_choice` option is "auto"); after a tool result
     the model answers in text. `format` or the tool call's grammar constrains the answer
     after any thinking (the think block is free text the budget closes, then the steer
-    switches to the answer's grammar); an answer cut short by the token budget is
-    closed so that it parses (`json_close`).
+    switches to the answer's grammar). Without thinking, a `format` answer is kept
+    within the token budget (`keep_within_budget`); one still cut short is closed so
+    that it parses (`json_close`).
 
     A continued assistant turn (`prefill`, its text) opens no think block: the output
     continues the answer, or the thought when the text leaves one open (shown as
@@ -97,6 +101,9 @@ def steer(
     except Exception as exc:  # llama.cpp's converter asserts on schemas it cannot express
         raise ApiError(400, f"invalid format: {json.dumps(fmt)}; {exc}") from None
     req.json_answer = answer is not None
+    req.schema = (ANY_JSON_OBJECT if fmt == "json" else fmt) if answer is not None else None
+    if prefill:  # the answer began in the continued text, which the guard has not followed
+        req.schema = None
     if tools and last_role != "tool" and req.options.tool_choice != "auto":
         req.json_answer = False
         try:
@@ -111,8 +118,25 @@ def steer(
     if thinking or hidden:  # a hidden thought is closed by the same budget
         budget = think_budget(think, req.options.think_budget or None)
         req.steer, req.grammar = ThinkSteer(budget, after_grammar=answer), None
+        req.schema = None  # the think block's length is not known up front
     else:
         req.steer, req.grammar = None, answer
+
+
+def keep_within_budget(req: Request, engine) -> None:
+    """A `format` answer is finished with its smallest valid completion before
+    num_predict runs out (`budget.py`); a num_predict too small for the smallest valid
+    answer is the client's 400, saying how many tokens the schema needs."""
+    if req.schema is None or not req.json_answer or req.steer is not None:
+        return
+
+    def count(text: str) -> int:
+        return len(engine.tokenize(text, add_bos=False))
+
+    try:
+        req.steer = budget_steer(req.schema, req.options.predict_limit(), count)
+    except SchemaBudgetError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def prompt_budget(opts: Options) -> int:

@@ -305,7 +305,8 @@ class LlamaEngine:
         phase decodes until the end or until the steer intervenes (inject text, change
         grammar); the next phase continues from the context so far."""
         state = Decoding(job)
-        end = None
+        start = job.steer.start() if job.steer is not None else None
+        end = self._intervene(state, start) if start is not None else None
         while end is None:
             end = self._step(job, state)
         if end is Ended.FAILED:
@@ -356,9 +357,11 @@ class LlamaEngine:
             return Ended.LENGTH
         state.context += injected
         state.grammar = action.grammar
+        if action.finish:  # the steer wrote the end of the answer in the model's place
+            state.generated += len(injected)
         if action.inject and state.emit_text(action.inject):
             return Ended.STOP_STRING
-        return None
+        return Ended.LENGTH if action.finish else None
 
 
 class Ended(Enum):

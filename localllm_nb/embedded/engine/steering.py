@@ -28,10 +28,12 @@ THINK_BUDGETS = {"low": 48, "medium": 128, "high": 384}
 @dataclass
 class Intervention:
     """Append `inject` to the context as if the model had written it, then decode
-    under `grammar` (None: unconstrained)."""
+    under `grammar` (None: unconstrained), or with `finish` end the answer there (its
+    tokens count as generated)."""
 
     inject: str = ""
     grammar: object = None
+    finish: bool = False
 
 
 class ThinkSteer:
@@ -67,6 +69,10 @@ class ThinkSteer:
         if self.tokens >= self.budget:
             self.done = True
             return Intervention(inject="\n" + THINK_CLOSE + "\n\n", grammar=self.after_grammar)
+        return None
+
+    def start(self) -> Intervention | None:
+        """Nothing to do before the first token."""
         return None
 
     def on_end(self) -> Intervention | None:
