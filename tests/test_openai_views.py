@@ -140,7 +140,9 @@ def test_hosts_place_openai_columns_on_each_server(server_url, llama_server):
     )
     ollama = ModelSpec(model=CHAT, base_url="http://127.0.0.1:9", temperature=0, num_predict=6)
     ours, peer = server_url.rstrip("/"), llama_server.url.removesuffix("/v1")
-    compare = Compare([spec, spec.replace(seed=2), ollama], "Say hello.", hosts=[ours, peer + "/v1"])
+    compare = Compare(
+        [spec, spec.replace(seed=2), ollama], "Say hello.", hosts=[ours, peer + "/v1"]
+    )
     assert [job.spec.base_url for job in compare.jobs] == [ours + "/v1", peer + "/v1", ours]
     assert compare.wait(240)
     rows = sorted(compare.rows, key=lambda r: r["column"])

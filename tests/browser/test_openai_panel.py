@@ -33,12 +33,10 @@ def panel_notebook() -> nbformat.NotebookNode:
 
 def labelled_input(page, label: str):
     """The input of the ipywidgets Text (or Password, Combobox) described as `label`."""
-    return page.locator(f'{PANEL} .widget-inline-hbox:has(> label[title="{label}"]) input')
+    return page.locator(f'{PANEL} .widget-inline-hbox:has(> label:text-is("{label}")) input')
 
 
-def test_panel_switches_to_an_openai_server_and_a_run_streams(
-    jupyterlab, lab_page, llama_server
-):
+def test_panel_switches_to_an_openai_server_and_a_run_streams(jupyterlab, lab_page, llama_server):
     name = jupyterlab.add_notebook(panel_notebook(), "openai_panel.ipynb")
     lab_page.open(name)
     page = lab_page.page
@@ -47,14 +45,15 @@ def test_panel_switches_to_an_openai_server_and_a_run_streams(
     lab_page.wait_for(PANEL)
     key_box = page.locator(f"{PANEL} input[type=password]")
     assert key_box.count() == 1 and key_box.is_hidden()  # Ollama: no key box
-    assert "num_ctx" in page.locator(PANEL).inner_text()
+    # Every field's row is in the page, open group or not (textContent, not innerText).
+    assert "num_ctx" in page.locator(PANEL).text_content()
 
     # The switch: the key box appears, OpenAI's fields replace Ollama's.
     page.locator(f"{PANEL} .widget-toggle-buttons button", has_text="OpenAI-compatible").click()
     key_box.wait_for(state="visible", timeout=30_000)
     page.wait_for_function(
-        "() => document.querySelector('.llnb-controls').innerText.includes('max_tokens')"
-        " && !document.querySelector('.llnb-controls').innerText.includes('num_ctx')",
+        "() => { const t = document.querySelector('.llnb-controls').textContent;"
+        " return t.includes('max_tokens') && !t.includes('num_ctx'); }",
         timeout=30_000,
     )
     assert "Enter the server" in page.locator(PANEL).inner_text()
