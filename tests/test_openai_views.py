@@ -1,7 +1,8 @@
 """The views on the openai backend, over real HTTP: the ControlPanel's backend switch with
 its URL and key boxes (llama.cpp's own llama-server behind a key), StreamView on an
 OpenAI-compatible run (thinking, chart, usage), Compare mixing an Ollama column with an
-OpenAI-compatible one."""
+OpenAI-compatible one, `hosts=` placing OpenAI-compatible columns on two servers, and
+RunHistory naming each run's protocol."""
 
 from __future__ import annotations
 
