@@ -1,7 +1,8 @@
 """The views on the openai backend, over real HTTP: the ControlPanel's backend switch with
 its URL and key boxes (llama.cpp's own llama-server behind a key), StreamView on an
 OpenAI-compatible run (thinking, chart, usage), Compare mixing an Ollama column with an
-OpenAI-compatible one."""
+OpenAI-compatible one, `hosts=` placing OpenAI-compatible columns on two servers, and
+RunHistory naming each run's protocol."""
 
 from __future__ import annotations
 
@@ -123,3 +124,62 @@ def test_sweep_over_an_openai_spec(llama_server):
     assert [r["tokens"] for r in sweep.rows] == [4, 8]  # one chunk per token on llama-server
     assert len(sweep.mode["hosts"]) == 1
     assert set(sweep.mode["protocols"].values()) == {"OpenAI-compatible /v1"}
+
+
+def test_hosts_place_openai_columns_on_each_server(server_url, llama_server):
+    """`hosts=` over two real servers: our /v1 and llama-server. Each OpenAI-compatible
+    column gets its host's /v1 (the spec's own URL answers nothing), an Ollama column its
+    host's root; each server is its own queue."""
+    dead = "http://127.0.0.1:9/v1"  # replaced by the host: a run here would fail
+    spec = ModelSpec(
+        backend="openai",
+        model=CHAT,
+        base_url=dead,
+        api_key_env=llama_server.key_env,
+        temperature=0,
+        max_tokens=6,
+    )
+    ollama = ModelSpec(model=CHAT, base_url="http://127.0.0.1:9", temperature=0, num_predict=6)
+    ours, peer = server_url.rstrip("/"), llama_server.url.removesuffix("/v1")
+    compare = Compare(
+        [spec, spec.replace(seed=2), ollama], "Say hello.", hosts=[ours, peer + "/v1"]
+    )
+    assert [job.spec.base_url for job in compare.jobs] == [ours + "/v1", peer + "/v1", ours]
+    assert compare.wait(240)
+    rows = sorted(compare.rows, key=lambda r: r["column"])
+    assert [r["status"] for r in rows] == ["done"] * 3, [r["error"] for r in rows]
+    assert [(r["host"], r["protocol"]) for r in rows] == [
+        (ours, "openai"),
+        (peer, "openai"),
+        (ours, "ollama"),
+    ]
+    assert compare.mode["hosts"] == [ours, peer]
+    # Where each run went, from what the servers sent: llama-server reports its own
+    # timings, our /v1 only OpenAI's usage; the Ollama API its eval counts.
+    runs = {job.column: run for job, run in compare.schedule.runs}
+    assert runs[1].stats.server_tps and not runs[0].stats.server_tps
+    assert runs[2].stats.source == "ollama" and runs[0].stats.source == "openai"
+    assert "column 3 Ollama API" in compare.bar.mode
+
+
+def test_run_history_names_each_runs_protocol(server_url, tmp_path):
+    import csv
+
+    from localllm_nb import RunHistory, stream_run
+    from localllm_nb.widgets.playground import HistoryTable
+
+    ollama = ModelSpec(model=CHAT, base_url=server_url, temperature=0, num_predict=6)
+    openai = ModelSpec(
+        backend="openai", model=CHAT, base_url=server_url + "/v1", temperature=0, max_tokens=6
+    )
+    history = RunHistory()
+    for spec in (ollama, openai):
+        history.add(stream_run(spec, "Say hello."))
+    table = HistoryTable(history, folder=tmp_path)
+    assert "<th style='text-align:left;padding:0 8px'>protocol</th>" in table.table.value
+    cells = table.table.value.split("<tr>")[2:]
+    assert ">ollama<" in cells[0] and ">openai<" in cells[1]
+    records = json.loads(table.export("json").read_text("utf-8"))
+    assert [r["protocol"] for r in records] == ["ollama", "openai"]
+    with table.export("csv").open(newline="", encoding="utf-8") as fh:
+        assert [row["protocol"] for row in csv.DictReader(fh)] == ["ollama", "openai"]

@@ -37,6 +37,7 @@ CSV_COLUMNS = (
     "id",
     "started_at",
     "model",
+    "protocol",
     "backend",
     "kind",
     "status",
@@ -87,6 +88,12 @@ def receipt_record(run: Run) -> dict[str, Any] | None:
         return None
 
 
+def protocol_of(run: Run) -> str | None:
+    """What the run spoke: 'ollama', 'openai' (any /v1 server) or 'mlx' (in process);
+    from its spec, else from the figures its server sent."""
+    return run.spec.backend if run.spec is not None else run.stats.source
+
+
 def run_record(run: Run) -> dict[str, Any]:
     """One run as a JSON-ready dict, without credentials. Token logprobs, when the run
     has them, are a list in Ollama's shape with each token's channel, and the answer's
@@ -101,6 +108,7 @@ def run_record(run: Run) -> dict[str, Any]:
         "id": run.id,
         "started_at": started,
         "model": run.model_name,
+        "protocol": protocol_of(run),
         "status": run.status,
         "done_reason": run.done_reason,
         "spec": spec,
@@ -210,6 +218,7 @@ class RunHistory:
                         "id": rec["id"],
                         "started_at": rec["started_at"],
                         "model": rec["model"],
+                        "protocol": rec["protocol"],
                         "backend": spec.get("backend"),
                         "kind": spec.get("kind"),
                         "status": rec["status"],

@@ -71,8 +71,9 @@ def plan_jobs(
 
     With `hosts`, column i runs on `hosts[i % len(hosts)]` (its spec's `base_url` is
     replaced), so all repeats of a column are measured on the same machine. Without,
-    each spec keeps its own server (`base_url`, or OLLAMA_HOST's). OpenAI-compatible
-    columns always keep their own `base_url`: `hosts` are Ollama servers.
+    each spec keeps its own server (`base_url`, or OLLAMA_HOST's). A host may be given
+    with or without `/v1`: an OpenAI-compatible column speaks to its `/v1`, an Ollama
+    column to its root (see `placed_url`).
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
@@ -83,8 +84,8 @@ def plan_jobs(
     hosts = [h.rstrip("/") for h in hosts or ()]
     placed = []
     for i, spec in enumerate(specs):
-        if hosts and spec.backend != "openai":
-            spec = spec.replace(base_url=hosts[i % len(hosts)])
+        if hosts:
+            spec = spec.replace(base_url=placed_url(hosts[i % len(hosts)], spec.backend))
         placed.append(spec)
     names = list(labels) if labels is not None else column_labels(placed)
     return [
@@ -92,6 +93,19 @@ def plan_jobs(
         for repeat in range(repeats)
         for column, spec in enumerate(placed)
     ]
+
+
+def placed_url(host: str, backend: str) -> str:
+    """The `base_url` a column of `backend` gets on server `host`: its `/v1` for an
+    OpenAI-compatible column, its root for the others.
+
+    >>> placed_url("http://box:8000", "openai"), placed_url("http://box:8000/v1/", "openai")
+    ('http://box:8000/v1', 'http://box:8000/v1')
+    >>> placed_url("http://box:11434/v1", "ollama")
+    'http://box:11434'
+    """
+    root = host.rstrip("/").removesuffix("/v1")
+    return root + "/v1" if backend == "openai" else root
 
 
 def _host_of(spec: Any) -> str:
@@ -167,6 +181,7 @@ def result_row(job: Job, run: Run, concurrency: int) -> dict[str, Any]:
         "repeat": job.repeat,
         "model": job.spec.model,
         "host": job.host,
+        "protocol": job.spec.backend,
         "concurrency": concurrency,
         "status": run.status,
         "done_reason": reason,

@@ -162,7 +162,8 @@ class Compare(SnapshotDisplay, W.VBox):
     """`Compare([spec_a, spec_b], prompt)`: one StreamView per spec, run by one scheduler.
 
     `concurrency` runs per server at once (default 1); `hosts=[url, ...]` spreads the
-    columns over several servers; `repeats=N` runs each column N times (mean ± spread).
+    columns over several servers (Ollama or OpenAI-compatible, each its own queue);
+    `repeats=N` runs each column N times (mean ± spread).
     Starts at once (off the cell) unless `start=False`; `stop()` stops every column.
 
     `show_logprobs=True` asks every column that can give token logprobs (Ollama chat

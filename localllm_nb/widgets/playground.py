@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as W
 
 from ..run import RunHistory
+from ..run.history import protocol_of
 from ..spec import ModelSpec
 from ._base import PromptBox, SnapshotDisplay
 from .controls import ControlPanel
@@ -20,7 +21,8 @@ _NOT_SETTINGS = {"base_url", "client_kwargs", "sync_client_kwargs", "async_clien
 
 
 def history_rows(history: RunHistory) -> list[dict[str, Any]]:
-    """One row per run: model, settings that differ from the defaults, speed, outcome."""
+    """One row per run: model, protocol, settings that differ from the defaults, speed,
+    outcome."""
     rows = []
     for run in history:
         stats = view_stats(run)
@@ -31,6 +33,7 @@ def history_rows(history: RunHistory) -> list[dict[str, Any]]:
             {
                 "run": run.id,
                 "model": run.model_name,
+                "protocol": protocol_of(run),
                 "settings": ", ".join(f"{k}={v}" for k, v in settings.items()) or "defaults",
                 "ttft_s": stats["ttft_s"],
                 "tok/s": stats["client_tps"],
