@@ -42,3 +42,38 @@ def test_cgroup_quota_is_read_from_v2_and_v1_files(tmp_path, monkeypatch):
 
 def test_this_machine_gets_at_least_one_thread():
     assert 1 <= threads.default_threads() <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(
+    ("cpus", "load", "decode", "expected"),
+    [
+        (2, 0.1, 1, 2),  # idle: every core evaluates the prompt
+        (2, 0.7, 1, 1),  # one core busy elsewhere: a second thread would wait on it
+        (2, 6.0, 1, 1),  # shared machine: never fewer than the decoding threads
+        (8, 2.2, 7, 7),
+        (8, 0.0, 7, 8),
+    ],
+)
+def test_prompt_threads_are_the_cpus_free_at_load(monkeypatch, cpus, load, decode, expected):
+    monkeypatch.setattr(threads, "available_cpus", lambda: cpus)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert threads.batch_threads(decode) == expected
+
+
+def test_ps_shows_both_thread_counts_and_num_thread_sets_both(server_url):
+    import httpx
+
+    from tests.models import CHAT
+
+    def ps_after(options: dict) -> dict:
+        body = {"model": CHAT, "prompt": "Hi", "stream": False, "options": options}
+        assert httpx.post(server_url + "/api/generate", json=body, timeout=300).status_code == 200
+        rows = httpx.get(server_url + "/api/ps").json()["models"]
+        return next(r for r in rows if r["name"].startswith(CHAT.split(":")[0]))
+
+    # Ollama's num_thread is the one thread count of its runner: prompts too.
+    asked = ps_after({"num_predict": 1, "num_thread": 1})
+    assert (asked["num_thread"], asked["num_thread_batch"]) == (1, 1)
+    default = ps_after({"num_predict": 1})
+    assert default["num_thread"] == threads.default_threads()
+    assert default["num_thread"] <= default["num_thread_batch"] <= threads.available_cpus()

@@ -181,6 +181,8 @@ async def ps(http: HttpRequest) -> Response:
         # An extension (clients ignore unknown keys): run receipts record the engine's
         # threads, which change a seeded answer.
         row["num_thread"] = getattr(item.engine, "threads", None)
+        # Prompt evaluation's threads (the CPUs free at load unless num_thread was given).
+        row["num_thread_batch"] = getattr(item.engine, "batch_threads", row["num_thread"])
         rows.append(row)
     return JSONResponse({"models": rows})
 

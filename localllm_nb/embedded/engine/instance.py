@@ -57,11 +57,13 @@ class LlamaInstance:
         parallel: int = 1,
         embedding: bool = False,
         pooled: bool = False,
+        batch_threads: int = 0,
     ):
         """`embedding`: an instance only for embeddings, whose micro-batch holds its whole
         context (llama.cpp pools a sequence within one micro-batch). `pooled`: a generating
         instance that can also pool short inputs (those that fit one micro-batch, PROMPT_BATCH);
-        generation is unchanged, llama-server never batches the two kinds together."""
+        generation is unchanged, llama-server never batches the two kinds together.
+        `batch_threads`: prompt evaluation's threads (0: as many as `threads`)."""
         import httpx
         import xllamacpp as xlc
 
@@ -79,7 +81,7 @@ class LlamaInstance:
         # Each parallel slot gets n_ctx / n_parallel of the KV cache: give each a full context.
         params.n_ctx = n_ctx * parallel
         params.cpuparams.n_threads = threads
-        params.cpuparams_batch.n_threads = threads
+        params.cpuparams_batch.n_threads = batch_threads or threads
         # Idle threads sleep instead of spinning: on a shared, oversubscribed machine a
         # spinning thread takes the core from the thread with work (measured faster here).
         params.cpuparams.poll = params.cpuparams_batch.poll = 0

@@ -20,7 +20,7 @@ from .instance import PROMPT_BATCH, LlamaInstance, error_message
 from .logprobs import LogprobQueue, ollama_entry
 from .options import Options
 from .steering import Intervention
-from .threads import default_threads
+from .threads import batch_threads, default_threads
 
 __all__ = ["Job", "LlamaEngine", "default_threads", "sampling"]
 
@@ -37,6 +37,8 @@ EMBEDDER_IDLE = 10.0  # seconds before a chat model's embedding instance is free
 # weights again).
 CHAT_EMBED_TOKENS = 512
 SHARED_EMBED_TOKENS = PROMPT_BATCH
+
+log = logging.getLogger("localllm_nb.embedded")
 
 
 @dataclass
@@ -98,13 +100,35 @@ class Phase:
 class LlamaEngine:
     """A loaded GGUF model and the worker threads that run its jobs in order."""
 
-    def __init__(self, entry: ModelEntry, num_ctx: int, num_thread: int = 0, parallel: int = 1):
+    def __init__(
+        self,
+        entry: ModelEntry,
+        num_ctx: int,
+        num_thread: int = 0,
+        parallel: int = 1,
+        num_thread_batch: int = 0,
+    ):
+        """`num_thread`: decoding threads; `num_thread_batch`: prompt evaluation's (0:
+        the CPUs free now, `threads.batch_threads`)."""
         self.entry = entry
         self.num_ctx = num_ctx
         self.threads = num_thread or default_threads()
+        self.batch_threads = num_thread_batch or batch_threads(self.threads)
         self.parallel = max(1, parallel)
         self.llama = LlamaInstance(
-            str(entry.path()), num_ctx, self.threads, parallel=self.parallel, pooled=True
+            str(entry.path()),
+            num_ctx,
+            self.threads,
+            parallel=self.parallel,
+            pooled=True,
+            batch_threads=self.batch_threads,
+        )
+        log.info(
+            "loaded %s: num_ctx=%d, %d decoding thread(s), %d for prompts",
+            entry.name,
+            num_ctx,
+            self.threads,
+            self.batch_threads,
         )
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._closing = threading.Lock()
@@ -165,7 +189,11 @@ class LlamaEngine:
         with self._embed_lock:
             if self._embedder is None:
                 instance = LlamaInstance(
-                    str(self.entry.path()), limit, self.threads, embedding=True
+                    str(self.entry.path()),
+                    limit,
+                    self.threads,
+                    embedding=True,
+                    batch_threads=self.batch_threads,  # pooling is prompt work
                 )
                 self._embedder = LlamaEmbedder(instance, limit)
             try:

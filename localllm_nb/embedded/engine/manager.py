@@ -43,12 +43,14 @@ class Loaded:
 
     engine: object | None
     name: str
-    config: tuple[int, int]  # (num_ctx, threads) the engine was loaded with
+    # (num_ctx, threads, batch threads) the engine was loaded with; batch threads 0: the
+    # default, chosen at load (`threads.batch_threads`), so joining never depends on it.
+    config: tuple[int, int, int]
     expires_at: float = math.inf  # time.time() seconds; inf while in use or for never
     keep_alive: float = DEFAULT_KEEP_ALIVE  # set by the latest request, as in Ollama
     leases: int = 0
     # Set while a request waits to reload it at this (num_ctx, threads): nobody joins.
-    wanted: tuple[int, int] | None = None
+    wanted: tuple[int, int, int] | None = None
     waiters: int = 0
 
     def shown_expiry(self) -> float:
@@ -100,14 +102,15 @@ class Step(Enum):
     WAIT = "wait"  # being loaded, or draining for a request ahead: wait
 
 
-def next_step(item: Loaded | None, config: tuple[int, int]) -> Step:
+def next_step(item: Loaded | None, config: tuple) -> Step:
     """The model's state (`item`, None when not loaded) decides a request's next step.
 
-    >>> busy = Loaded(engine="e", name="m", config=(2048, 1), leases=1)
-    >>> next_step(None, (2048, 1)), next_step(busy, (2048, 1)), next_step(busy, (4096, 1))
+    >>> small, large = (2048, 1, 0), (4096, 1, 0)
+    >>> busy = Loaded(engine="e", name="m", config=small, leases=1)
+    >>> next_step(None, small), next_step(busy, small), next_step(busy, large)
     (<Step.LOAD: 'load'>, <Step.JOIN: 'join'>, <Step.DRAIN: 'drain'>)
-    >>> busy.wanted = (4096, 1)
-    >>> next_step(busy, (2048, 1))  # a reload waits for it to drain: nobody joins
+    >>> busy.wanted = large
+    >>> next_step(busy, small)  # a reload waits for it to drain: nobody joins
     <Step.WAIT: 'wait'>
     """
     if item is None:
@@ -138,12 +141,16 @@ class ModelManager:
         # Variants of one weights file (e.g. smollm2 and its thinking template) share an engine.
         return entry.weights
 
-    def _config(self, entry: ModelEntry, num_ctx: int, num_thread: int) -> tuple[int, int]:
+    def _config(self, entry: ModelEntry, num_ctx: int, num_thread: int) -> tuple[int, int, int]:
+        """(num_ctx, threads, batch threads). A thread count asked for (`num_thread`,
+        `serve --threads`) sets both, as Ollama's runner does; without one, decoding
+        leaves a CPU to the notebook and prompts get the CPUs free at load (0 here)."""
         from .threads import default_threads
 
         if entry.kind != "chat":
-            return (num_ctx, self.threads)  # an encoder's threads are fixed per server
-        return (num_ctx, num_thread or self.threads or default_threads())
+            return (num_ctx, self.threads, self.threads)  # an encoder's are fixed per server
+        asked = num_thread or self.threads
+        return (num_ctx, asked or default_threads(), asked)
 
     def acquire(
         self,
@@ -190,7 +197,7 @@ class ModelManager:
         if self._closed:
             raise ShuttingDown(SHUTTING_DOWN)
 
-    def _wait_turn(self, item: Loaded, config: tuple[int, int], abandoned) -> None:
+    def _wait_turn(self, item: Loaded, config: tuple, abandoned) -> None:
         """Wait (lock held) until the model's state changes; `Abandoned` if the client
         left meanwhile, giving up this request's claim to reload it."""
         item.waiters += 1
@@ -238,13 +245,17 @@ class ModelManager:
         self._leases.add(lease)
         return lease
 
-    def _load(self, entry: ModelEntry, config: tuple[int, int]):
-        num_ctx, threads = config
+    def _load(self, entry: ModelEntry, config: tuple[int, int, int]):
+        num_ctx, threads, batch = config
         if entry.kind == "chat":
             from .llama import LlamaEngine
 
             return LlamaEngine(
-                entry, num_ctx=num_ctx, num_thread=threads, parallel=self.num_parallel
+                entry,
+                num_ctx=num_ctx,
+                num_thread=threads,
+                parallel=self.num_parallel,
+                num_thread_batch=batch,
             )
         if entry.kind == "embedding":
             from ..embedder.engines import EmbeddingEngine
