@@ -10,6 +10,7 @@ cut; a 2,000-token input took 1.24 GB before it)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -145,14 +146,28 @@ def run() -> dict:
     }
 
 
+def _watch_into(url: str, pid: int, stop, ready, results) -> None:
+    seen: dict = {}
+    seen["peak_rss"], seen["peak_pss"] = server_memory(pid)
+    ready.set()
+    _watch(url, pid, stop, seen)
+    results.put(seen)
+
+
 def _peak_during(url: str, pid: int, call) -> dict:
-    """The server's peak memory while `call` runs."""
-    stop, seen = threading.Event(), {}
-    watcher = threading.Thread(target=_watch, args=(url, pid, stop, seen), daemon=True)
+    """The server's peak memory and longest /api/version wait while `call` runs. The
+    watcher is a process of its own: in a thread here it waited for this process's GIL
+    while the client decoded a large reply, and counted that as the server's stall."""
+    ctx = multiprocessing.get_context("spawn")
+    stop, ready, results = ctx.Event(), ctx.Event(), ctx.Queue()
+    args = (url, pid, stop, ready, results)
+    watcher = ctx.Process(target=_watch_into, args=args, daemon=True)
     watcher.start()
+    ready.wait(timeout=120)
     try:
         call()
     finally:
         stop.set()
+        seen = results.get(timeout=120)
         watcher.join()
     return seen

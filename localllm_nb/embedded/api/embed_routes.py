@@ -77,13 +77,19 @@ def _embed_chunks(engine, texts: list[str], truncate: bool, normalize: bool):
     return out, counts
 
 
+# Rows of the reply encoded at once. Encoding holds the GIL for the whole call, and
+# the event loop waits meanwhile: 512 rows of 384 floats took 105 ms, 32 rows 6 ms
+# (an embed of 2,000 inputs stalled the loop 133 ms under load).
+REPLY_ROWS = 32
+
+
 def _embed_reply(head: dict, vectors: np.ndarray, tail: dict):
     """The /api/embed reply as JSON chunks of rows: one float list per row at a time,
     not millions of Python floats at once."""
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     yield (dumps(head)[:-1] + ',"embeddings":[').encode()
-    for start in range(0, len(vectors), EMBED_CHUNK):
-        rows = dumps(_wire(vectors[start : start + EMBED_CHUNK]))[1:-1]
+    for start in range(0, len(vectors), REPLY_ROWS):
+        rows = dumps(_wire(vectors[start : start + REPLY_ROWS]))[1:-1]
         yield (("," if start else "") + rows).encode()
     yield ("]," + dumps(tail)[1:]).encode()
 
