@@ -114,8 +114,9 @@ def batch_threads(decode: int) -> int:
     least the `decode` threads.
 
     Prompt evaluation runs before the first token, while the notebook around the model
-    waits, so on an idle machine every core is free for it: measured on 2 cores, 2
-    threads evaluate prompts at 199 tokens/s, 1 thread at 68-131. But its threads meet
+    waits, so on an idle machine every core is free for it: measured from outside on an
+    idle 2-core machine (issue 26), 2 threads evaluated prompts at 199 tokens/s, 1
+    thread at 68-131. But its threads meet
     at the same barrier as decoding's: with the machine shared (load 5-8 on 2 cores) a
     2,162-token prompt took a median 1.5x longer on 2 threads than on 1. The count only
     changes how fast a prompt is evaluated, never its logits (checked: same tokens and
