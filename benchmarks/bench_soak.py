@@ -148,7 +148,7 @@ def run() -> dict:
 
 def _watch_into(url: str, pid: int, stop, ready, results) -> None:
     seen: dict = {}
-    seen["peak_rss"], seen["peak_pss"] = server_memory(pid)
+    seen["peak_rss"] = seen["peak_pss"] = 0
     ready.set()
     _watch(url, pid, stop, seen)
     results.put(seen)
