@@ -47,9 +47,8 @@ def run() -> dict:
             figures[f"ctx{num_ctx}_estimate_mb"] = round(estimate.total / 1e6, 1)
             figures[f"ctx{num_ctx}_ps_size_mb"] = round(row["size"] / 1e6, 1)
             figures[f"ctx{num_ctx}_estimate_over_ps"] = round(estimate.total / row["size"], 3)
-            figures[f"ctx{num_ctx}_resident_estimate_mb"] = round(estimate.resident / 1e6, 1)
             figures[f"ctx{num_ctx}_rss_growth_mb"] = round(grown / 1e6, 1)
-            figures[f"ctx{num_ctx}_resident_over_rss"] = round(estimate.resident / grown, 3)
+            figures[f"ctx{num_ctx}_estimate_over_rss_growth"] = round(estimate.total / grown, 3)
         figures["ps_source"] = row.get("memory", {}).get("source", "")
     finally:
         server.stop()

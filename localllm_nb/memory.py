@@ -51,19 +51,11 @@ class MemoryEstimate:
     source: str
     num_parallel: int = 1
     kv_type: str = "f16"
-    reserved: int = 0
-    """Part of `compute` that only pooling embeddings touches (every token's logits):
-    allocated, but not resident while the model only generates."""
 
     @property
     def total(self) -> int:
         """weights + KV cache + compute buffers: what the engine allocates."""
         return self.weights + self.kv + self.compute
-
-    @property
-    def resident(self) -> int:
-        """What generating keeps in RAM: `total` without the `reserved` part."""
-        return self.total - self.reserved
 
     @property
     def fits(self) -> bool | None:
@@ -79,8 +71,6 @@ class MemoryEstimate:
             + f" (weights {_gb(self.weights)}, KV cache {_gb(self.kv)}, "
             f"compute {_gb(self.compute)})"
         )
-        if self.reserved:
-            text += f", {_gb(self.reserved)} of it touched only by embedding"
         if self.available is None:
             return text
         text += f"; {self.available / 1e9:.1f} GB free"
@@ -174,7 +164,6 @@ def estimate_from_info(
         source=source,
         num_parallel=num_parallel,
         kv_type=kv_type,
-        reserved=4 * batch * (width - layer),
     )
 
 

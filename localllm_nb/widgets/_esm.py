@@ -25,7 +25,7 @@ def esm(entry: str, static: Path = STATIC) -> str:
     imports inlined.
 
     >>> [line for line in esm("stream.js").splitlines() if line.startswith("// ---- ")]
-    ['// ---- shared.js', '// ---- stream_state.js', '// ---- stream.js']
+    ['// ---- shared.js', '// ---- lens.js', '// ---- stream_state.js', '// ---- stream.js']
     """
     order: list[str] = []
     _visit(static, entry, order, ())
