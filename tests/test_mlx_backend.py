@@ -240,9 +240,11 @@ def test_a_prompt_reuses_the_cache_of_a_recent_one_with_the_same_answer(chat):
 def test_bound_tools_reach_the_chat_template(chat):
     prompt = chat._to_chat_prompt([HumanMessage("Weather in Paris?")], tools=[_weather_spec()])
     assert "get_weather" in prompt and "Get the current weather for a city." in prompt
-    # A real call: its prompt is the templated one with the tools in it.
+    # A real call: its prompt is the templated one with the tools in it. (With "auto"
+    # nothing forces a call, so one token is enough; a forced call needs room for it.)
     plain = len(chat._to_chat_prompt([HumanMessage("Weather in Paris?")], tokenize=True))
-    reply = chat.bind_tools([get_weather]).invoke("Weather in Paris?", max_tokens=1)
+    tools = chat.bind_tools([get_weather], tool_choice="auto")
+    reply = tools.invoke("Weather in Paris?", max_tokens=1)
     assert reply.usage_metadata["input_tokens"] > plain + 50
 
 
