@@ -261,7 +261,7 @@ def joke_needs(chat):
     return len(ll_tokenizer(chat.tokenizer).tokenize_str(smallest))
 
 
-@pytest.mark.parametrize("extra", [0, 8, 30], ids=["smallest", "a-bit-more", "plenty"])
+@pytest.mark.parametrize("extra", [0, 8], ids=["smallest", "a-bit-more"])
 def test_json_schema_answer_validates_within_the_budget(chat, joke_needs, extra):
     budget = joke_needs + extra
     bounded = ChatMLX(llm=chat.llm, max_tokens=budget)

@@ -96,7 +96,9 @@ def test_thinking_from_the_reasoning_field_reaches_the_thinking_channel(v1_url):
     assert run.thinking and "<think>" not in run.thinking
     assert "<think>" not in run.content
     assert run.stats.thinking_tokens > 0
-    assert run.stats.source == "openai" and run.stats.eval_tokens == 16
+    # The server's usage: the whole budget, unless the model ended first (it samples here)
+    assert run.stats.source == "openai" and 0 < run.stats.eval_tokens <= 16
+    assert run.stats.eval_tokens == 16 or run.done_reason == "stop"
     # Not streamed: the message's reasoning is kept too.
     message = build_chat(spec).invoke("Hi")
     assert message.additional_kwargs["reasoning_content"]
