@@ -100,9 +100,14 @@ def test_lens_shades_while_streaming_shows_alternatives_and_branches(
     )
     assert "llnb-split" in (view.locator(".llnb-columns").get_attribute("class") or "")
     assert branch.locator(".llnb-branch-alt").text_content() == chosen
-    start = branch.locator(".llnb-branch-alt").evaluate(
-        "m => m.textContent + m.nextSibling.textContent"
-    )
+    start = ""
+    for _ in range(300):  # the branch's own text streams in after the chosen token
+        start = branch.locator(".llnb-branch-alt").evaluate(
+            "m => m.textContent + (m.nextSibling ? m.nextSibling.textContent : '')"
+        )
+        if len(start) > len(chosen):
+            break
+        page.wait_for_timeout(100)
     assert start.startswith(chosen) and len(start) > len(chosen)
     assert branch.locator(".llnb-branch-prefix").text_content() == tokens.nth(0).text_content()
     # The original is still there, its branch point marked.
