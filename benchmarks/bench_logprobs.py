@@ -5,32 +5,11 @@ greedy sampler, interleaved in one run (target >= 0.95)."""
 from __future__ import annotations
 
 import statistics
-import time
 
-PROMPT = "Write a long story about a brave dragon who learns to cook."
-TOKENS = 128
+from benchmarks.bench_server import PROMPT, TOKENS, streamed_generate
+
 ROUNDS = 7
 TOP = 5
-
-
-def _decode_rate(client, model: str, prompt: str, **extra) -> tuple[float, int]:
-    """(decode tokens/s seen by the client, entries received) for one streamed answer."""
-    first = final = None
-    entries = 0
-    for part in client.generate(
-        model=model,
-        prompt=prompt,
-        raw=True,
-        stream=True,
-        options={"temperature": 0, "num_predict": TOKENS, "seed": 1},
-        **extra,
-    ):
-        if first is None and part.response:
-            first = time.perf_counter()
-        entries += len(part.logprobs or [])
-        final = part
-    end = time.perf_counter()
-    return (final.eval_count - 1) / (end - first), entries
 
 
 def run() -> dict:
@@ -51,7 +30,7 @@ def run() -> dict:
             # Alternate which goes first, so neither always runs on a warmer machine.
             runs = [(plain, {}), (probed, {"logprobs": True, "top_logprobs": TOP})]
             for out, extra in runs if i % 2 == 0 else runs[::-1]:
-                rate, got = _decode_rate(client, "smollm2", prompt, **extra)
+                _, rate, _, got = streamed_generate(client, "smollm2", prompt, **extra)
                 out.append(rate)
                 entries = max(entries, got)
     finally:

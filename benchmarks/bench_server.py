@@ -37,24 +37,28 @@ def _direct(llama, tokens: list[int]) -> tuple[float, float, int]:
     return first - start, (count - 1) / (end - first), count
 
 
-def _served(client, model: str, prompt: str) -> tuple[float, float, int]:
-    """(ttft s, tokens/s, count) seen by ollama-python streaming from the server."""
+def streamed_generate(client, model: str, prompt: str, **extra) -> tuple[float, float, int, int]:
+    """(ttft s, tokens/s, count, logprob entries) seen by ollama-python streaming from the
+    server; `extra` goes to the request (`logprobs`, `top_logprobs`)."""
     start = time.perf_counter()
     first = None
     final = None
+    entries = 0
     for part in client.generate(
         model=model,
         prompt=prompt,
         raw=True,
         stream=True,
         options={"temperature": 0, "num_predict": TOKENS, "seed": 1},
+        **extra,
     ):
         if first is None and part.response:
             first = time.perf_counter()
+        entries += len(part.logprobs or [])
         final = part
     end = time.perf_counter()
     count = final.eval_count
-    return first - start, (count - 1) / (end - first), count
+    return first - start, (count - 1) / (end - first), count, entries
 
 
 def run() -> dict:
@@ -82,12 +86,12 @@ def run() -> dict:
             # Alternate which side goes first, so neither always runs on a warmer machine.
             if i % 2:
                 client.generate(model="smollm2", prompt=other, raw=True, options={"num_predict": 1})
-                served.append(_served(client, "smollm2", prompt))
+                served.append(streamed_generate(client, "smollm2", prompt))
                 direct.append(_direct(llama, tokens))
             else:
                 direct.append(_direct(llama, tokens))
                 client.generate(model="smollm2", prompt=other, raw=True, options={"num_predict": 1})
-                served.append(_served(client, "smollm2", prompt))
+                served.append(streamed_generate(client, "smollm2", prompt))
         rss_mb = psutil.Process(server.process.pid).memory_info().rss / 2**20
     finally:
         server.stop()

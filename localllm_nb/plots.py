@@ -18,6 +18,7 @@ THINKING_COLOR = "#8e6bbf"
 CONTENT_COLOR = "#1f77b4"
 SERVER_COLOR = "#d62728"
 TTFT_COLOR = "#7f7f7f"
+ENTROPY_COLOR = "#6a1b9a"  # the live view's entropy track (stream.js)
 DEFAULT_SIZE = (6.4, 3.2)
 
 
@@ -52,9 +53,12 @@ def token_rate_figure(
     window: int = 8,
     figsize: tuple[float, float] = DEFAULT_SIZE,
     title: str | None = None,
+    entropy: bool = False,
 ) -> Any:
     """Tokens/s along a run: thinking and content in their own colours, time to first
-    token marked, the server-reported rate as a dashed reference line.
+    token marked, the server-reported rate as a dashed reference line; with `entropy`
+    (and a run that recorded alternatives), each token's entropy in nats on a right-hand
+    axis, as the token lens draws it live.
 
     Pass a `Run` (live or finished), or a `timeline` of TimelinePoints with optional
     `server_tps`/`ttft_s`.
@@ -111,11 +115,46 @@ def token_rate_figure(
             transform=ax.transAxes,
             color=TTFT_COLOR,
         )
+    track = entropy_series(run.logprobs, timeline) if entropy and run is not None else []
+    if track:
+        right = ax.twinx()
+        xs, hs = zip(*track, strict=True)
+        right.vlines(xs, 0, hs, color=ENTROPY_COLOR, alpha=0.55, lw=1.5)
+        right.set_ylim(0, max(1.0, max(hs)) * 1.05)
+        right.set_ylabel("entropy (nats)", color=ENTROPY_COLOR, fontsize=8)
+        right.tick_params(axis="y", colors=ENTROPY_COLOR, labelsize=8)
+        ax.plot([], [], "|", color=ENTROPY_COLOR, label="entropy per token")
+        fig.subplots_adjust(right=0.9)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
     return fig
+
+
+def entropy_series(logprobs: Sequence[Any], timeline: Sequence[Any]) -> list[tuple[float, float]]:
+    """(seconds, entropy in nats) per token that has alternatives: token i is timed by
+    the first timeline point whose count reaches i + 1 (the live view's rule).
+
+    >>> from localllm_nb.run.stats import TimelinePoint
+    >>> from localllm_nb.run.tokens import Alternative, TokenLogprob
+    >>> half = math.log(0.5)
+    >>> toks = [TokenLogprob("a", half, top=(Alternative("a", half), Alternative("b", half))),
+    ...         TokenLogprob("c", 0.0)]
+    >>> points = [TimelinePoint(0.5, 1, "content"), TimelinePoint(0.7, 2, "content")]
+    >>> [(t, round(h, 3)) for t, h in entropy_series(toks, points)]
+    [(0.5, 0.693)]
+    """
+    from .run.tokens import entropy
+
+    out, j = [], 0
+    for i, token in enumerate(logprobs):
+        while j < len(timeline) - 1 and timeline[j].tokens < i + 1:
+            j += 1
+        h = entropy(token)
+        if h is not None and timeline:
+            out.append((timeline[j].t, h))
+    return out
 
 
 def nice_ceiling(value: float) -> float:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from localllm_nb import ModelSpec
+from localllm_nb.plots import token_rate_figure
 from localllm_nb.run.branch import branch_input, branch_point
 from localllm_nb.run.tokens import Alternative, TokenLogprob, parse_logprobs
 from localllm_nb.widgets import StreamView
@@ -177,6 +178,11 @@ def test_branch_from_the_view_shows_both_and_errors_read_well(lens_spec):
     assert 'class="llnb-tok"' in html and "Branch</b> at token" in html
     assert lens_html(run.logprobs).count("llnb-tok") >= len(run.content.split()) // 2
     assert "Branch" not in snapshot_html(run)
+    # The saved chart keeps the lens's entropy track: one bar per token with alternatives.
+    (right,) = token_rate_figure(run, entropy=True).axes[1:]
+    (bars,) = right.collections
+    assert len(bars.get_segments()) == sum(1 for t in run.logprobs if t.top) == len(run.logprobs)
+    assert len(token_rate_figure(run).axes) == 1  # lens off: the plain chart
     # A pick the view cannot branch from: one readable message in the branch column.
     comm.receive({"type": "branch", "index": 10_000, "alternative": "x"})
     assert view.branch_state["state"] == "error"

@@ -130,13 +130,14 @@ def snapshot_html(
     return "".join(parts)
 
 
-def snapshot_png(run: Any) -> bytes | None:
-    """The final token-rate chart as PNG bytes (None when the run produced no tokens)."""
+def snapshot_png(run: Any, entropy: bool = False) -> bytes | None:
+    """The final token-rate chart as PNG bytes (None when the run produced no tokens),
+    with the lens's entropy track when `entropy`."""
     if len(run.timeline) < 2:
         return None
     from ..plots import render_png, token_rate_figure
 
-    return render_png(token_rate_figure(run))
+    return render_png(token_rate_figure(run, entropy=entropy))
 
 
 def snapshot_bundle(
@@ -154,5 +155,7 @@ def snapshot_bundle(
         from .context_bar import context_state
 
         context = context_state(run)
-    html_text = snapshot_html(run, error, snapshot_png(run), context, lens=lens, branch=branch)
+    html_text = snapshot_html(
+        run, error, snapshot_png(run, entropy=lens), context, lens=lens, branch=branch
+    )
     return {"text/html": html_text}

@@ -166,6 +166,17 @@ class LabPage:
         locator.wait_for(state=state, timeout=timeout)
         return locator
 
+    def wait_done(self, selector: str, timeout: float = 180_000) -> Locator:
+        """Wait until the first view matching `selector` says its work is done
+        (`data-state="done"`: a StreamView's run, a Compare's columns, a branch);
+        returns it."""
+        self.page.wait_for_function(
+            "(s) => { const v = document.querySelector(s); return v && v.dataset.state === 'done'; }",
+            arg=selector,
+            timeout=timeout,
+        )
+        return self.page.locator(selector).first
+
     def save(self) -> None:
         """Save the notebook through JupyterLab (what Ctrl+S does) and wait until written."""
         dirty = self.page.evaluate(

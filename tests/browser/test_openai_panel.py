@@ -95,12 +95,7 @@ def test_panel_switches_to_an_openai_server_and_a_run_streams(jupyterlab, lab_pa
     assert lab_page.wait_run_done()
     lab_page.run_cell(2)
     assert lab_page.wait_run_done()
-    page.wait_for_function(
-        "() => { const v = document.querySelector('.llnb-stream');"
-        " return v && v.dataset.state === 'done'; }",
-        timeout=180_000,
-    )
-    view = page.locator(".llnb-stream").first
+    view = lab_page.wait_done(".llnb-stream")
     assert view.locator(".llnb-answer").inner_text().strip()
     assert int(view.locator(".llnb-chart").get_attribute("data-points")) > 1
     assert "prompt · completion" in view.locator(".llnb-stats").inner_text()

@@ -199,12 +199,7 @@ def test_compare_two_columns_figures_stop_all_and_snapshot(
     page = lab_page.page
     lab_page.run_cell(0)
     assert lab_page.wait_run_done()
-    page.wait_for_function(
-        "() => { const c = document.querySelector('.llnb-compare');"
-        " return c && c.dataset.state === 'done'; }",
-        timeout=300_000,
-    )
-    bar = page.locator(".llnb-compare").first
+    bar = lab_page.wait_done(".llnb-compare", timeout=300_000)
     assert bar.locator("th[scope=col]").count() == 2
     assert bar.locator('td[data-figure="client_tps"]').count() == 2
     assert bar.locator("td.llnb-best").count() >= 3  # TTFT, tokens/s, total at least

@@ -68,6 +68,20 @@ export class LensPane {
   spans() { return [...this.box.querySelectorAll(".llnb-tok")]; }
 }
 
+// After a pick the view re-lays out (and JupyterLab may build it anew) under a still
+// pointer, and the browser then reports the pointer "over" whatever token moved beneath
+// it: hover stays quiet until the pointer leaves the place it was at when the pick was
+// made. Kept for the page, not the view, since the view may be a new one.
+const pointer = { at: null, quietAt: null };
+
+function stillAfterPick(e) {
+  if (pointer.quietAt === "unknown") pointer.quietAt = [e.clientX, e.clientY]; // a keyboard pick
+  const at = pointer.quietAt;
+  if (at === null) return false;
+  if (at[0] !== e.clientX || at[1] !== e.clientY) { pointer.quietAt = null; return false; }
+  return true;
+}
+
 export class TokenLens {
   // `root` holds the popover; `onBranch(index, alternative)` is called on a pick;
   // `tokens()` gives the current tokens; `canBranch(i)` says whether (or why not).
@@ -76,6 +90,7 @@ export class TokenLens {
     this.pop = h("div", { class: "llnb-lens-pop", role: "dialog", "aria-label": "alternatives", id: `llnb-pop-${Math.random().toString(36).slice(2)}` });
     this.pop.hidden = true;
     root.append(this.pop);
+    root.addEventListener("mousemove", (e) => { pointer.at = [e.clientX, e.clientY]; stillAfterPick(e); });
     this.pop.addEventListener("mouseenter", () => clearTimeout(this.hideTimer));
     this.pop.addEventListener("mouseleave", () => this.hideSoon());
     this.pop.addEventListener("keydown", (e) => this.popKey(e));
@@ -84,6 +99,7 @@ export class TokenLens {
   attach(pane) {
     const box = pane.box;
     box.addEventListener("mouseover", (e) => {
+      if (stillAfterPick(e)) return;
       const span = e.target.closest?.(".llnb-tok");
       if (span && box.contains(span)) { clearTimeout(this.hideTimer); this.show(span); }
     });
@@ -126,7 +142,7 @@ export class TokenLens {
         h("code", {}, visible(text)), h("span", { class: "llnb-alt-p" }, pct(lp)));
       if (chosen) b.setAttribute("aria-current", "true");
       if (why !== true || chosen) b.disabled = true;
-      b.addEventListener("click", () => { this.hide(); this.onBranch(i, text); });
+      b.addEventListener("click", () => { pointer.quietAt = pointer.at || "unknown"; this.hide(); this.onBranch(i, text); });
       return b;
     });
     const head = h("div", { class: "llnb-pop-head" }, h("code", {}, visible(tok.text)), ` ${pct(tok.lp)}`,
