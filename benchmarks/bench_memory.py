@@ -26,22 +26,22 @@ def _load(client, num_ctx: int) -> None:
 
 def run() -> dict:
     import httpx
-    import psutil
 
     from localllm_nb.embedded import start_server
     from localllm_nb.memory import estimate_memory
+    from tests.processes import server_memory
 
     server = start_server()
     figures: dict = {}
     try:
-        process = psutil.Process(server.process.pid)
+        pid = server.process.pid
         client = httpx.Client(base_url=server.url, timeout=120)
         _load(client, 256)  # the library's one-time costs, which are no model's
         for num_ctx in CONTEXTS:
             _unload(client)
-            before = process.memory_info().rss
+            before = server_memory(pid)[0]
             _load(client, num_ctx)
-            grown = process.memory_info().rss - before
+            grown = server_memory(pid)[0] - before
             (row,) = client.get("/api/ps").json()["models"]
             estimate = estimate_memory(MODEL, num_ctx, base_url=server.url)
             figures[f"ctx{num_ctx}_estimate_mb"] = round(estimate.total / 1e6, 1)

@@ -1,5 +1,6 @@
 """The embedded server under a soak of mixed and worst-case requests: peak resident
-memory with the chat model and all-minilm loaded (target <= 400 MB; also as PSS), the
+memory with the chat model and all-minilm loaded, the server and its engine host together
+(target <= 400 MB; also as PSS, which counts the pages they share once), the
 memory left after the work (it should come back to its steady level), and the longest
 time the server took to answer `/api/version` meanwhile (its event loop's longest stall;
 was 69.5 s under a long chat history).
@@ -21,16 +22,17 @@ SETTLE = 17.0  # s: the embedding instance's idle time (10 s) plus a reaper peri
 
 
 def _watch(url: str, pid: int, stop: threading.Event, out: dict) -> None:
-    """Sample the server's RSS and /api/version's latency until stopped."""
+    """Sample the RSS of the server and its engine host, and /api/version's latency,
+    until stopped."""
     import httpx
-    import psutil
 
-    proc = psutil.Process(pid)
+    from tests.processes import server_memory
+
     with httpx.Client(timeout=600) as client:
         while not stop.is_set():
-            mem = proc.memory_full_info()
-            out["peak_rss"] = max(out.get("peak_rss", 0), mem.rss)
-            out["peak_pss"] = max(out.get("peak_pss", 0), mem.pss)
+            rss, pss = server_memory(pid)
+            out["peak_rss"] = max(out.get("peak_rss", 0), rss)
+            out["peak_pss"] = max(out.get("peak_pss", 0), pss)
             started = time.perf_counter()
             client.get(url + "/api/version")
             out["stall"] = max(out.get("stall", 0.0), time.perf_counter() - started)
@@ -96,9 +98,9 @@ def _worst(client, url: str) -> dict:
 
 def run() -> dict:
     import ollama
-    import psutil
 
     from localllm_nb.embedded import start_server
+    from tests.processes import server_memory
 
     server = start_server()
     pid = server.process.pid
@@ -106,7 +108,7 @@ def run() -> dict:
         client = ollama.Client(host=server.url, timeout=600)
         _mixed(client, 0)
         time.sleep(SETTLE)  # the chat model's embedding instance is freed when idle
-        steady_before = psutil.Process(pid).memory_full_info()
+        steady_before = server_memory(pid)
         out = {}
 
         def soak() -> None:
@@ -118,7 +120,7 @@ def run() -> dict:
             for i in range(ROUNDS + 1, ROUNDS + 6):
                 _mixed(client, i)  # back at the original context size, both models loaded
             time.sleep(SETTLE)
-            out["steady_after"] = psutil.Process(pid).memory_full_info()
+            out["steady_after"] = server_memory(pid)
 
         seen = _peak_during(server.url, pid, soak)
         mixed_s, worst, steady_after = out["mixed_s"], out["worst"], out["steady_after"]
@@ -132,12 +134,12 @@ def run() -> dict:
         "mixed_requests_per_s": round(ROUNDS * 5 / mixed_s, 2),
         **worst,
         "server_alive_after": alive,
-        "rss_steady_before_mb": round(steady_before.rss / mb, 1),
+        "rss_steady_before_mb": round(steady_before[0] / mb, 1),
         "rss_peak_mb": round(seen["peak_rss"] / mb, 1),
-        "rss_steady_after_mb": round(steady_after.rss / mb, 1),
+        "rss_steady_after_mb": round(steady_after[0] / mb, 1),
         "rss_target": "<= 400 MB",
         "pss_peak_mb": round(seen["peak_pss"] / mb, 1),
-        "pss_steady_after_mb": round(steady_after.pss / mb, 1),
+        "pss_steady_after_mb": round(steady_after[1] / mb, 1),
         "longest_event_loop_stall_s": round(seen["stall"], 3),
         # RSS counts the chat model's weights twice while the second instance maps them
         # again; PSS counts each page once.

@@ -1,5 +1,5 @@
 """Memory before loading: the estimate against what the embedded server really takes
-(llama.cpp's own figures in /api/ps, and the server process's RSS), and the ControlPanel's
+(llama.cpp's own figures in /api/ps, and the RSS of the server and its engine host), and the ControlPanel's
 note beside num_ctx."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from localllm_nb import ModelSpec
 from localllm_nb.memory import available_memory, estimate_memory
 from localllm_nb.widgets import ControlPanel
 from tests.models import CHAT
+from tests.processes import server_memory
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def _unload(client: httpx.Client) -> None:
 
 
 def test_estimate_within_15_percent_of_what_the_server_takes(own_server):
-    process = psutil.Process(own_server.process.pid)
+    pid = own_server.process.pid
     client = httpx.Client(base_url=own_server.url, timeout=120)
     # A first load pays the library's one-time costs, which are no model's.
     client.post(
@@ -54,7 +55,7 @@ def test_estimate_within_15_percent_of_what_the_server_takes(own_server):
     seen = {}
     for num_ctx in (1024, 4096, 8192):
         _unload(client)
-        before = process.memory_info().rss
+        before = server_memory(pid)[0]
         reply = client.post(
             "/api/generate",
             json={
@@ -65,7 +66,7 @@ def test_estimate_within_15_percent_of_what_the_server_takes(own_server):
             },
         )
         assert reply.status_code == 200, reply.text
-        grown = process.memory_info().rss - before
+        grown = server_memory(pid)[0] - before
         (row,) = _loaded(client)
         estimate = estimate_memory(CHAT, num_ctx, base_url=own_server.url)
         assert row["memory"]["source"] == "llama.cpp" and row["context_length"] == num_ctx

@@ -64,7 +64,7 @@ def llama_argmax(llama, ids: list[int]) -> np.ndarray:
     prefix cost one token's evaluation."""
     out = []
     for i in range(1, len(ids) + 1):
-        reply = llama.server.handle_completions(
+        reply = llama.completion(
             {"prompt": ids[:i], "n_predict": 1, "temperature": 0, "n_probs": 1}
         )
         (token,) = reply["choices"][0]["logprobs"]["content"]  # end-of-turn tokens included

@@ -8,6 +8,7 @@ then checks that every request got its whole answer and the server still answers
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -20,6 +21,7 @@ import pytest
 from localllm_nb.embedded import start_server
 from localllm_nb.embedded.engine.llama import EMBEDDER_IDLE
 from tests.models import CHAT, EMBED
+from tests.processes import engine_host, server_processes
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +98,15 @@ def test_embeddings_with_alternating_num_ctx_do_not_fail_each_other(server, mode
 
 
 def gguf_mappings(pid: int) -> int:
-    """How many times the chat model's weights are mapped into the server."""
+    """How many times the chat model's weights are mapped into the server's processes."""
     from localllm_nb.embedded.models.registry import SMOLLM2
 
     path = str(SMOLLM2.path())
-    with open(f"/proc/{pid}/maps", encoding="utf-8") as fh:
-        return sum(1 for line in fh if line.rstrip().endswith(path))
+    count = 0
+    for proc in server_processes(pid):
+        with open(f"/proc/{proc.pid}/maps", encoding="utf-8") as fh:
+            count += sum(1 for line in fh if line.rstrip().endswith(path))
+    return count
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/maps")
@@ -127,6 +132,34 @@ def test_chat_model_embeddings_map_its_weights_again_only_for_long_inputs(server
         time.sleep(1)
     assert gguf_mappings(pid) == base
     assert alive(server.url)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGSTOP")
+def test_the_server_answers_while_its_engine_loads_a_model(server):
+    # xllamacpp's constructor holds the GIL for the whole load: in the server's own
+    # process that froze every client 0.4-0.9 s per load. Loads run in the engine host;
+    # with the host frozen while a request waits for a reload, the server still answers.
+    assert chat(server.url, "Hi", num_predict=1)["last"]["done"] is True
+    host = engine_host(server.process.pid)
+    assert host is not None, "llama.cpp runs outside an engine host"
+    assert host.pid != server.process.pid
+    result = {}
+    os.kill(host.pid, signal.SIGSTOP)
+    try:
+        worker = threading.Thread(
+            target=lambda: result.update(chat(server.url, "Hi", num_predict=2, num_ctx=1536))
+        )
+        worker.start()
+        worker.join(timeout=1)  # on its way to the frozen engine
+        assert alive(server.url)
+        assert httpx.get(server.url + "/api/ps", timeout=10).status_code == 200
+        assert worker.is_alive()  # nothing of its answer can come from a frozen engine
+    finally:
+        os.kill(host.pid, signal.SIGCONT)
+    worker.join(timeout=300)
+    assert result["last"]["done"] is True
+    assert loaded(server.url)[0]["context_length"] == 1536
+    assert engine_host(server.process.pid).pid == host.pid  # one host for every load
 
 
 def test_unload_during_a_stream_waits_for_it_to_end(server):

@@ -169,14 +169,13 @@ def test_values_match_llama_cpp_run_directly_on_the_same_gguf(server_url, direct
         "top_logprobs": 5,
     }
     got = httpx.post(server_url + "/api/generate", json=body, timeout=300).json()["logprobs"]
-    ref = direct.server.handle_completions(
+    ref = direct.completion(
         {
             "prompt": direct.tokenize(prompt),
             "n_predict": 8,
             "temperature": 0,
             "n_probs": 5,
             "cache_prompt": False,
-            "stream": False,
         }
     )
     expected = [p for p in ref["choices"][0]["logprobs"]["content"] if p["bytes"]]

@@ -56,8 +56,43 @@ def test_this_machine_gets_at_least_one_thread():
 )
 def test_prompt_threads_are_the_cpus_free_at_load(monkeypatch, cpus, load, decode, expected):
     monkeypatch.setattr(threads, "available_cpus", lambda: cpus)
+    monkeypatch.setattr(threads, "others_busy", lambda own: load)
+    assert threads.batch_threads(decode) == expected
+    # Without /proc, the load average stands in for what others keep busy.
+    monkeypatch.setattr(threads, "others_busy", lambda own: None)
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert threads.batch_threads(decode) == expected
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads /proc")
+def test_the_servers_own_work_is_not_counted_as_others():
+    """A busy child (standing in for the engine host decoding) keeps a CPU busy, which
+    the load average counts; named as our own, its work is left out of others'."""
+    import subprocess
+    import sys
+    import time
+
+    spin = "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"
+    child = subprocess.Popen([sys.executable, "-c", spin])
+    first = threads.sample([child.pid])
+    time.sleep(1.2)
+    second = threads.sample([child.pid])
+    child.wait()
+    hz = os.sysconf("SC_CLK_TCK")
+    child_share = (second.own[child.pid] - first.own[child.pid]) / hz / (second.at - first.at)
+    assert child_share > 0  # it ran in the window
+    as_ours = threads.others_between(first, second)
+    me = os.getpid()
+    only_me = threads.others_between(
+        first._replace(own={me: first.own[me]}), second._replace(own={me: second.own[me]})
+    )
+    # Naming the child as ours removes exactly its share (the rest of the machine's
+    # work stays others'), unless that left nothing and was clamped at zero.
+    if as_ours > 0:
+        assert abs((only_me - as_ours) - child_share) < 1e-9
+    else:
+        assert only_me <= child_share + 1e-9
+    assert only_me > 0
 
 
 def test_ps_shows_both_thread_counts_and_num_thread_sets_both(server_url):

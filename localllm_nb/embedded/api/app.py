@@ -17,7 +17,6 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from ..engine.events import DoneEvent, ErrorEvent
-from ..engine.instance import reclaim_signals
 from ..engine.json_close import close_json
 from ..engine.manager import SHUTTING_DOWN, Abandoned, Lease, ModelManager, ShuttingDown
 from ..engine.options import OptionError, parse_options
@@ -99,7 +98,6 @@ class ServerState:
             raise
         except MissingModelFiles as exc:
             raise ApiError(500, str(exc)) from None
-        reclaim_signals()  # back on the event loop's thread after loading llama.cpp
         return lease
 
 

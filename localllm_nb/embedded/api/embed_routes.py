@@ -12,7 +12,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from ..embedder.engines import InputTooLong, context_length
-from ..engine.instance import reclaim_signals
 from ..engine.options import OptionError, parse_options
 from ..models.registry import MissingModelFiles, ModelNotFound
 from .errors import ApiError
@@ -106,7 +105,6 @@ async def _embed_texts(
         vectors, counts = await asyncio.to_thread(
             _embed_chunks, lease.engine, texts, truncate, normalize
         )
-        reclaim_signals()  # a chat model's first embedding loads a llama.cpp instance
     except InputTooLong as exc:
         raise ApiError(400, str(exc)) from None
     finally:

@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 
+from ..engine.instance import EngineHost
 from ..engine.memory import release_memory
 from ..engine.threads import available_cpus
 from .errors import ApiError
@@ -85,6 +86,7 @@ class BodyLimit:
         finally:
             if scope["path"] in _WORK_PATHS:
                 await asyncio.to_thread(release_memory)
+                EngineHost.trim()  # llama.cpp's side of the request (tokens, batches)
 
 
 def check_embed_inputs(count: int) -> None:

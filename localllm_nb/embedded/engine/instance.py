@@ -1,18 +1,25 @@
-"""One llama.cpp instance, run in this process by xllamacpp (llama-server without its own
-process): loading with our settings, and its private tokenizer endpoint.
+"""One llama.cpp instance: llama-server run by xllamacpp in the engine host, a process of
+its own (`host.py` says why), and the calls this server makes to it over loopback HTTP.
 
-xllamacpp always opens llama-server's HTTP listener. It stays on loopback, on a random
-port, behind a random API key, and is never announced: only this module talks to it.
+Each instance listens on loopback, on a random port, behind a random API key, and is
+never announced: only this module talks to it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import secrets
 import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
-from .native_log import LoadLog
 from .options import PROMPT_BATCH
+
+log = logging.getLogger("localllm_nb.embedded")
 
 
 def reclaim_signals() -> None:
@@ -44,9 +51,73 @@ def error_message(reply: dict) -> str:
     return str(err)
 
 
+class EngineHost:
+    """The process that holds this process's llama.cpp instances (`host.py`), started at
+    the first load and ended with this process (its stdin closes)."""
+
+    _lock = threading.Lock()
+    _current: EngineHost | None = None
+
+    @classmethod
+    def get(cls) -> EngineHost:
+        with cls._lock:
+            if cls._current is None or cls._current.proc.poll() is not None:
+                cls._current = cls()
+            return cls._current
+
+    @classmethod
+    def pids(cls) -> list[int]:
+        """The running host's pid, if any: its CPU time is this server's own work."""
+        current = cls._current
+        return [current.proc.pid] if current is not None and current.proc.poll() is None else []
+
+    @classmethod
+    def trim(cls) -> None:
+        """Ask the running host, if any, to hand its freed heap back to the system."""
+        current = cls._current
+        if current is not None and current.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                current._send({"op": "trim"})
+
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("host.py"))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,  # Ctrl-C goes to the server, which ends the host
+        )
+        self._send_lock = threading.Lock()
+        self._load_lock = threading.Lock()  # one load at a time: replies come in order
+        self._ids = iter(range(1, sys.maxsize))
+
+    def load(self, config: dict) -> tuple[int, dict]:
+        """(instance id, reply) once the host has loaded `config`, waiting with the GIL
+        released; raises LlamaServerError if it could not."""
+        with self._load_lock:
+            ident = next(self._ids)
+            self._send({"op": "load", "id": ident, "config": config})
+            line = self.proc.stdout.readline()
+        reply = json.loads(line) if line else {"error": "the engine process ended"}
+        if "address" not in reply:
+            raise LlamaServerError(f"loading {config['model_path']} failed: {reply['error']}")
+        for error in reply.get("errors", ()):
+            log.warning("llama.cpp: %s", error)
+        return ident, reply
+
+    def unload(self, ident: int) -> None:
+        """Free an instance; returns at once (the host frees it in the background)."""
+        with contextlib.suppress(OSError):  # a host that is gone took the instance with it
+            self._send({"op": "unload", "id": ident})
+
+    def _send(self, command: dict) -> None:
+        with self._send_lock:
+            self.proc.stdin.write(json.dumps(command).encode() + b"\n")
+            self.proc.stdin.flush()
+
+
 class LlamaInstance:
-    """A loaded GGUF: completions and embeddings through xllamacpp's in-process calls,
-    tokenization through the instance's loopback endpoint (xllamacpp has no direct call)."""
+    """A loaded GGUF in the engine host: completions, embeddings and tokenization
+    through its loopback endpoint."""
 
     def __init__(
         self,
@@ -65,56 +136,38 @@ class LlamaInstance:
         generation is unchanged, llama-server never batches the two kinds together.
         `batch_threads`: prompt evaluation's threads (0: as many as `threads`)."""
         import httpx
-        import xllamacpp as xlc
 
-        params = xlc.CommonParams()
-        params.model.path = str(model_path)
-        params.verbosity = -1  # llama-server logs every request otherwise
-        params.warmup = False
-        # llama.cpp's "fit" step loads the model a first time without memory to size its
-        # buffers, and would shrink n_ctx to fit: half the load's time (0.41 s of 0.78 s
-        # measured), spent holding the GIL (xllamacpp's constructor keeps it), so the
-        # event loop stalled for it. Off, a context that does not fit fails to load
-        # instead of being silently shortened.
-        params.fit_params = False
-        params.n_parallel = parallel
-        # Each parallel slot gets n_ctx / n_parallel of the KV cache: give each a full context.
-        params.n_ctx = n_ctx * parallel
-        params.cpuparams.n_threads = threads
-        params.cpuparams_batch.n_threads = batch_threads or threads
-        # Idle threads sleep instead of spinning: on a shared, oversubscribed machine a
-        # spinning thread takes the core from the thread with work (measured faster here).
-        params.cpuparams.poll = params.cpuparams_batch.poll = 0
-        # The host-memory prompt cache could hand a request KV state computed in another
-        # batch shape; requests never reuse cached prompts (see engine.py), so keep none.
-        params.cache_ram_mib = 0
-        params.hostnames = ["127.0.0.1"]
-        params.port = 0
-        self._key = secrets.token_urlsafe(24)
-        params.api_keys = [self._key]
-        params.ui = False
-        params.endpoint_slots = False
-        params.endpoint_metrics = False
-        params.n_threads_http = 2
-        if embedding or pooled:
-            params.embedding = True
-            params.pooling_type = xlc.llama_pooling_type.LLAMA_POOLING_TYPE_MEAN
-        if embedding:
-            # A pooled sequence must fit in one micro-batch: llama.cpp pools per ubatch.
-            params.n_batch = params.n_ubatch = n_ctx
-        else:
-            params.n_batch = params.n_ubatch = PROMPT_BATCH
         self.n_ctx = n_ctx
-        with LoadLog() as load:
-            params.verbosity = load.verbosity
-            self.server = xlc.Server(params)
+        # A connection per streaming slot, one per tokenisation during each stream, and
+        # spares for embeddings: a request never queues behind another.
+        http_threads = 2 * max(1, parallel) + 2
+        key = secrets.token_urlsafe(24)
+        self._host = EngineHost.get()
+        self._id, reply = self._host.load(
+            {
+                "model_path": str(model_path),
+                "n_ctx": n_ctx,
+                "threads": threads,
+                "batch_threads": batch_threads or threads,
+                "parallel": parallel,
+                "embedding": embedding,
+                "pooled": pooled,
+                # A pooled sequence must fit in one micro-batch: llama.cpp pools per ubatch.
+                "n_batch": n_ctx if embedding else PROMPT_BATCH,
+                "api_key": key,
+                "http_threads": http_threads,
+            }
+        )
         # Bytes llama.cpp allocated, by kind (weights, kv, compute, output); {} if unknown.
-        self.buffers: dict[str, int] = load.buffers
-        reclaim_signals()
+        self.buffers: dict[str, int] = reply["buffers"]
         self._http = httpx.Client(
-            base_url=self.server.listening_address,
-            headers={"Authorization": f"Bearer {self._key}"},
-            timeout=120,
+            base_url=reply["address"],
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=httpx.Timeout(120, read=None),  # a long prompt may stream nothing a while
+            # A connection per request: a kept-alive one that llama-server closed while
+            # idle would fail the next request, and a loopback connection costs well under
+            # a millisecond.
+            limits=httpx.Limits(max_connections=http_threads, max_keepalive_connections=0),
             trust_env=False,  # loopback only: never through a proxy from the environment
         )
         self._closed = threading.Event()
@@ -122,30 +175,58 @@ class LlamaInstance:
     def tokenize(self, text: str, add_bos: bool = True, special: bool = True) -> list[int]:
         """Token ids of `text`, special tokens (`<|im_start|>`) parsed as such unless
         `special` is false."""
-        resp = self._http.post(
-            "/tokenize", json={"content": text, "add_special": add_bos, "parse_special": special}
+        reply = self._post(
+            "/tokenize", {"content": text, "add_special": add_bos, "parse_special": special}
         )
-        reply = resp.json()
-        if resp.status_code != 200:
+        if "tokens" not in reply:
             raise LlamaServerError(error_message(reply))
         return reply["tokens"]
 
     def complete(self, body: dict, on_chunk) -> None:
         """Stream a completion: `on_chunk(dict)` gets each chunk (or an error object) and
-        returns True to stop generation."""
-        self.server.handle_completions({**body, "stream": True}, on_chunk)
+        returns True to stop generation (the stream is closed, and llama-server stops at
+        its next chunk: with `return_progress`, after the prompt batch it is on)."""
+        import httpx
+
+        try:
+            with self._http.stream(
+                "POST", "/v1/completions", json={**body, "stream": True}
+            ) as resp:
+                if resp.status_code != 200:
+                    resp.read()
+                    on_chunk(resp.json())
+                    return
+                for line in resp.iter_lines():
+                    _, sep, data = line.partition("data: ")  # blank lines separate events
+                    if not sep or data == "[DONE]":
+                        continue
+                    if on_chunk(json.loads(data)):
+                        return
+        except httpx.TransportError as exc:
+            raise LlamaServerError(f"the engine went away: {exc}") from None
+
+    def completion(self, body: dict) -> dict:
+        """One completion, not streamed: llama-server's whole reply (or its error)."""
+        return self._post("/v1/completions", {**body, "stream": False})
 
     def embeddings(self, inputs: list[list[int]]) -> list[list[float]]:
         """Mean-pooled, unnormalised embeddings of token sequences (embedding mode only)."""
-        reply = self.server.handle_embeddings({"input": inputs, "embd_normalize": -1})
+        reply = self._post("/v1/embeddings", {"input": inputs, "embd_normalize": -1})
         if "data" not in reply:
             raise LlamaServerError(error_message(reply))
         return [row["embedding"] for row in sorted(reply["data"], key=lambda r: r["index"])]
+
+    def _post(self, path: str, body: dict) -> dict:
+        import httpx
+
+        try:
+            return self._http.post(path, json=body).json()
+        except httpx.TransportError as exc:
+            raise LlamaServerError(f"the engine went away: {exc}") from None
 
     def close(self) -> None:
         if self._closed.is_set():
             return
         self._closed.set()
         self._http.close()
-        # Dropping the last reference stops llama-server's loop and frees the model.
-        self.server = None
+        self._host.unload(self._id)

@@ -16,7 +16,7 @@ from ..._stream_text import HoldBack
 from ..models.registry import ModelEntry
 from .events import DoneEvent, EngineEvent, ErrorEvent, TextEvent
 from .gguf import read_metadata
-from .instance import PROMPT_BATCH, LlamaInstance, error_message
+from .instance import PROMPT_BATCH, EngineHost, LlamaInstance, error_message
 from .logprobs import LogprobQueue, ollama_entry
 from .options import Options
 from .steering import Intervention
@@ -113,7 +113,7 @@ class LlamaEngine:
         self.entry = entry
         self.num_ctx = num_ctx
         self.threads = num_thread or default_threads()
-        self.batch_threads = num_thread_batch or batch_threads(self.threads)
+        self.batch_threads = num_thread_batch or batch_threads(self.threads, EngineHost.pids())
         self.parallel = max(1, parallel)
         self.llama = LlamaInstance(
             str(entry.path()),

@@ -4,8 +4,9 @@
 The server runs llama.cpp with its log off (it would log every request). For the length of
 one load, `LoadLog` turns llama.cpp's log on, sends the process's native stderr to a
 temporary file, then turns the log off again and reads the buffer sizes back; llama.cpp's
-errors go to this module's logger, the rest of what it wrote is dropped, as before. (Only
-native code writes meanwhile: xllamacpp's constructor holds the GIL.) Where the symbols
+errors are kept in `errors`, the rest of what it wrote is dropped, as before. (Only
+native code writes meanwhile: xllamacpp's constructor holds the GIL.) It runs in the
+engine host (`host.py`), whose stderr is nobody else's. Where the symbols
 it needs are missing (Windows' C++ names differ), nothing is captured and `buffers`
 stays empty.
 """
@@ -13,15 +14,12 @@ stays empty.
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import re
 import sys
 import tempfile
 import threading
 from functools import lru_cache
-
-log = logging.getLogger(__name__)
 
 _VERBOSE = 4  # the level at which llama.cpp logs its buffer sizes (3 does not)
 _QUIET = -1
@@ -74,10 +72,12 @@ def _native():
 
 class LoadLog:
     """`with LoadLog() as load: params.verbosity = load.verbosity; Server(params)`; then
-    `load.buffers` holds what llama.cpp allocated ({} when it could not be read)."""
+    `load.buffers` holds what llama.cpp allocated ({} when it could not be read) and
+    `load.errors` the errors it logged."""
 
     def __init__(self):
         self.buffers: dict[str, int] = {}
+        self.errors: list[str] = []
         self._native = _native()
         self.verbosity = _VERBOSE if self._native else _QUIET
         self._file = None
@@ -112,7 +112,7 @@ class LoadLog:
         finally:
             _lock.release()
         self.buffers = parse_buffers(text)
-        self._pass_on(text)
+        self.errors = errors(text)
 
     def _restore(self) -> None:
         if self._saved >= 0:
@@ -120,9 +120,15 @@ class LoadLog:
             os.close(self._saved)
             self._saved = -1
 
-    @staticmethod
-    def _pass_on(text: str) -> None:
-        for line in text.splitlines():
-            match = _LLAMA_LINE.match(line)
-            if match is not None and match.group(1) == "E":
-                log.warning("llama.cpp: %s", line[match.end() :])
+
+def errors(text: str) -> list[str]:
+    """The errors in llama.cpp's log.
+
+    >>> errors('0.01.380.345 I load_tensors: ok\\n0.01.381.000 E llama_model_load: no file')
+    ['llama_model_load: no file']
+    """
+    return [
+        line[match.end() :]
+        for line in text.splitlines()
+        if (match := _LLAMA_LINE.match(line)) is not None and match.group(1) == "E"
+    ]

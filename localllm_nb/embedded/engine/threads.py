@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 import os
+import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 MAX_THREADS = 8  # a model this small stops getting faster well before that
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -108,23 +111,100 @@ def default_threads() -> int:
     return max(1, min(available_cpus() - 1, MAX_THREADS))
 
 
-def batch_threads(decode: int) -> int:
+def batch_threads(decode: int, own: Iterable[int] = ()) -> int:
     """llama.cpp's threads for prompt evaluation when none is given: the CPUs free when
-    the model loads (this process's CPUs less the 1-minute load average, rounded), at
-    least the `decode` threads.
+    the model loads, at least the `decode` threads. Free means not kept busy by other
+    processes (`others_busy`: the server's own, `own` pids, do not count, though the
+    load average counts them: after a minute of decoding it read 1.1-1.4 on an
+    otherwise idle 2-core machine, and every core would have been refused).
 
     Prompt evaluation runs before the first token, while the notebook around the model
-    waits, so on an idle machine every core is free for it: measured from outside on an
-    idle 2-core machine (issue 26), 2 threads evaluated prompts at 199 tokens/s, 1
-    thread at 68-131. But its threads meet
-    at the same barrier as decoding's: with the machine shared (load 5-8 on 2 cores) a
-    2,162-token prompt took a median 1.5x longer on 2 threads than on 1. The count only
-    changes how fast a prompt is evaluated, never its logits (checked: same tokens and
-    logprobs on 1 and 2 threads)."""
+    waits, so on an idle machine every core is free for it: on an idle 2-core machine a
+    2,290-token prompt's first token came after 12.1 s on 2 threads and 19.3 s on 1
+    (benchmarks/bench_prompt.py). But its threads meet at the same barrier as
+    decoding's: with the machine shared (load 5-8 on 2 cores) a 2,162-token prompt took
+    a median 1.5x longer on 2 threads than on 1. The count only changes how fast a
+    prompt is evaluated, never its logits (checked: same tokens and logprobs on 1 and 2
+    threads)."""
     cpus = min(available_cpus(), MAX_THREADS)
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows: no load average
-        load = 0.0
-    free = math.floor(cpus - load + 0.5)
+    busy = others_busy(own)
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (AttributeError, OSError):  # Windows: no load average
+            busy = 0.0
+    free = math.floor(cpus - busy + 0.5)
     return max(decode, min(cpus, free))
+
+
+def machine_busy_ticks(proc_stat: str) -> int:
+    """Clock ticks the machine's CPUs spent working, from `/proc/stat`'s first line
+    (everything but idle and iowait; guest time is already inside user time).
+
+    >>> machine_busy_ticks("cpu  100 5 50 1000 20 1 2 3 0 0\\ncpu0 1 1 1 1 1 1 1 1 0 0")
+    161
+    """
+    fields = [int(x) for x in proc_stat.split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return user + nice + system + irq + softirq + steal
+
+
+def process_ticks(pid_stat: str) -> int:
+    """Clock ticks a process spent on CPUs (user + system, all its threads), from
+    `/proc/<pid>/stat` (its name, in parentheses, may hold spaces).
+
+    >>> process_ticks("42 (a b) S 1 42 42 0 -1 4194304 10 0 0 0 700 300 0 0 20 0")
+    1000
+    """
+    rest = pid_stat[pid_stat.rindex(")") + 2 :].split()
+    return int(rest[11]) + int(rest[12])
+
+
+class Sample(NamedTuple):
+    """A look at the CPUs: when (monotonic s), the machine's busy ticks, our pids' ticks."""
+
+    at: float
+    machine: int
+    own: dict[int, int]
+
+
+def sample(own: Iterable[int] = ()) -> Sample | None:
+    """The CPU time spent so far by the machine and by this process and `own` pids;
+    None without /proc."""
+    try:
+        machine = machine_busy_ticks(Path("/proc/stat").read_text())
+    except (OSError, ValueError):
+        return None
+    ticks = {}
+    for pid in {os.getpid(), *own}:
+        try:
+            ticks[pid] = process_ticks(Path(f"/proc/{pid}/stat").read_text())
+        except (OSError, ValueError, IndexError):  # ended meanwhile
+            continue
+    return Sample(time.monotonic(), machine, ticks)
+
+
+def others_between(before: Sample, after: Sample) -> float:
+    """CPUs kept busy by other processes, on average, between two samples. A pid not
+    seen before (a new engine host) counts its whole life as our own work."""
+    own = sum(t - before.own.get(pid, 0) for pid, t in after.own.items())
+    seconds = (after.machine - before.machine - own) / os.sysconf("SC_CLK_TCK")
+    return max(0.0, seconds / (after.at - before.at))
+
+
+_last: Sample | None = None
+
+
+def others_busy(own: Iterable[int] = ()) -> float | None:
+    """CPUs kept busy by other processes since the last call (the first call: since
+    this module was imported), this process and the `own` pids left out. None without
+    /proc, or after less than a second (too short to mean anything)."""
+    global _last
+    now = sample(own)
+    if now is None or (_last is not None and now.at - _last.at < 1.0):
+        return None
+    last, _last = _last, now
+    return None if last is None else others_between(last, now)
+
+
+others_busy()  # the first look: the server imports this module when it starts
