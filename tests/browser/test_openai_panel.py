@@ -8,6 +8,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -98,7 +99,9 @@ def test_panel_switches_to_an_openai_server_and_a_run_streams(jupyterlab, lab_pa
     view = lab_page.wait_done(".llnb-stream")
     assert view.locator(".llnb-answer").inner_text().strip()
     assert int(view.locator(".llnb-chart").get_attribute("data-points")) > 1
-    assert "prompt · completion" in view.locator(".llnb-stats").inner_text()
+    # The final frame marks the view done; the server's usage row comes with the final
+    # figures just after it.
+    expect(view.locator(".llnb-stats")).to_contain_text("prompt · completion", timeout=30_000)
 
     # The printed code and the saved notebook keep no key.
     lab_page.run_cell(3)
