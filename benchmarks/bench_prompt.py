@@ -30,7 +30,7 @@ def _ttft(llama, tokens: list[int]) -> float:
 
 
 def run() -> dict:
-    from localllm_nb.embedded.engine.instance import LlamaInstance
+    from localllm_nb.embedded.engine.instance import EngineHost, LlamaInstance
     from localllm_nb.embedded.engine.threads import available_cpus, batch_threads, default_threads
     from localllm_nb.embedded.models.registry import SMOLLM2
 
@@ -63,5 +63,6 @@ def run() -> dict:
         "ttft_ratio_every_core_over_decode (< 1 idle)": round(statistics.median(ratios), 3),
         "ttft_ratio_range": f"{min(ratios):.2f}-{max(ratios):.2f}",
         "load_average_1min": f"{load_before:.1f} -> {load_after:.1f}",
-        "server_picks_now": batch_threads(decode),
+        # As the server would pick now: this run's engine host is its own work.
+        "server_picks_now": batch_threads(decode, EngineHost.pids()),
     }

@@ -74,6 +74,7 @@ def _printed(notebook, index: int) -> dict:
 
 
 def run() -> dict:
+    import httpx
     from playwright.sync_api import sync_playwright
 
     from localllm_nb.embedded import start_server
@@ -117,6 +118,9 @@ def run() -> dict:
         lab_page.save()
         saved = lab.read_notebook(name)
         browser.close()
+        # What the server chose for prompts (`threads.batch_threads`) beside the browser.
+        models = httpx.get(server.url + "/api/ps", timeout=30).json()["models"]
+        threads = {m["name"]: (m["num_thread"], m.get("num_thread_batch")) for m in models}
     finally:
         playwright.stop()
         lab.stop()
@@ -129,6 +133,7 @@ def run() -> dict:
         "tps_ratio_view_over_bare (>= 0.97)": round(statistics.median(paired["ratios"]), 3),
         "tps_bare_median": round(statistics.median(paired["bare"]), 1),
         "tps_view_median": round(statistics.median(paired["view"]), 1),
+        "server_threads_decode_prompt": " ".join(f"{d}/{p}" for d, p in threads.values()),
         "pairs": PAIRS,
         "long_tokens": long["tokens"],
         "long_seconds": round(seconds, 1),
