@@ -296,9 +296,12 @@ def test_search_substring_regex_and_a_bad_expression():
     explorer.comm.receive({"type": "search", "pattern": r"\d{4}$", "regex": True})
     assert np.frombuffer(explorer.matches, "<u4").tolist() == [3]
     assert explorer.search_info == "1 of 4 texts match"
+    # What was typed is kept for a view built anew (JupyterLab rebuilds views).
+    assert (explorer.search_pattern, explorer.search_regex) == (r"\d{4}$", True)
     explorer.comm.receive({"type": "search", "pattern": "([a-z", "regex": True})
     assert explorer.matches == b"" and explorer.search_info.startswith("not a regular expression")
     assert explorer.error == ""  # said beside the search box, not as a failure
+    assert explorer.search_pattern == "([a-z"  # a bad expression stays, to be mended
     assert explorer.search("") == [] and explorer.search_info == ""
 
 

@@ -53,7 +53,9 @@ def llama():
     pytest.importorskip("xllamacpp")
     from localllm_nb.embedded.engine.instance import LlamaInstance
 
-    instance = LlamaInstance(str(SMOLLM2_GGUF.locate()), n_ctx=512, threads=1)  # tests run 2 at a time
+    instance = LlamaInstance(
+        str(SMOLLM2_GGUF.locate()), n_ctx=512, threads=1
+    )  # tests run 2 at a time
     yield instance
     instance.close()
 

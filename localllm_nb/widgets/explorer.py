@@ -128,6 +128,11 @@ class EmbeddingExplorer(SnapshotDisplay, View):
     search_info = traitlets.Unicode("", help="What the search found, or why it failed.").tag(
         sync=True
     )
+    # What the search box held, so that a view JupyterLab builds anew shows it again.
+    search_pattern = traitlets.Unicode("", help="The last search's text.").tag(sync=True)
+    search_regex = traitlets.Bool(False, help="The last search was a regular expression.").tag(
+        sync=True
+    )
     view = traitlets.List(help="[x0, x1, y0, y1] of the map shown ([]: all of it).").tag(sync=True)
     clusters = traitlets.List(
         help="Named clusters drawn on the map: {x, y, name, size, final} each."
@@ -243,8 +248,10 @@ class EmbeddingExplorer(SnapshotDisplay, View):
         except ValueError as exc:
             with self.hold_sync():
                 self.matches, self.search_info = b"", str(exc)
+                self.search_pattern, self.search_regex = pattern, regex
             raise
         with self.hold_sync():
+            self.search_pattern, self.search_regex = pattern, regex
             self.matches = found.astype("<u4").tobytes()
             self.search_info = f"{len(found)} of {len(self._texts)} texts match" if pattern else ""
         return found.tolist()

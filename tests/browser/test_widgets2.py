@@ -38,6 +38,7 @@ def explorer_notebook() -> nbformat.NotebookNode:
             ),
             new_code_cell("import json; print(json.dumps(explorer.view))"),
             new_code_cell("print(json.dumps(explorer.selection))"),
+            new_code_cell("explorer  # a second view of the same explorer"),
         ]
     )
 
@@ -167,6 +168,15 @@ def test_explorer_hover_click_query_selection_and_snapshot(jupyterlab, lab_page,
     data = saved.cells[0].outputs[-1]["data"]
     assert '<img alt="cosine similarity heatmap"' in data["text/html"]
     assert "Nearest to query" in data["text/html"]
+
+    # A view built anew (JupyterLab rebuilds views; here a second one) shows the last
+    # search as the first was left: the text and the regex box.
+    lab_page.run_cell(3)
+    assert lab_page.wait_run_done()
+    second = page.locator(EXPLORER).nth(1)
+    second.wait_for()
+    assert second.locator(".llnb-search").input_value() == "(cat"
+    assert second.locator(".llnb-regex").is_checked()
 
 
 def compare_notebook(server_url: str) -> nbformat.NotebookNode:

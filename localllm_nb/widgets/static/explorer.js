@@ -49,6 +49,8 @@ function render({ model, el, signal }) {
   const find = h("input", { class: "llnb-search", type: "search", placeholder: "Search texts (Enter)", "aria-label": "search texts" });
   const regex = h("input", { class: "llnb-regex", type: "checkbox", "aria-label": "regular expression" });
   const findInfo = h("span", { class: "llnb-search-info", role: "status" });
+  find.value = model.get("search_pattern") || ""; // a view built anew shows the last search
+  regex.checked = !!model.get("search_regex");
   const error = h("div", { class: "llnb-error", role: "alert" });
   const heat = h("canvas", { class: "llnb-heatmap", "aria-label": "cosine similarity heatmap" });
   const mapBox = h("div", { class: "llnb-map-box", style: "position:relative" });
