@@ -262,6 +262,32 @@ def test_json_mode_answer_that_crashed_the_server(server):
     assert alive(server.url)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIGKILL, /proc")
+def test_an_engine_host_that_dies_ends_its_streams_and_the_next_request_reloads(server):
+    # Killed (the OOM killer, a crash in llama.cpp): the server lives on. A stream
+    # running in it ends with an error line that says what happened, and the next
+    # request loads the model again in a new host instead of failing until the
+    # keep-alive runs out.
+    assert chat(server.url, "Hi", num_predict=1)["last"]["done"] is True
+    host = engine_host(server.process.pid)
+    result, started = {}, threading.Event()
+    worker = threading.Thread(
+        target=lambda: result.update(
+            chat(server.url, "Tell me a long story.", started=started, num_predict=400)
+        )
+    )
+    worker.start()
+    assert started.wait(120)
+    os.kill(host.pid, signal.SIGKILL)
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    assert "engine process ended" in result["last"]["error"]
+    again = chat(server.url, "Hi", num_predict=2)
+    assert again["last"]["done"] is True and again["text"]
+    assert engine_host(server.process.pid).pid != host.pid
+    assert "Traceback" not in server.log()
+
+
 def test_sigterm_ends_running_streams_with_an_error_line_and_then_the_server():
     own = start_server()
     try:

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from ..engine.events import DoneEvent, ErrorEvent
+from ..engine.instance import LlamaServerError
 from ..engine.json_close import close_json
 from ..engine.manager import SHUTTING_DOWN, Abandoned, Lease, ModelManager, ShuttingDown
 from ..engine.options import OptionError, parse_options
@@ -150,7 +151,10 @@ async def _prepared(http: HttpRequest, lease: Lease, prepare: Callable[[], T]) -
         # The thread finishes on its own; its result is nobody's.
         task.add_done_callback(_ignore_result)
         raise
-    return task.result()
+    try:
+        return task.result()
+    except LlamaServerError as exc:  # the engine's own words: no traceback to log
+        raise ApiError(500, str(exc)) from None
 
 
 def _ignore_result(task: asyncio.Future) -> None:

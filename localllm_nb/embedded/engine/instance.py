@@ -51,6 +51,11 @@ def error_message(reply: dict) -> str:
     return str(err)
 
 
+def gone(exc: Exception) -> str:
+    """What a request is told when the engine host ended under it."""
+    return f"the model's engine process ended ({exc}); the next request loads the model again"
+
+
 class EngineHost:
     """The process that holds this process's llama.cpp instances (`host.py`), started at
     the first load and ended with this process (its stdin closes)."""
@@ -172,6 +177,11 @@ class LlamaInstance:
         )
         self._closed = threading.Event()
 
+    @property
+    def alive(self) -> bool:
+        """False once closed or once the engine host has ended (killed, or crashed)."""
+        return not self._closed.is_set() and self._host.proc.poll() is None
+
     def tokenize(self, text: str, add_bos: bool = True, special: bool = True) -> list[int]:
         """Token ids of `text`, special tokens (`<|im_start|>`) parsed as such unless
         `special` is false."""
@@ -203,7 +213,7 @@ class LlamaInstance:
                     if on_chunk(json.loads(data)):
                         return
         except httpx.TransportError as exc:
-            raise LlamaServerError(f"the engine went away: {exc}") from None
+            raise LlamaServerError(gone(exc)) from None
 
     def completion(self, body: dict) -> dict:
         """One completion, not streamed: llama-server's whole reply (or its error)."""
@@ -222,7 +232,7 @@ class LlamaInstance:
         try:
             return self._http.post(path, json=body).json()
         except httpx.TransportError as exc:
-            raise LlamaServerError(f"the engine went away: {exc}") from None
+            raise LlamaServerError(gone(exc)) from None
 
     def close(self) -> None:
         if self._closed.is_set():

@@ -161,6 +161,12 @@ class LlamaEngine:
         ids = self.llama.tokenize(raw.decode("utf-8", "replace"), add_bos=False, special=False)
         return ids if len(ids) > 1 else [piece["id"]]
 
+    @property
+    def alive(self) -> bool:
+        """False once its llama.cpp instance is gone (the engine host ended): the
+        manager then loads the model again instead of lending it."""
+        return self.llama.alive
+
     def metadata(self) -> dict:
         return dict(read_metadata(str(self.entry.path())))
 

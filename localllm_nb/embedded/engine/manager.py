@@ -112,12 +112,14 @@ def next_step(item: Loaded | None, config: tuple) -> Step:
     >>> busy.wanted = large
     >>> next_step(busy, small)  # a reload waits for it to drain: nobody joins
     <Step.WAIT: 'wait'>
+
+    An engine that died (its process ended) is reloaded as if asked at another size.
     """
     if item is None:
         return Step.LOAD
     if item.engine is None:
         return Step.WAIT  # another request is loading it
-    if item.config == config:
+    if item.config == config and getattr(item.engine, "alive", True):
         return Step.JOIN if item.wanted is None else Step.WAIT
     if item.leases == 0:
         return Step.RELOAD if item.wanted in (None, config) else Step.WAIT
