@@ -86,10 +86,12 @@ def run() -> dict:
         client.generate(model="smollm2", prompt=other, raw=True, options={"num_predict": 1})
         # The engine in this process, as the server's engine host runs it, without the
         # hop between the two processes.
+        # With the server's thread counts: prompts on as many threads as it chose.
         threads = default_threads()
+        batch = httpx.get(server.url + "/api/ps").json()["models"][0]["num_thread_batch"]
         config = {
             **{"model_path": str(SMOLLM2.path()), "n_ctx": 4096, "parallel": 1},
-            **{"threads": threads, "batch_threads": threads, "n_batch": PROMPT_BATCH},
+            **{"threads": threads, "batch_threads": batch, "n_batch": PROMPT_BATCH},
             **{"embedding": False, "pooled": True, "api_key": "bench", "http_threads": 2},
         }
         params = engine_params(xlc, config)
