@@ -84,9 +84,8 @@ def run() -> dict:
         # Clear the server's prompt cache between rounds by alternating with another prompt.
         other = render_chat(SMOLLM2.template, [{"role": "user", "content": "Hi"}])
         client.generate(model="smollm2", prompt=other, raw=True, options={"num_predict": 1})
-        # The engine in this process, as the server's engine host runs it, without the
-        # hop between the two processes.
-        # With the server's thread counts: prompts on as many threads as it chose.
+        # The engine in this process, as the server's engine host runs it (with the
+        # prompt threads the server chose), without the hop between the two processes.
         threads = default_threads()
         batch = httpx.get(server.url + "/api/ps").json()["models"][0]["num_thread_batch"]
         config = {

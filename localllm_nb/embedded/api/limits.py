@@ -85,8 +85,14 @@ class BodyLimit:
             return await self.app(scope, counted, send)
         finally:
             if scope["path"] in _WORK_PATHS:
-                await asyncio.to_thread(release_memory)
-                EngineHost.trim()  # llama.cpp's side of the request (tokens, batches)
+                await asyncio.to_thread(_release_memory)
+
+
+def _release_memory() -> None:
+    """Freed heap back to the system, here and in the engine host (llama.cpp's side of a
+    request: its tokens, its batches). Off the event loop: the host's pipe may block."""
+    release_memory()
+    EngineHost.trim()
 
 
 def check_embed_inputs(count: int) -> None:

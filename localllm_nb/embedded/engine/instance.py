@@ -23,10 +23,12 @@ log = logging.getLogger("localllm_nb.embedded")
 
 
 def reclaim_signals() -> None:
-    """Give SIGINT and SIGTERM back to Python. Loading an instance installs llama-server's
-    own handlers process-wide, which only stop that instance's loop: Ctrl-C and
-    `terminate()` would no longer end the program. Only the main thread may set them,
-    so callers that load off it call this when they are back on it."""
+    """Give SIGINT and SIGTERM back to Python. Running xllamacpp in this process (a
+    reference llama-server in a test or a notebook; the server's own instances live in
+    the engine host) installs llama-server's own handlers process-wide, which only stop
+    that instance's loop: Ctrl-C and `terminate()` would no longer end the program.
+    Only the main thread may set them, so callers that load off it call this when they
+    are back on it."""
     if threading.current_thread() is not threading.main_thread():
         return
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,23 +68,29 @@ class EngineHost:
     @classmethod
     def get(cls) -> EngineHost:
         with cls._lock:
-            if cls._current is None or cls._current.proc.poll() is not None:
+            if cls.running() is None:
                 cls._current = cls()
             return cls._current
 
     @classmethod
+    def running(cls) -> EngineHost | None:
+        """The host, if one was started and has not ended."""
+        current = cls._current
+        return current if current is not None and current.proc.poll() is None else None
+
+    @classmethod
     def pids(cls) -> list[int]:
         """The running host's pid, if any: its CPU time is this server's own work."""
-        current = cls._current
-        return [current.proc.pid] if current is not None and current.proc.poll() is None else []
+        host = cls.running()
+        return [host.proc.pid] if host is not None else []
 
     @classmethod
     def trim(cls) -> None:
         """Ask the running host, if any, to hand its freed heap back to the system."""
-        current = cls._current
-        if current is not None and current.proc.poll() is None:
+        host = cls.running()
+        if host is not None:
             with contextlib.suppress(OSError):
-                current._send({"op": "trim"})
+                host._send({"op": "trim"})
 
     def __init__(self):
         self.proc = subprocess.Popen(

@@ -38,8 +38,6 @@ EMBEDDER_IDLE = 10.0  # seconds before a chat model's embedding instance is free
 CHAT_EMBED_TOKENS = 512
 SHARED_EMBED_TOKENS = PROMPT_BATCH
 
-log = logging.getLogger("localllm_nb.embedded")
-
 
 @dataclass
 class Job:

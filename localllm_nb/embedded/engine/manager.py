@@ -131,6 +131,9 @@ class ModelManager:
     holds them and their keep-alive has run out."""
 
     def __init__(self, threads: int = 0, num_parallel: int = 1):
+        from .threads import others_busy
+
+        others_busy()  # the first look at the CPUs: the first load measures from here
         self.threads = threads
         self.num_parallel = max(1, num_parallel)
         self._loaded: dict[object, Loaded] = {}

@@ -196,15 +196,12 @@ _last: Sample | None = None
 
 
 def others_busy(own: Iterable[int] = ()) -> float | None:
-    """CPUs kept busy by other processes since the last call (the first call: since
-    this module was imported), this process and the `own` pids left out. None without
-    /proc, or after less than a second (too short to mean anything)."""
+    """CPUs kept busy by other processes since the last call, this process and the
+    `own` pids left out. None on the first call (the server makes it when it starts),
+    without /proc, or after less than a second (too short to mean anything)."""
     global _last
     now = sample(own)
     if now is None or (_last is not None and now.at - _last.at < 1.0):
         return None
     last, _last = _last, now
     return None if last is None else others_between(last, now)
-
-
-others_busy()  # the first look: the server imports this module when it starts
