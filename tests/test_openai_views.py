@@ -41,7 +41,7 @@ def test_control_panel_switches_to_an_openai_server_with_url_and_key(server_url,
     panel.key.value = llama_server.key
     assert panel.spec.api_key.get_secret_value() == llama_server.key
     assert panel.key.value == "" and "hidden" in panel.key.placeholder
-    assert "1 models" in panel.status.value
+    assert "· 1 model</span>" in panel.status.value
     panel.model.value = llama_server.model
     assert panel.spec.model == llama_server.model
     # The badges are what llama-server reported, nothing more.

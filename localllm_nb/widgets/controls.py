@@ -252,7 +252,7 @@ class ControlPanel(W.VBox):
             return
         self.status.value = (
             f"<span role='status' style='color:#2e7d32'>● {html.escape(status.describe())}"
-            f" · {len(self._models)} models</span>"
+            f" · {_models_count(len(self._models))}</span>"
         )
         self.model.options = [m.name for m in self._models]
         self._show_badges()
@@ -284,7 +284,7 @@ class ControlPanel(W.VBox):
             return
         self.status.value = (
             f"<span role='status' style='color:#2e7d32'>● OpenAI-compatible server at "
-            f"{html.escape(url)} · {len(self._models)} models</span>"
+            f"{html.escape(url)} · {_models_count(len(self._models))}</span>"
         )
         self.model.options = [m.name for m in self._models]
         self._show_badges()
@@ -519,3 +519,12 @@ class ControlPanel(W.VBox):
 
 def _base_url_label() -> str:
     return f"OLLAMA_HOST ({base_url()})"
+
+
+def _models_count(n: int) -> str:
+    """How many models a server lists, in words.
+
+    >>> _models_count(1), _models_count(3)
+    ('1 model', '3 models')
+    """
+    return f"{n} model" if n == 1 else f"{n} models"
