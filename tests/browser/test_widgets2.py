@@ -10,6 +10,7 @@ import time
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -170,13 +171,14 @@ def test_explorer_hover_click_query_selection_and_snapshot(jupyterlab, lab_page,
     assert "Nearest to query" in data["text/html"]
 
     # A view built anew (JupyterLab rebuilds views; here a second one) shows the last
-    # search as the first was left: the text and the regex box.
+    # search as the first was left: the text, the regex box and what the search said.
     lab_page.run_cell(3)
     assert lab_page.wait_run_done()
     second = page.locator(EXPLORER).nth(1)
     second.wait_for()
     assert second.locator(".llnb-search").input_value() == "(cat"
     assert second.locator(".llnb-regex").is_checked()
+    expect(second.locator(".llnb-search-info")).to_contain_text("not a regular expression")
 
 
 def compare_notebook(server_url: str) -> nbformat.NotebookNode:

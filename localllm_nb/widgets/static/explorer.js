@@ -314,12 +314,14 @@ function render({ model, el, signal }) {
       : "Box or lasso (buttons above, or shift-drag / alt-drag) to select points (explorer.selection).";
     paint(); draw(true);
   }
-  function showMatches() {
-    [matchMask, matchCount] = maskOf("matches");
+  function showMatchInfo() {
     const info = model.get("search_info") || "";
     root.dataset.matches = String(matchCount);
     findInfo.textContent = info; findInfo.classList.toggle("llnb-error", info.startsWith("not a regular"));
-    paint(); draw(true);
+  }
+  function showMatches() {
+    [matchMask, matchCount] = maskOf("matches");
+    showMatchInfo(); paint(); draw(true);
   }
   function showLegend() {
     const valueName = model.get("value_name");
@@ -450,7 +452,7 @@ function render({ model, el, signal }) {
   drawHeat(); showNeighbors(); showError(); showLegend(); setMode("pan"); showNaming();
   // Lay out once the element is in the page (its width is known then).
   requestAnimationFrame(() => {
-    layout(); [selMask, selCount] = maskOf("selected_ids"); [matchMask, matchCount] = maskOf("matches"); paint();
+    layout(); [selMask, selCount] = maskOf("selected_ids"); [matchMask, matchCount] = maskOf("matches"); showMatchInfo(); paint();
     const d = model.get("view") || [];
     if (d.length === 4) view = [unitX(d[0]), unitX(d[1]), unitY(d[2]), unitY(d[3])];
     frame(); showSelection();
