@@ -365,27 +365,26 @@ def projection_scatter(
     return fig
 
 
-GROUP_COLORS = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
-)  # fmt: skip
-"""Category colours, in the order the explorer's map (views.js PALETTE) uses them."""
 UNGROUPED_COLOR = "#9e9e9e"
 LEGEND_LIMIT = 10
 
 
 def _scatter_groups(ax: Any, pts: np.ndarray, groups: Sequence[str | None], size: float) -> None:
-    """One scatter per category (first seen first), unlabelled points in grey."""
+    """One scatter per category, unlabelled points in grey. Categories get the explorer
+    map's colours in its order (most frequent first, `vectors.explore.palette`): distinct
+    up to 30, then grey."""
+    from .vectors.explore import palette
+
     if len(groups) != len(pts):
         raise ValueError(f"{len(groups)} groups for {len(pts)} points")
-    order: dict[str, list[int]] = {}
+    found: dict[str, list[int]] = {}
     none = []
     for i, group in enumerate(groups):
-        (none if group is None else order.setdefault(str(group), [])).append(i)
+        (none if group is None else found.setdefault(str(group), [])).append(i)
     if none:
         ax.scatter(pts[none, 0], pts[none, 1], s=size, color=UNGROUPED_COLOR, alpha=0.6)
-    for n, (group, index) in enumerate(order.items()):
-        color = GROUP_COLORS[n % len(GROUP_COLORS)]
+    order = sorted(found.items(), key=lambda item: -len(item[1]))  # stable: ties first seen
+    for n, ((group, index), color) in enumerate(zip(order, palette(len(order)), strict=True)):
         label = truncate(group, 24) if n < LEGEND_LIMIT else None
         ax.scatter(pts[index, 0], pts[index, 1], s=size, color=color, alpha=0.8, label=label)
     if order:

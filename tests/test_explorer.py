@@ -112,7 +112,7 @@ def colours_in(png: bytes) -> set[str]:
 
 
 def test_large_map_snapshot_is_coloured_by_label():
-    from localllm_nb.plots import GROUP_COLORS
+    from localllm_nb.vectors.explore import TAB10
 
     rng = np.random.default_rng(1)
     centres = np.eye(16, dtype=np.float32)[:3] * 8
@@ -122,10 +122,10 @@ def test_large_map_snapshot_is_coloured_by_label():
     labelled = EmbeddingExplorer(EmbeddingSet.from_vectors(texts, vectors, labels=labels))
     (png,) = html_pngs(labelled.snapshot()["text/html"])
     # Points drawn at full alpha over white keep their exact colour somewhere (the legend).
-    assert set(GROUP_COLORS[:3]) <= colours_in(png)
+    assert set(TAB10[:3]) <= colours_in(png)
     plain = EmbeddingExplorer(EmbeddingSet.from_vectors(texts, vectors))
     (png,) = html_pngs(plain.snapshot()["text/html"])
-    assert not set(GROUP_COLORS[1:3]) & colours_in(png)
+    assert not set(TAB10[1:3]) & colours_in(png)
 
 
 def test_errors_are_one_message(server_url):

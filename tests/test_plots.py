@@ -81,6 +81,21 @@ def test_projection_scatter_labels_and_highlight():
     assert len(ax.collections) == 2
 
 
+def test_projection_scatter_groups_take_the_maps_colours_distinct_past_ten():
+    from matplotlib.colors import to_hex
+
+    from localllm_nb.vectors.explore import palette
+
+    # 12 groups, group g with 12 - g points: the most frequent first, as on the map.
+    groups = [f"g{g}" for g in range(12) for _ in range(12 - g)]
+    pts = np.random.default_rng(0).normal(size=(len(groups), 2))
+    ax = projection_scatter(pts, groups=groups).axes[0]
+    colours = [to_hex(c.get_facecolor()[0], keep_alpha=False) for c in ax.collections]
+    assert colours == palette(12) and len(set(colours)) == 12
+    shown = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert shown == [f"g{g}" for g in range(10)]  # the ten most frequent
+
+
 def test_plots_never_import_pyplot():
     code = (
         "import sys, numpy as np\n"
